@@ -1,0 +1,44 @@
+import { describe, expect, it } from 'vitest';
+import { periodMinutes, SettingsValidator } from './settings-validator.js';
+
+const v = new SettingsValidator();
+const site = { name: 'main', host: 'support.example.com', clientId: 'id', clientSecret: 'secret' };
+
+describe('SettingsValidator', () => {
+  it('accepts a site and applies defaults', () => {
+    expect(v.site(site)).toEqual({ ...site, insecure: false, rateLimitPerSecond: 20 });
+  });
+
+  it('refuses a host given with https:// and names the field', () => {
+    expect(() => v.site({ ...site, host: 'https://support.example.com' })).toThrow(
+      expect.objectContaining({ code: 'IC_ERR_CONFIG_INVALID', message: expect.stringContaining('site "main" is invalid: /host: must match pattern') }),
+    );
+  });
+
+  it('accepts schedules from 1m to 7d and refuses 8d, 0m and a time of day on a sub-day period', () => {
+    const base = { name: 's', transfers: [{ site: 'main', destination: 'files', dataTypes: ['session-data'] }] };
+    expect(v.schedule({ ...base, period: '1m' }).enabled).toBe(true);
+    expect(v.schedule({ ...base, period: '7d', timeOfDay: '02:30' }).timeOfDay).toBe('02:30');
+    expect(() => v.schedule({ ...base, period: '8d' })).toThrow(expect.objectContaining({ message: expect.stringContaining('/period: must be at most 7d') }));
+    expect(() => v.schedule({ ...base, period: '0m' })).toThrow(expect.objectContaining({ code: 'IC_ERR_CONFIG_INVALID' }));
+    expect(() => v.schedule({ ...base, period: '90m', timeOfDay: '01:00' })).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('/timeOfDay: is only allowed for periods in whole days') }),
+    );
+    expect(() => v.schedule({ ...base, period: '1d', transfers: [{ site: 'a', destination: 'b', dataTypes: ['videos'] }] })).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('/transfers/0/dataTypes/0') }),
+    );
+  });
+
+  it('validates destinations and application settings', () => {
+    expect(v.destination({ name: 'files', plugin: 'file-system', config: {} }).plugin).toBe('file-system');
+    expect(() => v.destination({ name: 'files', plugin: 'File System', config: {} })).toThrow(expect.objectContaining({ message: expect.stringContaining('/plugin') }));
+    expect(v.application(undefined)).toMatchObject({ logLevel: 'info', overlapSeconds: 3600 });
+    expect(() => v.application({ notification: { smtpHost: 'mx', from: 'not-an-address', to: ['a@b.c'] } })).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('/notification/from: must match format "email"') }),
+    );
+  });
+
+  it('converts periods to minutes', () => {
+    expect([periodMinutes('1m'), periodMinutes('2h'), periodMinutes('7d')]).toEqual([1, 120, 10080]);
+  });
+});

@@ -1,0 +1,80 @@
+import {
+  applicationSchema,
+  destinationSchema,
+  pluginManifestSchema,
+  scheduleSchema,
+  siteSchema,
+  type ApplicationSettings,
+  type DestinationSettings,
+  type ScheduleSettings,
+  type SiteSettings,
+} from '@integration-client/schemas';
+import { checkValid, createAjv, type ConfigError } from '@integration-client/plugin-sdk';
+import type { ValidateFunction } from 'ajv';
+
+export type { ConfigError };
+
+/** Largest schedule period: seven days, as the seed allows. */
+const MAX_PERIOD_MINUTES = 7 * 24 * 60;
+const UNIT_MINUTES = { m: 1, h: 60, d: 24 * 60 } as const;
+
+/** Minutes in a schedule period such as `15m`, `2h`, `7d`. */
+export function periodMinutes(period: string): number {
+  const unit = period.slice(-1) as keyof typeof UNIT_MINUTES;
+  return Number(period.slice(0, -1)) * UNIT_MINUTES[unit];
+}
+
+/**
+ * Validates settings objects against their JSON Schemas (defaults applied) and the few rules a schema cannot
+ * say. Every failure is IC_ERR_CONFIG_INVALID naming the field, e.g. `site "main" is invalid: /host: must match …`.
+ */
+export class SettingsValidator {
+  readonly #site: ValidateFunction;
+  readonly #destination: ValidateFunction;
+  readonly #schedule: ValidateFunction;
+  readonly #application: ValidateFunction;
+
+  constructor() {
+    const ajv = createAjv({ useDefaults: true });
+    ajv.addSchema(pluginManifestSchema);
+    this.#site = ajv.compile(siteSchema);
+    this.#destination = ajv.compile(destinationSchema);
+    this.#schedule = ajv.compile(scheduleSchema);
+    this.#application = ajv.compile(applicationSchema);
+  }
+
+  site(input: unknown): SiteSettings {
+    return checkValid<SiteSettings>(this.#site, structuredClone(input), `site ${label(input)}`);
+  }
+
+  destination(input: unknown): DestinationSettings {
+    return checkValid<DestinationSettings>(this.#destination, structuredClone(input), `destination ${label(input)}`);
+  }
+
+  schedule(input: unknown): ScheduleSettings {
+    const what = `schedule ${label(input)}`;
+    const schedule = checkValid<ScheduleSettings>(this.#schedule, structuredClone(input), what);
+    const minutes = periodMinutes(schedule.period);
+    const issues = [];
+    if (minutes > MAX_PERIOD_MINUTES) issues.push({ path: '/period', message: 'must be at most 7d' });
+    if (schedule.timeOfDay !== undefined && minutes % UNIT_MINUTES.d !== 0) issues.push({ path: '/timeOfDay', message: 'is only allowed for periods in whole days' });
+    if (issues.length) checkValid(rejectWith(issues), schedule, what);
+    return schedule;
+  }
+
+  application(input: unknown): ApplicationSettings {
+    return checkValid<ApplicationSettings>(this.#application, structuredClone(input ?? {}), 'application settings');
+  }
+}
+
+function label(input: unknown): string {
+  const name = (input as { name?: unknown } | null)?.name;
+  return typeof name === 'string' ? JSON.stringify(name) : '(unnamed)';
+}
+
+/** A validate function that always fails with the given issues, so rule checks report like schema checks. */
+function rejectWith(issues: { path: string; message: string }[]): ValidateFunction {
+  const fn = (() => false) as unknown as ValidateFunction;
+  fn.errors = issues.map((i) => ({ instancePath: i.path, message: i.message, keyword: 'rule', schemaPath: '#', params: {} }));
+  return fn;
+}
