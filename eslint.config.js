@@ -3,7 +3,15 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['**/dist/**', '**/node_modules/**', 'schemas/src/generated/**', '**/*.d.ts', 'integration-tests/fixtures/**'] },
+  {
+    ignores: [
+      '**/dist/**',
+      '**/node_modules/**',
+      'schemas/src/generated/**',
+      '**/*.d.ts',
+      'integration-tests/fixtures/**',
+    ],
+  },
   js.configs.recommended,
   {
     files: ['**/*.ts'],

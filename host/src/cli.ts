@@ -8,7 +8,9 @@ import { isIcError } from '@integration-client/plugin-sdk';
 
 function program(): Command {
   const ic = new Command('ic')
-    .description('Integration Client for BeyondTrust Remote Support: pulls session data, recordings and backups into destinations.')
+    .description(
+      'Integration Client for BeyondTrust Remote Support: pulls session data, recordings and backups into destinations.',
+    )
     .version(HOST_VERSION)
     .exitOverride()
     .showHelpAfterError();

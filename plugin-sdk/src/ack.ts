@@ -34,7 +34,10 @@ export function isAck(value: unknown): value is Ack {
 /** Throws IC_ERR_PLUGIN_ACK_INVALID unless `value` is a well-formed Ack. */
 export function checkAck(value: unknown, where: string): Ack {
   if (!isAck(value)) {
-    throw new PluginError('IC_ERR_PLUGIN_ACK_INVALID', `${where} resolved to ${JSON.stringify(value)}, not an Ack { status: written|skipped|replaced, location?, bytes? }`);
+    throw new PluginError(
+      'IC_ERR_PLUGIN_ACK_INVALID',
+      `${where} resolved to ${JSON.stringify(value)}, not an Ack { status: written|skipped|replaced, location?, bytes? }`,
+    );
   }
   return value;
 }

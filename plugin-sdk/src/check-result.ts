@@ -26,7 +26,14 @@ export function checkCheckResult(value: unknown, where: string): CheckResult {
     v !== null &&
     typeof v.ok === 'boolean' &&
     Array.isArray(v.steps) &&
-    v.steps.every((s: Partial<CheckStep>) => typeof s?.name === 'string' && typeof s.ok === 'boolean' && typeof s.message === 'string');
-  if (!ok) throw new PluginError('IC_ERR_PLUGIN_CHECK_INVALID', `${where} resolved to ${JSON.stringify(value)}, not a CheckResult { ok, steps[] }`);
+    v.steps.every(
+      (s: Partial<CheckStep>) =>
+        typeof s?.name === 'string' && typeof s.ok === 'boolean' && typeof s.message === 'string',
+    );
+  if (!ok)
+    throw new PluginError(
+      'IC_ERR_PLUGIN_CHECK_INVALID',
+      `${where} resolved to ${JSON.stringify(value)}, not a CheckResult { ok, steps[] }`,
+    );
   return value as CheckResult;
 }

@@ -17,15 +17,25 @@ export interface ConfigSchema {
  */
 export function compileConfigSchema(schema: unknown, where: string): ConfigSchema {
   if (typeof schema !== 'object' || schema === null || (schema as { type?: unknown }).type !== 'object') {
-    throw new PluginError('IC_ERR_PLUGIN_CONFIG_SCHEMA_INVALID', `${where}: the config schema must be a JSON Schema object with "type": "object".`);
+    throw new PluginError(
+      'IC_ERR_PLUGIN_CONFIG_SCHEMA_INVALID',
+      `${where}: the config schema must be a JSON Schema object with "type": "object".`,
+    );
   }
   let validate: ValidateFunction;
   try {
     validate = createAjv({ useDefaults: true }).compile(schema);
   } catch (err) {
-    throw new PluginError('IC_ERR_PLUGIN_CONFIG_SCHEMA_INVALID', `${where}: the config schema does not compile: ${(err as Error).message}`, { cause: err });
+    throw new PluginError(
+      'IC_ERR_PLUGIN_CONFIG_SCHEMA_INVALID',
+      `${where}: the config schema does not compile: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
-  const properties = ((schema as { properties?: Record<string, { writeOnly?: boolean }> }).properties ?? {}) as Record<string, { writeOnly?: boolean }>;
+  const properties = ((schema as { properties?: Record<string, { writeOnly?: boolean }> }).properties ?? {}) as Record<
+    string,
+    { writeOnly?: boolean }
+  >;
   const secretFields = Object.keys(properties).filter((k) => properties[k]?.writeOnly === true);
   return {
     schema: schema as Record<string, unknown>,

@@ -19,7 +19,10 @@ const manifest: PluginManifest = {
 
 describe('defineDestination', () => {
   it('returns a frozen, branded, versioned plugin object', () => {
-    const p = defineDestination({ id: 'x', create: () => ({ check: async () => checkResult([]), handlers: {}, close: async () => {} }) });
+    const p = defineDestination({
+      id: 'x',
+      create: () => ({ check: () => Promise.resolve(checkResult([])), handlers: {}, close: () => Promise.resolve() }),
+    });
     expect(isDestinationPlugin(p)).toBe(true);
     expect(p.apiVersion).toBe(SDK_API_VERSION);
     expect(Object.isFrozen(p)).toBe(true);
@@ -50,9 +53,16 @@ describe('acks and check results', () => {
     expect(isAck({ status: 'written', bytes: -1 })).toBe(false);
     expect(isAck({ status: 'written', surprise: true })).toBe(false);
     expect(() => checkAck(undefined, 'h')).toThrow(expect.objectContaining({ code: 'IC_ERR_PLUGIN_ACK_INVALID' }));
-    expect(checkResult([{ name: 'a', ok: true, message: '' }, { name: 'b', ok: false, message: 'no' }]).ok).toBe(false);
+    expect(
+      checkResult([
+        { name: 'a', ok: true, message: '' },
+        { name: 'b', ok: false, message: 'no' },
+      ]).ok,
+    ).toBe(false);
     expect(checkResult([]).ok).toBe(false);
-    expect(() => checkCheckResult({ ok: true }, 'check()')).toThrow(expect.objectContaining({ code: 'IC_ERR_PLUGIN_CHECK_INVALID' }));
+    expect(() => checkCheckResult({ ok: true }, 'check()')).toThrow(
+      expect.objectContaining({ code: 'IC_ERR_PLUGIN_CHECK_INVALID' }),
+    );
   });
 });
 
@@ -61,7 +71,11 @@ describe('config schema', () => {
     type: 'object',
     additionalProperties: false,
     required: ['dir'],
-    properties: { dir: { type: 'string' }, mode: { type: 'string', enum: ['a', 'b'], default: 'a' }, token: { type: 'string', writeOnly: true } },
+    properties: {
+      dir: { type: 'string' },
+      mode: { type: 'string', enum: ['a', 'b'], default: 'a' },
+      token: { type: 'string', writeOnly: true },
+    },
   };
 
   it('validates, applies defaults to a frozen copy and names secret fields', () => {
@@ -77,7 +91,12 @@ describe('config schema', () => {
 
   it('rejects a bad config naming the field', () => {
     expect(() => compileConfigSchema(schema, 'p').validate({ dir: 1, mode: 'c' }, 'destination "d"')).toThrow(
-      expect.objectContaining({ code: 'IC_ERR_CONFIG_INVALID', message: expect.stringMatching(/\/dir: must be string.*\/mode: must be equal to one of the allowed values: a, b/) }),
+      expect.objectContaining({
+        code: 'IC_ERR_CONFIG_INVALID',
+        message: expect.stringMatching(
+          /\/dir: must be string.*\/mode: must be equal to one of the allowed values: a, b/,
+        ),
+      }),
     );
   });
 
@@ -85,16 +104,24 @@ describe('config schema', () => {
     expect(() => compileConfigSchema({ type: 'object', properties: { x: { type: 'strnig' } } }, 'p')).toThrow(
       expect.objectContaining({ code: 'IC_ERR_PLUGIN_CONFIG_SCHEMA_INVALID' }),
     );
-    expect(() => compileConfigSchema([], 'p')).toThrow(expect.objectContaining({ code: 'IC_ERR_PLUGIN_CONFIG_SCHEMA_INVALID' }));
+    expect(() => compileConfigSchema([], 'p')).toThrow(
+      expect.objectContaining({ code: 'IC_ERR_PLUGIN_CONFIG_SCHEMA_INVALID' }),
+    );
   });
 });
 
 describe('host range and api version', () => {
   it('accept a matching host and refuse others with their codes', () => {
     expect(() => checkHostRange(manifest, '0.1.5', 'p')).not.toThrow();
-    expect(() => checkHostRange(manifest, '1.0.0', 'p')).toThrow(expect.objectContaining({ code: 'IC_ERR_PLUGIN_HOST_RANGE' }));
-    expect(() => checkHostRange({ ...manifest, host: 'not a range!' }, '0.1.0', 'p')).toThrow(expect.objectContaining({ code: 'IC_ERR_PLUGIN_MANIFEST_INVALID' }));
+    expect(() => checkHostRange(manifest, '1.0.0', 'p')).toThrow(
+      expect.objectContaining({ code: 'IC_ERR_PLUGIN_HOST_RANGE' }),
+    );
+    expect(() => checkHostRange({ ...manifest, host: 'not a range!' }, '0.1.0', 'p')).toThrow(
+      expect.objectContaining({ code: 'IC_ERR_PLUGIN_MANIFEST_INVALID' }),
+    );
     expect(() => checkApiVersion(manifest, 'p')).not.toThrow();
-    expect(() => checkApiVersion({ ...manifest, sdkApiVersion: 2 }, 'p')).toThrow(expect.objectContaining({ code: 'IC_ERR_PLUGIN_API_VERSION' }));
+    expect(() => checkApiVersion({ ...manifest, sdkApiVersion: 2 }, 'p')).toThrow(
+      expect.objectContaining({ code: 'IC_ERR_PLUGIN_API_VERSION' }),
+    );
   });
 });

@@ -45,7 +45,9 @@ export interface DestinationPlugin<Config = Record<string, unknown>> extends Des
  *   create: (ctx) => ({ check, handlers: { 'session-data': async (item) => ({ status: 'written' }) }, close }),
  * });
  */
-export function defineDestination<Config = Record<string, unknown>>(definition: DestinationDefinition<Config>): DestinationPlugin<Config> {
+export function defineDestination<Config = Record<string, unknown>>(
+  definition: DestinationDefinition<Config>,
+): DestinationPlugin<Config> {
   return Object.freeze({ ...definition, $brand: BRAND, apiVersion: SDK_API_VERSION });
 }
 
@@ -53,5 +55,7 @@ export function defineDestination<Config = Record<string, unknown>>(definition: 
 export function isDestinationPlugin(value: unknown): value is DestinationPlugin {
   if (typeof value !== 'object' || value === null) return false;
   const v = value as Partial<DestinationPlugin>;
-  return v.$brand === BRAND && typeof v.apiVersion === 'number' && typeof v.id === 'string' && typeof v.create === 'function';
+  return (
+    v.$brand === BRAND && typeof v.apiVersion === 'number' && typeof v.id === 'string' && typeof v.create === 'function'
+  );
 }

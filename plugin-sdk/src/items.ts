@@ -52,7 +52,8 @@ export interface RecordingMeta {
 
 /** A recording of any kind, as a stream that must be read to the end. */
 export interface RecordingItem {
-  readonly operation: 'session-recording' | 'command-shell-recording' | 'show-my-screen-recording' | 'presentation-recording';
+  readonly operation:
+    'session-recording' | 'command-shell-recording' | 'show-my-screen-recording' | 'presentation-recording';
   readonly site: SiteRef;
   readonly meta: RecordingMeta;
   readonly stream: Readable;

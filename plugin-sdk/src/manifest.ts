@@ -16,13 +16,20 @@ export function readManifestFrom(packageJson: unknown, where: string): PluginMan
   const pkg = (typeof packageJson === 'object' && packageJson !== null ? packageJson : {}) as Record<string, unknown>;
   const manifest = pkg[MANIFEST_KEY];
   if (manifest === undefined) {
-    throw new PluginError('IC_ERR_PLUGIN_MANIFEST_MISSING', `${where}: package.json has no "${MANIFEST_KEY}" key, so it is not an integration-client plugin.`);
+    throw new PluginError(
+      'IC_ERR_PLUGIN_MANIFEST_MISSING',
+      `${where}: package.json has no "${MANIFEST_KEY}" key, so it is not an integration-client plugin.`,
+    );
   }
   if (!validateManifest(manifest)) {
     const issues = toIssues(validateManifest.errors);
-    throw new PluginError('IC_ERR_PLUGIN_MANIFEST_INVALID', `${where}: the "${MANIFEST_KEY}" manifest is invalid: ${formatIssues(issues)}. Fix these fields in the plugin's package.json.`, {
-      details: { errors: issues },
-    });
+    throw new PluginError(
+      'IC_ERR_PLUGIN_MANIFEST_INVALID',
+      `${where}: the "${MANIFEST_KEY}" manifest is invalid: ${formatIssues(issues)}. Fix these fields in the plugin's package.json.`,
+      {
+        details: { errors: issues },
+      },
+    );
   }
   return manifest;
 }
@@ -30,7 +37,10 @@ export function readManifestFrom(packageJson: unknown, where: string): PluginMan
 /** Throws IC_ERR_PLUGIN_HOST_RANGE unless `hostVersion` satisfies the manifest's `host` range. */
 export function checkHostRange(manifest: PluginManifest, hostVersion: string, where: string): void {
   if (semver.validRange(manifest.host) === null) {
-    throw new PluginError('IC_ERR_PLUGIN_MANIFEST_INVALID', `${where}: manifest "host" is not a semver range: ${JSON.stringify(manifest.host)}.`);
+    throw new PluginError(
+      'IC_ERR_PLUGIN_MANIFEST_INVALID',
+      `${where}: manifest "host" is not a semver range: ${JSON.stringify(manifest.host)}.`,
+    );
   }
   if (!semver.satisfies(hostVersion, manifest.host, { includePrerelease: true })) {
     throw new PluginError(

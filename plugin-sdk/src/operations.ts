@@ -15,7 +15,11 @@ export const OPERATIONS = [
 ] as const satisfies readonly Operation[];
 
 /** Operations whose items carry a model object and its XML. */
-export const DATA_OPERATIONS = ['session-data', 'presentation-data', 'system-information'] as const satisfies readonly Operation[];
+export const DATA_OPERATIONS = [
+  'session-data',
+  'presentation-data',
+  'system-information',
+] as const satisfies readonly Operation[];
 
 /** Operations whose items carry a byte stream (recordings and backups). */
 export const STREAM_OPERATIONS = [

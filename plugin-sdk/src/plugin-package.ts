@@ -22,7 +22,11 @@ export interface InspectedPluginPackage extends Omit<LoadedPluginPackage, 'plugi
   readonly entry: string;
 }
 
-async function readJson(path: string, code: 'IC_ERR_PLUGIN_PACKAGE_UNREADABLE' | 'IC_ERR_PLUGIN_CONFIG_SCHEMA_INVALID', where: string): Promise<unknown> {
+async function readJson(
+  path: string,
+  code: 'IC_ERR_PLUGIN_PACKAGE_UNREADABLE' | 'IC_ERR_PLUGIN_CONFIG_SCHEMA_INVALID',
+  where: string,
+): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -36,16 +40,23 @@ async function readJson(path: string, code: 'IC_ERR_PLUGIN_PACKAGE_UNREADABLE' |
   }
 }
 
-function insidePackage(dir: string, file: string, what: string, where: string, code: 'IC_ERR_PLUGIN_MANIFEST_INVALID'): string {
+function insidePackage(
+  dir: string,
+  file: string,
+  what: string,
+  where: string,
+  code: 'IC_ERR_PLUGIN_MANIFEST_INVALID',
+): string {
   const full = resolve(dir, file);
   const rel = relative(dir, full);
-  if (rel.startsWith('..') || isAbsolute(rel)) throw new PluginError(code, `${where}: ${what} "${file}" points outside the package.`);
+  if (rel.startsWith('..') || isAbsolute(rel))
+    throw new PluginError(code, `${where}: ${what} "${file}" points outside the package.`);
   return full;
 }
 
 function entryOf(pkg: Record<string, unknown>, manifest: PluginManifest): string {
   if (manifest.entry) return manifest.entry;
-  const exp = pkg.exports as unknown;
+  const exp = pkg.exports;
   const dot = typeof exp === 'object' && exp !== null && '.' in exp ? (exp as Record<string, unknown>)['.'] : exp;
   if (typeof dot === 'string') return dot;
   if (typeof dot === 'object' && dot !== null) {
@@ -62,7 +73,10 @@ function entryOf(pkg: Record<string, unknown>, manifest: PluginManifest): string
  */
 export async function inspectPluginPackage(packageDir: string, hostVersion: string): Promise<InspectedPluginPackage> {
   const dir = resolve(packageDir);
-  const pkg = (await readJson(join(dir, 'package.json'), 'IC_ERR_PLUGIN_PACKAGE_UNREADABLE', dir)) as Record<string, unknown>;
+  const pkg = (await readJson(join(dir, 'package.json'), 'IC_ERR_PLUGIN_PACKAGE_UNREADABLE', dir)) as Record<
+    string,
+    unknown
+  >;
   const name = typeof pkg.name === 'string' ? pkg.name : dir;
   const version = typeof pkg.version === 'string' ? pkg.version : '0.0.0';
   const where = `plugin package ${name}@${version}`;
@@ -70,7 +84,10 @@ export async function inspectPluginPackage(packageDir: string, hostVersion: stri
   checkApiVersion(manifest, where);
   checkHostRange(manifest, hostVersion, where);
   const schemaPath = insidePackage(dir, manifest.configSchema, 'configSchema', where, 'IC_ERR_PLUGIN_MANIFEST_INVALID');
-  const configSchema = compileConfigSchema(await readJson(schemaPath, 'IC_ERR_PLUGIN_CONFIG_SCHEMA_INVALID', where), where);
+  const configSchema = compileConfigSchema(
+    await readJson(schemaPath, 'IC_ERR_PLUGIN_CONFIG_SCHEMA_INVALID', where),
+    where,
+  );
   const entry = insidePackage(dir, entryOf(pkg, manifest), 'entry', where, 'IC_ERR_PLUGIN_MANIFEST_INVALID');
   return { dir, name, version, manifest, configSchema, entry };
 }
@@ -82,14 +99,24 @@ export async function importPluginEntry(inspected: InspectedPluginPackage): Prom
   try {
     mod = (await import(pathToFileURL(inspected.entry).href)) as { default?: unknown };
   } catch (err) {
-    throw new PluginError('IC_ERR_PLUGIN_LOAD_FAILED', `${where}: importing ${inspected.entry} failed: ${(err as Error).message}`, { cause: err });
+    throw new PluginError(
+      'IC_ERR_PLUGIN_LOAD_FAILED',
+      `${where}: importing ${inspected.entry} failed: ${(err as Error).message}`,
+      { cause: err },
+    );
   }
   const plugin = mod.default;
   if (!isDestinationPlugin(plugin)) {
-    throw new PluginError('IC_ERR_PLUGIN_NOT_A_DESTINATION', `${where}: ${inspected.entry} must default-export the result of defineDestination().`);
+    throw new PluginError(
+      'IC_ERR_PLUGIN_NOT_A_DESTINATION',
+      `${where}: ${inspected.entry} must default-export the result of defineDestination().`,
+    );
   }
   if (plugin.id !== inspected.manifest.id) {
-    throw new PluginError('IC_ERR_PLUGIN_ID_MISMATCH', `${where}: defineDestination() id "${plugin.id}" differs from manifest id "${inspected.manifest.id}".`);
+    throw new PluginError(
+      'IC_ERR_PLUGIN_ID_MISMATCH',
+      `${where}: defineDestination() id "${plugin.id}" differs from manifest id "${inspected.manifest.id}".`,
+    );
   }
   return { ...inspected, plugin };
 }

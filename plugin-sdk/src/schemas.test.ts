@@ -29,7 +29,9 @@ describe('session schema', () => {
       checkValid(validateSession, bad, 'session');
     } catch (err) {
       expect((err as ConfigError).message).toContain('/representatives/0/gsnumber: must be integer');
-      expect((err as ConfigError).details).toEqual({ errors: [{ path: '/representatives/0/gsnumber', message: 'must be integer' }] });
+      expect((err as ConfigError).details).toEqual({
+        errors: [{ path: '/representatives/0/gsnumber', message: 'must be integer' }],
+      });
     }
   });
 
@@ -46,7 +48,9 @@ describe('session schema', () => {
 describe('presentation schema', () => {
   it('accepts a sample presentation and refers to the session event shape', () => {
     expect(validatePresentation(samplePresentation()), JSON.stringify(validatePresentation.errors)).toBe(true);
-    expect(validatePresentation(samplePresentation({ events: [{ type: 'x', time: 'bad', data: [], files: [] }] }))).toBe(false);
+    expect(
+      validatePresentation(samplePresentation({ events: [{ type: 'x', time: 'bad', data: [], files: [] }] })),
+    ).toBe(false);
   });
 });
 
@@ -66,9 +70,14 @@ describe('plugin manifest', () => {
   });
 
   it('is missing or invalid with distinct codes naming the field', () => {
-    expect(() => readManifestFrom({ name: 'x' }, 'pkg')).toThrow(expect.objectContaining({ code: 'IC_ERR_PLUGIN_MANIFEST_MISSING' }));
+    expect(() => readManifestFrom({ name: 'x' }, 'pkg')).toThrow(
+      expect.objectContaining({ code: 'IC_ERR_PLUGIN_MANIFEST_MISSING' }),
+    );
     expect(() => readManifestFrom({ integrationClient: { ...manifest, operations: ['telepathy'] } }, 'pkg')).toThrow(
-      expect.objectContaining({ code: 'IC_ERR_PLUGIN_MANIFEST_INVALID', message: expect.stringContaining('/operations/0') }),
+      expect.objectContaining({
+        code: 'IC_ERR_PLUGIN_MANIFEST_INVALID',
+        message: expect.stringContaining('/operations/0'),
+      }),
     );
     expect(() => readManifestFrom({ integrationClient: { ...manifest, id: 'Not Kebab' } }, 'pkg')).toThrow(
       expect.objectContaining({ code: 'IC_ERR_PLUGIN_MANIFEST_INVALID', message: expect.stringContaining('/id') }),

@@ -10,7 +10,15 @@ function capture(): { lines: () => Record<string, unknown>[]; stream: Writable }
       cb();
     },
   });
-  return { stream, lines: () => chunks.join('').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>) };
+  return {
+    stream,
+    lines: () =>
+      chunks
+        .join('')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+  };
 }
 
 describe('createLogger', () => {
@@ -18,18 +26,29 @@ describe('createLogger', () => {
     const out = capture();
     const log = createLogger({ destination: out.stream, secretKeys: ['apiKey'] });
     log.info(
-      { site: { name: 'main', clientSecret: 'S3CRET-1' }, destination: { config: { connectionString: 'postgres://u:PW-2@h/db', apiKey: 'K-3' } }, password: 'PW-4' },
+      {
+        site: { name: 'main', clientSecret: 'S3CRET-1' },
+        destination: { config: { connectionString: 'postgres://u:PW-2@h/db', apiKey: 'K-3' } },
+        password: 'PW-4',
+      },
       'site saved',
     );
     const [line] = out.lines();
     const text = JSON.stringify(line);
     for (const secret of ['S3CRET-1', 'PW-2', 'K-3', 'PW-4']) expect(text).not.toContain(secret);
-    expect(line).toMatchObject({ msg: 'site saved', site: { name: 'main', clientSecret: '[redacted]' }, password: '[redacted]' });
+    expect(line).toMatchObject({
+      msg: 'site saved',
+      site: { name: 'main', clientSecret: '[redacted]' },
+      password: '[redacted]',
+    });
   });
 
   it('puts errors under err with their code', () => {
     const out = capture();
-    createLogger({ destination: out.stream }).error({ err: Object.assign(new Error('boom'), { code: 'IC_ERR_INTERNAL' }) }, 'failed');
+    createLogger({ destination: out.stream }).error(
+      { err: Object.assign(new Error('boom'), { code: 'IC_ERR_INTERNAL' }) },
+      'failed',
+    );
     expect(out.lines()[0]).toMatchObject({ err: { message: 'boom', code: 'IC_ERR_INTERNAL' }, msg: 'failed' });
   });
 });

@@ -11,7 +11,10 @@ describe('SettingsValidator', () => {
 
   it('refuses a host given with https:// and names the field', () => {
     expect(() => v.site({ ...site, host: 'https://support.example.com' })).toThrow(
-      expect.objectContaining({ code: 'IC_ERR_CONFIG_INVALID', message: expect.stringContaining('site "main" is invalid: /host: must match pattern') }),
+      expect.objectContaining({
+        code: 'IC_ERR_CONFIG_INVALID',
+        message: expect.stringContaining('site "main" is invalid: /host: must match pattern'),
+      }),
     );
   });
 
@@ -19,19 +22,27 @@ describe('SettingsValidator', () => {
     const base = { name: 's', transfers: [{ site: 'main', destination: 'files', dataTypes: ['session-data'] }] };
     expect(v.schedule({ ...base, period: '1m' }).enabled).toBe(true);
     expect(v.schedule({ ...base, period: '7d', timeOfDay: '02:30' }).timeOfDay).toBe('02:30');
-    expect(() => v.schedule({ ...base, period: '8d' })).toThrow(expect.objectContaining({ message: expect.stringContaining('/period: must be at most 7d') }));
-    expect(() => v.schedule({ ...base, period: '0m' })).toThrow(expect.objectContaining({ code: 'IC_ERR_CONFIG_INVALID' }));
+    expect(() => v.schedule({ ...base, period: '8d' })).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('/period: must be at most 7d') }),
+    );
+    expect(() => v.schedule({ ...base, period: '0m' })).toThrow(
+      expect.objectContaining({ code: 'IC_ERR_CONFIG_INVALID' }),
+    );
     expect(() => v.schedule({ ...base, period: '90m', timeOfDay: '01:00' })).toThrow(
-      expect.objectContaining({ message: expect.stringContaining('/timeOfDay: is only allowed for periods in whole days') }),
+      expect.objectContaining({
+        message: expect.stringContaining('/timeOfDay: is only allowed for periods in whole days'),
+      }),
     );
-    expect(() => v.schedule({ ...base, period: '1d', transfers: [{ site: 'a', destination: 'b', dataTypes: ['videos'] }] })).toThrow(
-      expect.objectContaining({ message: expect.stringContaining('/transfers/0/dataTypes/0') }),
-    );
+    expect(() =>
+      v.schedule({ ...base, period: '1d', transfers: [{ site: 'a', destination: 'b', dataTypes: ['videos'] }] }),
+    ).toThrow(expect.objectContaining({ message: expect.stringContaining('/transfers/0/dataTypes/0') }));
   });
 
   it('validates destinations and application settings', () => {
     expect(v.destination({ name: 'files', plugin: 'file-system', config: {} }).plugin).toBe('file-system');
-    expect(() => v.destination({ name: 'files', plugin: 'File System', config: {} })).toThrow(expect.objectContaining({ message: expect.stringContaining('/plugin') }));
+    expect(() => v.destination({ name: 'files', plugin: 'File System', config: {} })).toThrow(
+      expect.objectContaining({ message: expect.stringContaining('/plugin') }),
+    );
     expect(v.application(undefined)).toMatchObject({ logLevel: 'info', overlapSeconds: 3600 });
     expect(() => v.application({ notification: { smtpHost: 'mx', from: 'not-an-address', to: ['a@b.c'] } })).toThrow(
       expect.objectContaining({ message: expect.stringContaining('/notification/from: must match format "email"') }),

@@ -57,7 +57,8 @@ export class SettingsValidator {
     const minutes = periodMinutes(schedule.period);
     const issues = [];
     if (minutes > MAX_PERIOD_MINUTES) issues.push({ path: '/period', message: 'must be at most 7d' });
-    if (schedule.timeOfDay !== undefined && minutes % UNIT_MINUTES.d !== 0) issues.push({ path: '/timeOfDay', message: 'is only allowed for periods in whole days' });
+    if (schedule.timeOfDay !== undefined && minutes % UNIT_MINUTES.d !== 0)
+      issues.push({ path: '/timeOfDay', message: 'is only allowed for periods in whole days' });
     if (issues.length) checkValid(rejectWith(issues), schedule, what);
     return schedule;
   }
@@ -75,6 +76,12 @@ function label(input: unknown): string {
 /** A validate function that always fails with the given issues, so rule checks report like schema checks. */
 function rejectWith(issues: { path: string; message: string }[]): ValidateFunction {
   const fn = (() => false) as unknown as ValidateFunction;
-  fn.errors = issues.map((i) => ({ instancePath: i.path, message: i.message, keyword: 'rule', schemaPath: '#', params: {} }));
+  fn.errors = issues.map((i) => ({
+    instancePath: i.path,
+    message: i.message,
+    keyword: 'rule',
+    schemaPath: '#',
+    params: {},
+  }));
   return fn;
 }

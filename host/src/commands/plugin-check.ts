@@ -12,9 +12,11 @@ export interface PluginCheckOptions {
 }
 
 async function readConfig(arg: string): Promise<Record<string, unknown>> {
-  const text = arg.trimStart().startsWith('{') ? arg : await readFile(arg, 'utf8').catch((err: Error) => {
-    throw new ConfigError(`cannot read --config file ${arg}: ${err.message}`);
-  });
+  const text = arg.trimStart().startsWith('{')
+    ? arg
+    : await readFile(arg, 'utf8').catch((err: Error) => {
+        throw new ConfigError(`cannot read --config file ${arg}: ${err.message}`);
+      });
   try {
     return JSON.parse(text) as Record<string, unknown>;
   } catch (err) {
@@ -23,8 +25,13 @@ async function readConfig(arg: string): Promise<Record<string, unknown>> {
 }
 
 function print(report: ConformanceReport): void {
-  for (const c of report.checks) out.line(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}${c.ok ? '' : `\n     ${c.code}: ${c.message}`}`);
-  out.line(report.ok ? `\n${report.pluginId} conforms.` : `\n${report.codes.length} check(s) failed: ${report.codes.join(', ')}`);
+  for (const c of report.checks)
+    out.line(`${c.ok ? 'ok  ' : 'FAIL'} ${c.name}${c.ok ? '' : `\n     ${c.code}: ${c.message}`}`);
+  out.line(
+    report.ok
+      ? `\n${report.pluginId} conforms.`
+      : `\n${report.codes.length} check(s) failed: ${report.codes.join(', ')}`,
+  );
 }
 
 /** `ic plugin check <dir>`: runs the SDK conformance suite on a plugin package. */

@@ -15,40 +15,144 @@ export interface ErrorCodeInfo {
   readonly summary: string;
 }
 
-const code = (family: ErrorFamily, retryable: boolean, summary: string): ErrorCodeInfo => ({ family, retryable, summary });
+const code = (family: ErrorFamily, retryable: boolean, summary: string): ErrorCodeInfo => ({
+  family,
+  retryable,
+  summary,
+});
 
 /** Every error code, keyed by code. */
 export const ERROR_CODES = {
-  IC_ERR_CONFIG_INVALID: code('config', false, 'A settings object or plugin config does not match its schema; fix the named field.'),
-  IC_ERR_NOT_FOUND: code('not-found', false, 'A named site, destination, schedule or plugin does not exist; check the name.'),
-  IC_ERR_SITE_AUTH_FAILED: code('site-access', false, 'The appliance refused the client id/secret; update the site credentials.'),
-  IC_ERR_SITE_FORBIDDEN: code('site-access', false, 'The API account lacks a permission (reporting, recordings or backup); grant it on the appliance.'),
+  IC_ERR_CONFIG_INVALID: code(
+    'config',
+    false,
+    'A settings object or plugin config does not match its schema; fix the named field.',
+  ),
+  IC_ERR_NOT_FOUND: code(
+    'not-found',
+    false,
+    'A named site, destination, schedule or plugin does not exist; check the name.',
+  ),
+  IC_ERR_SITE_AUTH_FAILED: code(
+    'site-access',
+    false,
+    'The appliance refused the client id/secret; update the site credentials.',
+  ),
+  IC_ERR_SITE_FORBIDDEN: code(
+    'site-access',
+    false,
+    'The API account lacks a permission (reporting, recordings or backup); grant it on the appliance.',
+  ),
   IC_ERR_SITE_RATE_LIMITED: code('site-access', true, 'The appliance answered 429; the client backs off and retries.'),
-  IC_ERR_SITE_UNAVAILABLE: code('site-access', true, 'The appliance answered 5xx, reset the connection, timed out or truncated a body; retried with backoff.'),
-  IC_ERR_SITE_UNREACHABLE: code('site-access', true, 'The site host cannot be resolved or connected to; check the host name and network.'),
-  IC_ERR_SITE_TLS: code('site-access', false, 'The site certificate is not trusted; add its CA file to the site settings.'),
+  IC_ERR_SITE_UNAVAILABLE: code(
+    'site-access',
+    true,
+    'The appliance answered 5xx, reset the connection, timed out or truncated a body; retried with backoff.',
+  ),
+  IC_ERR_SITE_UNREACHABLE: code(
+    'site-access',
+    true,
+    'The site host cannot be resolved or connected to; check the host name and network.',
+  ),
+  IC_ERR_SITE_TLS: code(
+    'site-access',
+    false,
+    'The site certificate is not trusted; add its CA file to the site settings.',
+  ),
   IC_ERR_SITE_API_ERROR: code('site-access', false, 'The appliance answered with an <error> document; read its text.'),
-  IC_ERR_DESTINATION_WRITE_FAILED: code('destination', true, 'A destination could not store an item for a transient reason; it is retried and nothing is acknowledged.'),
-  IC_ERR_DESTINATION_UNAVAILABLE: code('destination', true, 'A destination (database, share) cannot be reached; it is retried on the next run.'),
-  IC_ERR_DESTINATION_PERMISSION_DENIED: code('destination', false, 'The destination refused the write for lack of permission; grant it and run again.'),
-  IC_ERR_DESTINATION_BAD_ITEM: code('destination', false, 'The destination cannot store this item as it is (bad value, too long); the item is reported, the others go on.'),
-  IC_ERR_DESTINATION_OPERATION_UNSUPPORTED: code('destination', false, 'A data type was routed to a destination that does not declare that operation; change the transfer.'),
-  IC_ERR_PLUGIN_PACKAGE_UNREADABLE: code('plugin', false, "A plugin package's package.json is missing or not valid JSON; reinstall the package."),
-  IC_ERR_PLUGIN_MANIFEST_MISSING: code('plugin', false, 'The package.json has no `integrationClient` key, so the package is not a plugin.'),
-  IC_ERR_PLUGIN_MANIFEST_INVALID: code('plugin', false, 'The `integrationClient` manifest does not match the manifest schema; fix the named field.'),
-  IC_ERR_PLUGIN_HOST_RANGE: code('plugin', false, "The host version is outside the plugin's `host` range; install a plugin version made for this host."),
-  IC_ERR_PLUGIN_API_VERSION: code('plugin', false, 'The plugin targets an SDK api version this host does not support; upgrade the plugin or the host.'),
-  IC_ERR_PLUGIN_CONFIG_SCHEMA_INVALID: code('plugin', false, "The plugin's config schema is missing or is not a valid JSON Schema; the plugin author must fix it."),
+  IC_ERR_DESTINATION_WRITE_FAILED: code(
+    'destination',
+    true,
+    'A destination could not store an item for a transient reason; it is retried and nothing is acknowledged.',
+  ),
+  IC_ERR_DESTINATION_UNAVAILABLE: code(
+    'destination',
+    true,
+    'A destination (database, share) cannot be reached; it is retried on the next run.',
+  ),
+  IC_ERR_DESTINATION_PERMISSION_DENIED: code(
+    'destination',
+    false,
+    'The destination refused the write for lack of permission; grant it and run again.',
+  ),
+  IC_ERR_DESTINATION_BAD_ITEM: code(
+    'destination',
+    false,
+    'The destination cannot store this item as it is (bad value, too long); the item is reported, the others go on.',
+  ),
+  IC_ERR_DESTINATION_OPERATION_UNSUPPORTED: code(
+    'destination',
+    false,
+    'A data type was routed to a destination that does not declare that operation; change the transfer.',
+  ),
+  IC_ERR_PLUGIN_PACKAGE_UNREADABLE: code(
+    'plugin',
+    false,
+    "A plugin package's package.json is missing or not valid JSON; reinstall the package.",
+  ),
+  IC_ERR_PLUGIN_MANIFEST_MISSING: code(
+    'plugin',
+    false,
+    'The package.json has no `integrationClient` key, so the package is not a plugin.',
+  ),
+  IC_ERR_PLUGIN_MANIFEST_INVALID: code(
+    'plugin',
+    false,
+    'The `integrationClient` manifest does not match the manifest schema; fix the named field.',
+  ),
+  IC_ERR_PLUGIN_HOST_RANGE: code(
+    'plugin',
+    false,
+    "The host version is outside the plugin's `host` range; install a plugin version made for this host.",
+  ),
+  IC_ERR_PLUGIN_API_VERSION: code(
+    'plugin',
+    false,
+    'The plugin targets an SDK api version this host does not support; upgrade the plugin or the host.',
+  ),
+  IC_ERR_PLUGIN_CONFIG_SCHEMA_INVALID: code(
+    'plugin',
+    false,
+    "The plugin's config schema is missing or is not a valid JSON Schema; the plugin author must fix it.",
+  ),
   IC_ERR_PLUGIN_LOAD_FAILED: code('plugin', false, "Importing the plugin's entry module threw; see the cause."),
-  IC_ERR_PLUGIN_NOT_A_DESTINATION: code('plugin', false, 'The entry module does not default-export an object built by defineDestination().'),
+  IC_ERR_PLUGIN_NOT_A_DESTINATION: code(
+    'plugin',
+    false,
+    'The entry module does not default-export an object built by defineDestination().',
+  ),
   IC_ERR_PLUGIN_ID_MISMATCH: code('plugin', false, 'The id given to defineDestination() differs from the manifest id.'),
-  IC_ERR_PLUGIN_OPERATION_MISSING: code('plugin', false, 'The manifest declares an operation the plugin has no handler for.'),
-  IC_ERR_PLUGIN_OPERATION_UNDECLARED: code('plugin', false, 'The plugin has a handler for an operation its manifest does not declare.'),
-  IC_ERR_PLUGIN_CREATE_FAILED: code('plugin', true, "The plugin's create() threw or returned something that is not a destination."),
+  IC_ERR_PLUGIN_OPERATION_MISSING: code(
+    'plugin',
+    false,
+    'The manifest declares an operation the plugin has no handler for.',
+  ),
+  IC_ERR_PLUGIN_OPERATION_UNDECLARED: code(
+    'plugin',
+    false,
+    'The plugin has a handler for an operation its manifest does not declare.',
+  ),
+  IC_ERR_PLUGIN_CREATE_FAILED: code(
+    'plugin',
+    true,
+    "The plugin's create() threw or returned something that is not a destination.",
+  ),
   IC_ERR_PLUGIN_CHECK_INVALID: code('plugin', false, 'check() did not resolve to a well-formed CheckResult.'),
-  IC_ERR_PLUGIN_ACK_INVALID: code('plugin', false, 'A handler resolved to something that is not a well-formed acknowledgement; nothing is counted as delivered.'),
-  IC_ERR_PLUGIN_STREAM_NOT_CONSUMED: code('plugin', false, 'A handler acknowledged a recording or backup without reading its stream to the end.'),
-  IC_ERR_PLUGIN_ERROR_UNCODED: code('plugin', true, 'A plugin failed with an error that carries no IC_ERR_* code; it is wrapped and treated as retryable.'),
+  IC_ERR_PLUGIN_ACK_INVALID: code(
+    'plugin',
+    false,
+    'A handler resolved to something that is not a well-formed acknowledgement; nothing is counted as delivered.',
+  ),
+  IC_ERR_PLUGIN_STREAM_NOT_CONSUMED: code(
+    'plugin',
+    false,
+    'A handler acknowledged a recording or backup without reading its stream to the end.',
+  ),
+  IC_ERR_PLUGIN_ERROR_UNCODED: code(
+    'plugin',
+    true,
+    'A plugin failed with an error that carries no IC_ERR_* code; it is wrapped and treated as retryable.',
+  ),
   IC_ERR_INTERNAL: code('internal', false, 'A bug in the integration client; please report it with the log.'),
 } as const satisfies Record<`IC_ERR_${string}`, ErrorCodeInfo>;
 

@@ -18,7 +18,11 @@ export class NotFoundError extends IcError {
 /** Talking to an appliance failed. `status` is the HTTP status when there was one. */
 export class SiteAccessError extends IcError {
   readonly status: number | undefined;
-  constructor(code: ErrorCode & `IC_ERR_SITE_${string}`, message: string, options: IcErrorOptions & { status?: number } = {}) {
+  constructor(
+    code: ErrorCode & `IC_ERR_SITE_${string}`,
+    message: string,
+    options: IcErrorOptions & { status?: number } = {},
+  ) {
     super(code, message, options);
     this.status = options.status;
   }

@@ -12,7 +12,10 @@ describe('IcError', () => {
   });
 
   it('is recognised by code, not by class, so another SDK copy interoperates', () => {
-    const foreign = Object.assign(new Error('from another copy'), { code: 'IC_ERR_PLUGIN_LOAD_FAILED', retryable: false });
+    const foreign = Object.assign(new Error('from another copy'), {
+      code: 'IC_ERR_PLUGIN_LOAD_FAILED',
+      retryable: false,
+    });
     expect(isIcError(foreign)).toBe(true);
     expect(isIcError(Object.assign(new Error('x'), { code: 'ENOENT', retryable: false }))).toBe(false);
     expect(isIcError('IC_ERR_INTERNAL')).toBe(false);
@@ -29,10 +32,17 @@ describe('IcError', () => {
   });
 
   it('survives a structured clone through its serialised form', () => {
-    const s = serializeIcError(new DestinationError('IC_ERR_DESTINATION_BAD_ITEM', 'too long', { details: { field: 'body' } }));
+    const s = serializeIcError(
+      new DestinationError('IC_ERR_DESTINATION_BAD_ITEM', 'too long', { details: { field: 'body' } }),
+    );
     const back = deserializeIcError(structuredClone(s));
     expect(back).toBeInstanceOf(IcError);
-    expect([back.code, back.message, back.retryable, back.details]).toEqual(['IC_ERR_DESTINATION_BAD_ITEM', 'too long', false, { field: 'body' }]);
+    expect([back.code, back.message, back.retryable, back.details]).toEqual([
+      'IC_ERR_DESTINATION_BAD_ITEM',
+      'too long',
+      false,
+      { field: 'body' },
+    ]);
     expect(serializeIcError(new TypeError('boom')).code).toBe('IC_ERR_INTERNAL');
   });
 });

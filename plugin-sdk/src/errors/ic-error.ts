@@ -41,7 +41,12 @@ export interface IcErrorLike {
 export function isIcError(err: unknown): err is IcErrorLike & Error {
   if (typeof err !== 'object' || err === null) return false;
   const e = err as { code?: unknown; message?: unknown; retryable?: unknown };
-  return typeof e.code === 'string' && e.code in ERROR_CODES && typeof e.message === 'string' && typeof e.retryable === 'boolean';
+  return (
+    typeof e.code === 'string' &&
+    e.code in ERROR_CODES &&
+    typeof e.message === 'string' &&
+    typeof e.retryable === 'boolean'
+  );
 }
 
 /**

@@ -59,38 +59,64 @@ class Run {
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new PluginError('IC_ERR_PLUGIN_ERROR_UNCODED', `${what} did not settle within ${ms} ms`)), ms);
+    timer = setTimeout(
+      () => reject(new PluginError('IC_ERR_PLUGIN_ERROR_UNCODED', `${what} did not settle within ${ms} ms`)),
+      ms,
+    );
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 async function deliver(dest: Destination, item: Item, timeoutMs: number): Promise<unknown> {
-  const handler = dest.handlers[item.operation] as ((i: Item, o: { signal: AbortSignal }) => Promise<unknown>) | undefined;
+  const handler = dest.handlers[item.operation] as
+    ((i: Item, o: { signal: AbortSignal }) => Promise<unknown>) | undefined;
   if (!handler) throw new PluginError('IC_ERR_PLUGIN_OPERATION_MISSING', `no handler for ${item.operation}`);
   return withTimeout(handler(item, { signal: AbortSignal.timeout(timeoutMs) }), timeoutMs, `handler ${item.operation}`);
 }
 
-async function checkDelivery(dest: Destination, op: Operation, opts: SampleItemOptions, timeoutMs: number): Promise<void> {
+async function checkDelivery(
+  dest: Destination,
+  op: Operation,
+  opts: SampleItemOptions,
+  timeoutMs: number,
+): Promise<void> {
   const sample = sampleItem(op, opts);
   const ack = checkAck(await deliver(dest, sample.item, timeoutMs), `handler ${op}`);
   if (sample.stream && !sample.stream.readableEnded) {
-    throw new PluginError('IC_ERR_PLUGIN_STREAM_NOT_CONSUMED', `handler ${op} acknowledged after reading ${sample.stream.bytesRead} of ${opts.streamBytes} bytes`);
+    throw new PluginError(
+      'IC_ERR_PLUGIN_STREAM_NOT_CONSUMED',
+      `handler ${op} acknowledged after reading ${sample.stream.bytesRead} of ${opts.streamBytes} bytes`,
+    );
   }
   if (sample.stream && ack.status !== 'skipped' && ack.bytes !== undefined && ack.bytes !== opts.streamBytes) {
-    throw new PluginError('IC_ERR_PLUGIN_ACK_INVALID', `handler ${op} acknowledged ${ack.bytes} bytes of a ${opts.streamBytes}-byte stream`);
+    throw new PluginError(
+      'IC_ERR_PLUGIN_ACK_INVALID',
+      `handler ${op} acknowledged ${ack.bytes} bytes of a ${opts.streamBytes}-byte stream`,
+    );
   }
 }
 
-async function checkFailingStream(dest: Destination, op: Operation, opts: SampleItemOptions, timeoutMs: number): Promise<void> {
+async function checkFailingStream(
+  dest: Destination,
+  op: Operation,
+  opts: SampleItemOptions,
+  timeoutMs: number,
+): Promise<void> {
   const sample = sampleItem(op, { ...opts, failAfter: Math.floor((opts.streamBytes ?? 2) / 2), lsid: 'f'.repeat(32) });
   let result: unknown;
   try {
     result = await deliver(dest, sample.item, timeoutMs);
   } catch (err) {
     if (isIcError(err)) return;
-    throw new PluginError('IC_ERR_PLUGIN_ERROR_UNCODED', `handler ${op} rejected a failing stream with an uncoded error: ${String(err)}`);
+    throw new PluginError(
+      'IC_ERR_PLUGIN_ERROR_UNCODED',
+      `handler ${op} rejected a failing stream with an uncoded error: ${String(err)}`,
+    );
   }
-  throw new PluginError('IC_ERR_PLUGIN_ACK_INVALID', `handler ${op} acknowledged ${JSON.stringify(result)} although its stream failed`);
+  throw new PluginError(
+    'IC_ERR_PLUGIN_ACK_INVALID',
+    `handler ${op} acknowledged ${JSON.stringify(result)} although its stream failed`,
+  );
 }
 
 /**
@@ -115,7 +141,11 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
   );
   if (!pkg) return report();
   const id = pkg.manifest.id;
-  const config = await run.step('sample config is valid', () => Promise.resolve(pkg.configSchema.validate(options.config, `config of ${id}`)), 'IC_ERR_CONFIG_INVALID');
+  const config = await run.step(
+    'sample config is valid',
+    () => Promise.resolve(pkg.configSchema.validate(options.config, `config of ${id}`)),
+    'IC_ERR_CONFIG_INVALID',
+  );
   if (!config) return report(id);
   const ctx = createFakeContext({ config, dataDir: await mkdtemp(join(tmpdir(), `ic-conformance-${id}-`)) });
   const dest = await run.step(
@@ -133,22 +163,51 @@ export async function runConformance(options: ConformanceOptions): Promise<Confo
 
   const declared = pkg.manifest.operations;
   for (const op of declared) {
-    await run.step(`declared operation ${op} has a handler`, () => {
-      if (typeof dest.handlers[op] !== 'function') throw new PluginError('IC_ERR_PLUGIN_OPERATION_MISSING', `manifest declares "${op}" but handlers["${op}"] is not a function`);
-      return Promise.resolve();
-    }, 'IC_ERR_PLUGIN_OPERATION_MISSING');
+    await run.step(
+      `declared operation ${op} has a handler`,
+      () => {
+        if (typeof dest.handlers[op] !== 'function')
+          throw new PluginError(
+            'IC_ERR_PLUGIN_OPERATION_MISSING',
+            `manifest declares "${op}" but handlers["${op}"] is not a function`,
+          );
+        return Promise.resolve();
+      },
+      'IC_ERR_PLUGIN_OPERATION_MISSING',
+    );
   }
   for (const op of Object.keys(dest.handlers).filter((k) => !(declared as string[]).includes(k))) {
-    run.checks.push({ name: `handler ${op} is declared`, ok: false, code: 'IC_ERR_PLUGIN_OPERATION_UNDECLARED', message: `handlers["${op}"] exists but the manifest does not declare "${op}"` });
+    run.checks.push({
+      name: `handler ${op} is declared`,
+      ok: false,
+      code: 'IC_ERR_PLUGIN_OPERATION_UNDECLARED',
+      message: `handlers["${op}"] exists but the manifest does not declare "${op}"`,
+    });
   }
-  await run.step('check() resolves to a CheckResult', async () => checkCheckResult(await withTimeout(dest.check(), timeoutMs, 'check()'), 'check()'), 'IC_ERR_PLUGIN_CHECK_INVALID');
+  await run.step(
+    'check() resolves to a CheckResult',
+    async () => checkCheckResult(await withTimeout(dest.check(), timeoutMs, 'check()'), 'check()'),
+    'IC_ERR_PLUGIN_CHECK_INVALID',
+  );
 
   for (const op of declared.filter((o) => typeof dest.handlers[o] === 'function')) {
-    await run.step(`${op}: delivers a sample and acknowledges it`, () => checkDelivery(dest, op, item, timeoutMs), 'IC_ERR_PLUGIN_ERROR_UNCODED');
+    await run.step(
+      `${op}: delivers a sample and acknowledges it`,
+      () => checkDelivery(dest, op, item, timeoutMs),
+      'IC_ERR_PLUGIN_ERROR_UNCODED',
+    );
     if (isStreamOperation(op)) {
-      await run.step(`${op}: a failing stream is rejected with a coded error`, () => checkFailingStream(dest, op, item, timeoutMs), 'IC_ERR_PLUGIN_ERROR_UNCODED');
+      await run.step(
+        `${op}: a failing stream is rejected with a coded error`,
+        () => checkFailingStream(dest, op, item, timeoutMs),
+        'IC_ERR_PLUGIN_ERROR_UNCODED',
+      );
     }
   }
-  await run.step('close() resolves', () => withTimeout(dest.close(), timeoutMs, 'close()'), 'IC_ERR_PLUGIN_ERROR_UNCODED');
+  await run.step(
+    'close() resolves',
+    () => withTimeout(dest.close(), timeoutMs, 'close()'),
+    'IC_ERR_PLUGIN_ERROR_UNCODED',
+  );
   return report(id);
 }

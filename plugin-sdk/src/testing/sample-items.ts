@@ -1,6 +1,13 @@
 import type { Item } from '../items.js';
 import type { Operation } from '../operations.js';
-import { samplePresentation, samplePresentationXml, sampleSession, sampleSessionXml, sampleStream, type SampleStream } from './samples.js';
+import {
+  samplePresentation,
+  samplePresentationXml,
+  sampleSession,
+  sampleSessionXml,
+  sampleStream,
+  type SampleStream,
+} from './samples.js';
 
 /** Options for {@link sampleItem}. */
 export interface SampleItemOptions {
@@ -31,7 +38,15 @@ export function sampleItem(op: Operation, options: SampleItemOptions = {}): Samp
     case 'site-backup': {
       const stream = sampleStream(options.streamBytes ?? 1024, options);
       const takenAt = new Date(Date.UTC(2024, 11, 3, 12, 0, 0)).toISOString();
-      return { item: { operation: op, site, stream, meta: { siteHost: site.host, takenAt, extension: 'nsb', byteLength: options.streamBytes ?? 1024 } }, stream };
+      return {
+        item: {
+          operation: op,
+          site,
+          stream,
+          meta: { siteHost: site.host, takenAt, extension: 'nsb', byteLength: options.streamBytes ?? 1024 },
+        },
+        stream,
+      };
     }
     default: {
       const stream = sampleStream(options.streamBytes ?? 1024, options);

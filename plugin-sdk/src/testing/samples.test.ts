@@ -30,6 +30,8 @@ describe('fake context', () => {
 
 describe('sampleSessionXml', () => {
   it('keeps the namespace on the session_list root', () => {
-    expect(sampleSessionXml()).toMatch(/<session_list xmlns="http:\/\/www\.bomgar\.com\/namespaces\/API\/reporting"><session lsid="c69a8e10bea9428f816cfababe9815fe">/);
+    expect(sampleSessionXml()).toMatch(
+      /<session_list xmlns="http:\/\/www\.bomgar\.com\/namespaces\/API\/reporting"><session lsid="c69a8e10bea9428f816cfababe9815fe">/,
+    );
   });
 });

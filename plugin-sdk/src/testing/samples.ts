@@ -72,12 +72,20 @@ export function sampleSession(overrides: Partial<Session> = {}): Session {
         data: [],
         files: [],
         systemInformation: [
-          { name: 'General', fields: [{ name: 'os', label: 'Operating System' }], rows: [[{ name: 'os', value: 'Windows 11 Pro' }]] },
+          {
+            name: 'General',
+            fields: [{ name: 'os', label: 'Operating System' }],
+            rows: [[{ name: 'os', value: 'Windows 11 Pro' }]],
+          },
         ],
       },
       { type: 'Session End', time: '2024-12-03T15:41:07.000Z', data: [], files: [] },
     ],
-    recordings: { session: { downloadUrl: 'https://support.example.com/session_download?lsid=x' }, commandShell: [{ instance: 0 }], showMyScreen: [] },
+    recordings: {
+      session: { downloadUrl: 'https://support.example.com/session_download?lsid=x' },
+      commandShell: [{ instance: 0 }],
+      showMyScreen: [],
+    },
     exitSurveys: [{ kind: 'customer', gsnumber: 22, values: [{ name: 'rating', value: '5' }] }],
     extra: {},
     ...overrides,

@@ -1,0 +1,2 @@
+/** Generates the TypeScript modules of src/generated: path → file body. */
+export function generate(): Promise<Map<string, string>>;
