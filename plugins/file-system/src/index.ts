@@ -1,0 +1,125 @@
+/**
+ * The File System destination: session and presentation data as `.xml`, recordings as video files, site backups
+ * as `.nsb`, in one directory, named by the File Name Format, written atomically (see atomic-writer.ts).
+ */
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import {
+  checkResult,
+  defineDestination,
+  DestinationError,
+  type CallOptions,
+  type CheckStep,
+  type Destination,
+  type Item,
+  type PluginContext,
+} from '@integration-client/plugin-sdk';
+import { AtomicWriter, type Placed } from './atomic-writer.js';
+import { BackupRetention } from './backup-retention.js';
+import { PER_INSTANCE, readFormatsFrom, type FileOperation, type FileSystemConfig, type Formats } from './config.js';
+import { hasInstance, renderFileName } from './file-name-format.js';
+import { toDestinationError } from './fs-errors.js';
+import { tokenValues } from './item-names.js';
+import { safeFileName } from './safe-name.js';
+import { cleanStaleTemps, tempName } from './temp-files.js';
+
+export type { FileSystemConfig };
+export { numberedName } from './atomic-writer.js';
+export { parseFileNameFormat, DEFAULT_FORMATS, TOKENS } from './file-name-format.js';
+export { safeFileName, safeValue } from './safe-name.js';
+
+class FileSystemDestination implements Destination {
+  readonly #writer: AtomicWriter;
+  readonly #retention: BackupRetention;
+  #ready: Promise<void> | undefined;
+
+  constructor(
+    private readonly ctx: PluginContext<FileSystemConfig>,
+    private readonly formats: Formats,
+  ) {
+    const c = ctx.config;
+    this.#writer = new AtomicWriter(c.destinationDirectory, c.fileNameConflictHandling);
+    this.#retention = new BackupRetention(ctx.dataDir, c.retentionCount, ctx.logger);
+  }
+
+  readonly handlers = {
+    'session-data': (item: Item, o: CallOptions) => this.#store(item, o),
+    'presentation-data': (item: Item, o: CallOptions) => this.#store(item, o),
+    'session-recording': (item: Item, o: CallOptions) => this.#store(item, o),
+    'command-shell-recording': (item: Item, o: CallOptions) => this.#store(item, o),
+    'show-my-screen-recording': (item: Item, o: CallOptions) => this.#store(item, o),
+    'presentation-recording': (item: Item, o: CallOptions) => this.#store(item, o),
+    'site-backup': (item: Item, o: CallOptions) => this.#store(item, o),
+  };
+
+  /** Makes sure the directory exists (or says why not) and removes temporary files a crash left. Once. */
+  ready(): Promise<void> {
+    this.#ready ??= this.#prepare().catch((err: unknown) => {
+      this.#ready = undefined;
+      throw err;
+    });
+    return this.#ready;
+  }
+
+  async #prepare(): Promise<void> {
+    const dir = this.ctx.config.destinationDirectory;
+    if (this.ctx.config.createDirectory) await mkdir(dir, { recursive: true }).catch((err: unknown) => Promise.reject(toDestinationError(err, dir)));
+    else {
+      const s = await stat(dir).catch(() => undefined);
+      if (!s?.isDirectory()) {
+        throw new DestinationError('IC_ERR_DESTINATION_UNAVAILABLE', `destination directory ${dir} does not exist (is the share mounted?); create it or set createDirectory to true`);
+      }
+    }
+    const removed = await cleanStaleTemps(dir);
+    if (removed.length) this.ctx.logger.warn({ dir, removed }, 'removed temporary files left by an interrupted write');
+  }
+
+  async #store(item: Item, { signal }: CallOptions) {
+    await this.ready();
+    const op = item.operation as FileOperation;
+    const name = safeFileName(renderFileName(this.formats[op], tokenValues(item)));
+    let placed: Placed;
+    if ('stream' in item) placed = await this.#writer.write(name, item.stream, item.meta.byteLength, signal);
+    else {
+      const bytes = Buffer.from(item.xml, 'utf8');
+      placed = await this.#writer.write(name, Readable.from([bytes]), bytes.length, signal);
+    }
+    this.ctx.logger.debug({ op, path: placed.path, status: placed.status, bytes: placed.bytes }, 'item stored');
+    if (item.operation === 'site-backup' && placed.status !== 'skipped') await this.#retention.landed(item.meta.siteHost, placed.path);
+    return { status: placed.status, location: placed.path, bytes: placed.bytes };
+  }
+
+  async check() {
+    const dir = this.ctx.config.destinationDirectory;
+    const steps: CheckStep[] = [];
+    try {
+      await this.ready();
+      steps.push({ name: 'directory', ok: true, message: `${dir} exists` });
+      const probe = join(dir, tempName());
+      await writeFile(probe, 'integration-client write probe\n', { flag: 'wx' });
+      await rm(probe);
+      steps.push({ name: 'writable', ok: true, message: `a probe file was written to and removed from ${dir}` });
+    } catch (err) {
+      steps.push({ name: steps.length ? 'writable' : 'directory', ok: false, message: toDestinationError(err, dir).message });
+    }
+    return checkResult(steps);
+  }
+
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+export default defineDestination<FileSystemConfig>({
+  id: 'file-system',
+  create(ctx) {
+    const formats = readFormatsFrom(ctx.config);
+    for (const op of PER_INSTANCE as FileOperation[]) {
+      if (!hasInstance(formats[op])) {
+        ctx.logger.warn({ op }, 'File Name Format has no %INSTANCE%: recordings of one session share a name and File Name Conflict Handling decides');
+      }
+    }
+    return new FileSystemDestination(ctx, formats);
+  },
+});
