@@ -33,7 +33,11 @@ export function numberedName(name: string, n: number): string {
   return dot > 0 ? `${name.slice(0, dot)}.${n}${name.slice(dot)}` : `${name}.${n}`;
 }
 
-const exists = (path: string): Promise<boolean> => stat(path).then(() => true, () => false);
+const exists = (path: string): Promise<boolean> =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
 
 const LINK_UNSUPPORTED = new Set(['EPERM', 'ENOTSUP', 'EOPNOTSUPP', 'ENOSYS', 'EXDEV']);
 
@@ -85,9 +89,13 @@ export class AtomicWriter {
     try {
       const bytes = await this.#receive(source, tmp, signal);
       if (expectedBytes !== undefined && bytes !== expectedBytes) {
-        throw new DestinationError('IC_ERR_DESTINATION_WRITE_FAILED', `received ${bytes} of ${expectedBytes} bytes for ${final}; the partial file was removed and the item is retried`, {
-          details: { bytes, expectedBytes },
-        });
+        throw new DestinationError(
+          'IC_ERR_DESTINATION_WRITE_FAILED',
+          `received ${bytes} of ${expectedBytes} bytes for ${final}; the partial file was removed and the item is retried`,
+          {
+            details: { bytes, expectedBytes },
+          },
+        );
       }
       const placed = await this.#place(tmp, name, bytes);
       await syncDir(this.dir);

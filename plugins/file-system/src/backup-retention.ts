@@ -39,7 +39,10 @@ export class BackupRetention {
   async #landed(siteHost: string, path: string): Promise<string[]> {
     const ledger = await this.#read();
     const s = await stat(path);
-    const entries = [...(ledger[siteHost] ?? []).filter((e) => e.path !== path), { path, size: s.size, mtimeMs: s.mtimeMs }];
+    const entries = [
+      ...(ledger[siteHost] ?? []).filter((e) => e.path !== path),
+      { path, size: s.size, mtimeMs: s.mtimeMs },
+    ];
     const deleted: string[] = [];
     if (this.retentionCount !== undefined && entries.length > this.retentionCount + 1) {
       const old = entries.splice(0, entries.length - (this.retentionCount + 1));

@@ -23,9 +23,12 @@ export type Formats = Readonly<Record<FileOperation, readonly FormatPart[]>>;
 /** Checks what the schema cannot (absolute path on this OS, valid tokens) and parses every format. */
 export function readFormatsFrom(config: FileSystemConfig): Formats {
   if (!isAbsolute(config.destinationDirectory)) {
-    throw new ConfigError(`destinationDirectory ${JSON.stringify(config.destinationDirectory)} must be an absolute path on this machine`, {
-      details: { errors: [{ path: '/destinationDirectory', message: 'must be an absolute path' }] },
-    });
+    throw new ConfigError(
+      `destinationDirectory ${JSON.stringify(config.destinationDirectory)} must be an absolute path on this machine`,
+      {
+        details: { errors: [{ path: '/destinationDirectory', message: 'must be an absolute path' }] },
+      },
+    );
   }
   const formats = {} as Record<FileOperation, readonly FormatPart[]>;
   for (const op of Object.keys(DEFAULT_FORMATS) as FileOperation[]) {

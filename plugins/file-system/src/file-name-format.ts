@@ -1,7 +1,15 @@
 import { ConfigError, type Operation } from '@integration-client/plugin-sdk';
 
 /** The seed's replacement values, in the order the guide lists them. */
-export const TOKENS = ['LSEQ', 'LSID', 'EXTERNAL_KEY', 'SESSION_TYPE', 'SUPPORT_SITE_HOST', 'INSTANCE', 'EXTENSION'] as const;
+export const TOKENS = [
+  'LSEQ',
+  'LSID',
+  'EXTERNAL_KEY',
+  'SESSION_TYPE',
+  'SUPPORT_SITE_HOST',
+  'INSTANCE',
+  'EXTENSION',
+] as const;
 export type Token = (typeof TOKENS)[number];
 
 /** Values substituted for the tokens of one item. */
@@ -37,7 +45,8 @@ export function parseFileNameFormat(format: string, field: string): FormatPart[]
       details: { errors: [{ path: `/${field}`, message: what }] },
     });
   };
-  if (/[/\\]/.test(format)) fail('path separators are not allowed; the file is always created directly in the Destination Directory');
+  if (/[/\\]/.test(format))
+    fail('path separators are not allowed; the file is always created directly in the Destination Directory');
   let rest = format;
   while (rest.length > 0) {
     const open = rest.indexOf('%');
@@ -49,7 +58,8 @@ export function parseFileNameFormat(format: string, field: string): FormatPart[]
     const close = rest.indexOf('%', open + 1);
     if (close < 0) fail(`a "%" at position ${format.length - rest.length + open} is not closed`);
     const name = rest.slice(open + 1, close);
-    if (!/^[A-Z_]+$/.test(name)) fail(`"%${name}%" is malformed: only UPPER CASE letters and _ are allowed between the percent signs`);
+    if (!/^[A-Z_]+$/.test(name))
+      fail(`"%${name}%" is malformed: only UPPER CASE letters and _ are allowed between the percent signs`);
     if (!(TOKENS as readonly string[]).includes(name)) fail(`"%${name}%" is not a replacement value`);
     parts.push({ token: name as Token });
     rest = rest.slice(close + 1);

@@ -13,14 +13,30 @@ export function toDestinationError(err: unknown, path: string): IcErrorLike & Er
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const text = err instanceof Error ? err.message : String(err);
   if (code && PERMISSION.has(code)) {
-    return new DestinationError('IC_ERR_DESTINATION_PERMISSION_DENIED', `permission denied writing ${path} (${code}); give the service user write access to the directory`, { cause: err });
+    return new DestinationError(
+      'IC_ERR_DESTINATION_PERMISSION_DENIED',
+      `permission denied writing ${path} (${code}); give the service user write access to the directory`,
+      { cause: err },
+    );
   }
   if (code && FULL.has(code)) {
-    return new DestinationError('IC_ERR_DESTINATION_WRITE_FAILED', `the disk holding ${path} is full (${code}); the partial file was removed, free space and the item is retried`, {
-      cause: err,
-      details: { errno: code },
-    });
+    return new DestinationError(
+      'IC_ERR_DESTINATION_WRITE_FAILED',
+      `the disk holding ${path} is full (${code}); the partial file was removed, free space and the item is retried`,
+      {
+        cause: err,
+        details: { errno: code },
+      },
+    );
   }
-  if (code === 'ENAMETOOLONG') return new DestinationError('IC_ERR_DESTINATION_BAD_ITEM', `the file name ${path} is too long for this file system`, { cause: err });
-  return new DestinationError('IC_ERR_DESTINATION_WRITE_FAILED', `writing ${path} failed: ${text}`, { cause: err, details: code ? { errno: code } : undefined });
+  if (code === 'ENAMETOOLONG')
+    return new DestinationError(
+      'IC_ERR_DESTINATION_BAD_ITEM',
+      `the file name ${path} is too long for this file system`,
+      { cause: err },
+    );
+  return new DestinationError('IC_ERR_DESTINATION_WRITE_FAILED', `writing ${path} failed: ${text}`, {
+    cause: err,
+    details: code ? { errno: code } : undefined,
+  });
 }

@@ -64,11 +64,15 @@ class FileSystemDestination implements Destination {
 
   async #prepare(): Promise<void> {
     const dir = this.ctx.config.destinationDirectory;
-    if (this.ctx.config.createDirectory) await mkdir(dir, { recursive: true }).catch((err: unknown) => Promise.reject(toDestinationError(err, dir)));
+    if (this.ctx.config.createDirectory)
+      await mkdir(dir, { recursive: true }).catch((err: unknown) => Promise.reject(toDestinationError(err, dir)));
     else {
       const s = await stat(dir).catch(() => undefined);
       if (!s?.isDirectory()) {
-        throw new DestinationError('IC_ERR_DESTINATION_UNAVAILABLE', `destination directory ${dir} does not exist (is the share mounted?); create it or set createDirectory to true`);
+        throw new DestinationError(
+          'IC_ERR_DESTINATION_UNAVAILABLE',
+          `destination directory ${dir} does not exist (is the share mounted?); create it or set createDirectory to true`,
+        );
       }
     }
     const removed = await cleanStaleTemps(dir);
@@ -86,7 +90,8 @@ class FileSystemDestination implements Destination {
       placed = await this.#writer.write(name, Readable.from([bytes]), bytes.length, signal);
     }
     this.ctx.logger.debug({ op, path: placed.path, status: placed.status, bytes: placed.bytes }, 'item stored');
-    if (item.operation === 'site-backup' && placed.status !== 'skipped') await this.#retention.landed(item.meta.siteHost, placed.path);
+    if (item.operation === 'site-backup' && placed.status !== 'skipped')
+      await this.#retention.landed(item.meta.siteHost, placed.path);
     return { status: placed.status, location: placed.path, bytes: placed.bytes };
   }
 
@@ -101,7 +106,11 @@ class FileSystemDestination implements Destination {
       await rm(probe);
       steps.push({ name: 'writable', ok: true, message: `a probe file was written to and removed from ${dir}` });
     } catch (err) {
-      steps.push({ name: steps.length ? 'writable' : 'directory', ok: false, message: toDestinationError(err, dir).message });
+      steps.push({
+        name: steps.length ? 'writable' : 'directory',
+        ok: false,
+        message: toDestinationError(err, dir).message,
+      });
     }
     return checkResult(steps);
   }
@@ -117,7 +126,10 @@ export default defineDestination<FileSystemConfig>({
     const formats = readFormatsFrom(ctx.config);
     for (const op of PER_INSTANCE as FileOperation[]) {
       if (!hasInstance(formats[op])) {
-        ctx.logger.warn({ op }, 'File Name Format has no %INSTANCE%: recordings of one session share a name and File Name Conflict Handling decides');
+        ctx.logger.warn(
+          { op },
+          'File Name Format has no %INSTANCE%: recordings of one session share a name and File Name Conflict Handling decides',
+        );
       }
     }
     return new FileSystemDestination(ctx, formats);

@@ -4,12 +4,16 @@ import { safeValue } from './safe-name.js';
 
 /** `20241203T120000Z`: a backup's time as it appears in %LSID%. */
 function compactTime(iso: string): string {
-  return new Date(iso).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return new Date(iso)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 function values(raw: Record<Token, string | number | undefined>): TokenValues {
   const out = {} as Record<Token, string>;
-  for (const [k, v] of Object.entries(raw) as [Token, string | number | undefined][]) out[k] = safeValue(v === undefined ? '' : String(v));
+  for (const [k, v] of Object.entries(raw) as [Token, string | number | undefined][])
+    out[k] = safeValue(v === undefined ? '' : String(v));
   if (out.EXTENSION === '') out.EXTENSION = 'flv';
   return out;
 }
@@ -25,11 +29,27 @@ export function tokenValues(item: Item): TokenValues {
     case 'session-data':
     case 'system-information': {
       const s = item.session;
-      return values({ LSEQ: s.lseq, LSID: s.lsid, EXTERNAL_KEY: s.externalKey, SESSION_TYPE: s.sessionType, SUPPORT_SITE_HOST: item.site.host, INSTANCE: undefined, EXTENSION: 'xml' });
+      return values({
+        LSEQ: s.lseq,
+        LSID: s.lsid,
+        EXTERNAL_KEY: s.externalKey,
+        SESSION_TYPE: s.sessionType,
+        SUPPORT_SITE_HOST: item.site.host,
+        INSTANCE: undefined,
+        EXTENSION: 'xml',
+      });
     }
     case 'presentation-data': {
       const p = item.presentation;
-      return values({ LSEQ: p.lseq, LSID: p.lsid, EXTERNAL_KEY: undefined, SESSION_TYPE: 'presentation', SUPPORT_SITE_HOST: item.site.host, INSTANCE: undefined, EXTENSION: 'xml' });
+      return values({
+        LSEQ: p.lseq,
+        LSID: p.lsid,
+        EXTERNAL_KEY: undefined,
+        SESSION_TYPE: 'presentation',
+        SUPPORT_SITE_HOST: item.site.host,
+        INSTANCE: undefined,
+        EXTENSION: 'xml',
+      });
     }
     case 'site-backup': {
       const m = item.meta;
@@ -46,7 +66,15 @@ export function tokenValues(item: Item): TokenValues {
     default: {
       const m = item.meta;
       const type = m.sessionType ?? (item.operation === 'presentation-recording' ? 'presentation' : 'support');
-      return values({ LSEQ: m.lseq, LSID: m.lsid, EXTERNAL_KEY: m.externalKey, SESSION_TYPE: type, SUPPORT_SITE_HOST: m.siteHost, INSTANCE: m.instance, EXTENSION: m.extension });
+      return values({
+        LSEQ: m.lseq,
+        LSID: m.lsid,
+        EXTERNAL_KEY: m.externalKey,
+        SESSION_TYPE: type,
+        SUPPORT_SITE_HOST: m.siteHost,
+        INSTANCE: m.instance,
+        EXTENSION: m.extension,
+      });
     }
   }
 }

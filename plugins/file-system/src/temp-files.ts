@@ -34,7 +34,10 @@ export async function cleanStaleTemps(dir: string): Promise<string[]> {
     const m = PATTERN.exec(name);
     if (!m || `${m[1]}-${m[2]}` === OWNER) continue;
     const path = join(dir, name);
-    const old = await stat(path).then((s) => Date.now() - s.mtimeMs > STALE_MS, () => false);
+    const old = await stat(path).then(
+      (s) => Date.now() - s.mtimeMs > STALE_MS,
+      () => false,
+    );
     if (!alive(Number(m[1])) || old) {
       await rm(path, { force: true });
       removed.push(name);

@@ -1,0 +1,85 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { sampleStream } from '@integration-client/plugin-sdk/testing';
+import { describe, expect, it } from 'vitest';
+import { deliver, makeDestination, tempDir } from './test-helpers.js';
+
+const isRoot = process.getuid?.() === 0;
+const NOBODY = 65534;
+
+/** Runs a delivery in a child process as the unprivileged `nobody` (root bypasses permission bits). */
+async function deliverAsNobody(dir: string): Promise<unknown> {
+  const pluginDir = fileURLToPath(new URL('..', import.meta.url));
+  const script = `
+    import plugin from './dist/index.js';
+    import { createFakeContext, sampleItem } from '@integration-client/plugin-sdk/testing';
+    const ctx = createFakeContext({ config: { destinationDirectory: ${JSON.stringify(dir)}, createDirectory: true, downloadFormat: 'default', fileNameConflictHandling: 'AppendNumber' }, dataDir: '/tmp' });
+    const dest = await plugin.create(ctx);
+    try { console.log(JSON.stringify(await dest.handlers['session-data'](sampleItem('session-data').item, { signal: new AbortController().signal }))); }
+    catch (err) { console.log(JSON.stringify({ code: err.code, retryable: err.retryable, message: err.message })); }`;
+  const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: pluginDir,
+    uid: NOBODY,
+    gid: NOBODY,
+  });
+  return JSON.parse(stdout) as unknown;
+}
+
+describe('File System plugin faults', () => {
+  it('permission denied is coded and not retryable, and nothing is acknowledged', async () => {
+    const dir = await tempDir();
+    const target = join(dir, 'locked');
+    await mkdir(target);
+    if (isRoot) {
+      await chmod(dir, 0o755);
+      await chmod(target, 0o755);
+      expect(await deliverAsNobody(target)).toMatchObject({
+        code: 'IC_ERR_DESTINATION_PERMISSION_DENIED',
+        retryable: false,
+      });
+    } else {
+      await chmod(target, 0o555);
+      const { dest } = await makeDestination({ destinationDirectory: target });
+      await expect(
+        deliver(dest, {
+          operation: 'session-recording',
+          site: { host: 'h' },
+          meta: { siteHost: 'h', lsid: 'x', extension: 'flv' },
+          stream: sampleStream(10),
+        }),
+      ).rejects.toMatchObject({
+        code: 'IC_ERR_DESTINATION_PERMISSION_DENIED',
+        retryable: false,
+      });
+    }
+    expect(await readdir(target)).toEqual([]);
+  });
+
+  it.runIf(isRoot)('a full disk is retryable and the partial file is removed (real 1 MiB tmpfs)', async () => {
+    const dir = await tempDir();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir]);
+    try {
+      const { dest } = await makeDestination({ destinationDirectory: dir });
+      const item = {
+        operation: 'session-recording' as const,
+        site: { host: 'h' },
+        meta: { siteHost: 'h', lsid: 'big', extension: 'flv', byteLength: 3_000_000 },
+        stream: sampleStream(3_000_000),
+      };
+      await expect(deliver(dest, item)).rejects.toMatchObject({
+        code: 'IC_ERR_DESTINATION_WRITE_FAILED',
+        retryable: true,
+        details: { errno: 'ENOSPC' },
+      });
+      expect(await readdir(dir)).toEqual([]);
+      const small = { ...item, meta: { ...item.meta, lsid: 'small', byteLength: 1000 }, stream: sampleStream(1000) };
+      expect(await deliver(dest, small)).toMatchObject({ status: 'written', bytes: 1000 });
+    } finally {
+      execFileSync('umount', [dir]);
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
