@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
  */
 export const MAX_NAME_BYTES = 240; // 255 minus room for AppendNumber's ".NNNN" and temp suffixes
 
+// eslint-disable-next-line no-control-regex -- control characters are exactly what must not reach a file name
 const UNSAFE = /[/\\<>:"|?*\u0000-\u001f\u007f]/g;
 const DEVICE = /^(con|prn|aux|nul|com[1-9]|lpt[1-9])$/i;
 
