@@ -8,14 +8,23 @@
  * their own (AppendNumber) or exactly one wins (Skip); Overwrite uses rename(2), which replaces in one step.
  * A failure at any point removes the temporary file, so no partial file ever carries a final name.
  */
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
 import { Writable, type Readable } from 'node:stream';
-import { link, open, rename, rm, stat } from 'node:fs/promises';
+import { link, mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DestinationError, type AckStatus } from '@integration-client/plugin-sdk';
 import { toDestinationError } from './fs-errors.js';
 import { tempName } from './temp-files.js';
+
+/** The error for a Destination Directory that does not exist and may not be created. */
+export function missingDirectory(dir: string): DestinationError {
+  return new DestinationError(
+    'IC_ERR_DESTINATION_UNAVAILABLE',
+    `destination directory ${dir} does not exist (is the share mounted?); create it or set createDirectory to true`,
+  );
+}
 
 export type ConflictHandling = 'AppendNumber' | 'Overwrite' | 'Skip';
 
@@ -74,7 +83,30 @@ export class AtomicWriter {
   constructor(
     private readonly dir: string,
     private readonly conflict: ConflictHandling,
+    private readonly createDirectory: boolean,
   ) {}
+
+  /**
+   * Opens a new temporary file for writing and waits until it is open, so a directory that vanished since the
+   * last write (deleted, share unmounted) is noticed before any byte of the source is read: it is created again
+   * when allowed, otherwise reported as unavailable.
+   */
+  async #openTemp(tmp: string): Promise<WriteStream> {
+    const attempt = async (): Promise<WriteStream> => {
+      // `flush` fsyncs before the descriptor closes; pipeline resolves only after that close.
+      const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: 1024 * 1024 });
+      await once(out, 'ready');
+      return out;
+    };
+    try {
+      return await attempt();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if (!this.createDirectory) throw missingDirectory(this.dir);
+      await mkdir(this.dir, { recursive: true });
+      return attempt();
+    }
+  }
 
   /** Streams `source` to `name` in the directory. `expectedBytes`, when known, must match what arrived. */
   async write(name: string, source: Readable, expectedBytes: number | undefined, signal: AbortSignal): Promise<Placed> {
@@ -108,8 +140,7 @@ export class AtomicWriter {
   }
 
   async #receive(source: Readable, tmp: string, signal: AbortSignal): Promise<number> {
-    // `flush` fsyncs before the descriptor closes; pipeline resolves only after that close.
-    const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true, highWaterMark: 1024 * 1024 });
+    const out = await this.#openTemp(tmp);
     await pipeline(source, out, { signal });
     return out.bytesWritten;
   }

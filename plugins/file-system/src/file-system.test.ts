@@ -1,4 +1,4 @@
-import { mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -227,6 +227,25 @@ describe('File System plugin', () => {
     expect(check.steps[0]).toMatchObject({ name: 'directory', ok: false });
     await mkdir(join(dir, 'unmounted'));
     expect((await strict.check()).ok).toBe(true);
+  });
+
+  it('re-creates a directory that vanished after the first write, or reports it unavailable', async () => {
+    const dir = await tempDir();
+    const { dest } = await makeDestination({ destinationDirectory: join(dir, 'out') });
+    await deliver(dest, recording('1', 10));
+    await rm(join(dir, 'out'), { recursive: true });
+    expect(await deliver(dest, recording('2', 10))).toMatchObject({ status: 'written' });
+    await mkdir(join(dir, 'share'));
+    const { dest: strict } = await makeDestination({
+      destinationDirectory: join(dir, 'share'),
+      createDirectory: false,
+    });
+    await deliver(strict, recording('1', 10));
+    await rm(join(dir, 'share'), { recursive: true });
+    await expect(deliver(strict, recording('2', 10))).rejects.toMatchObject({
+      code: 'IC_ERR_DESTINATION_UNAVAILABLE',
+      retryable: true,
+    });
   });
 
   it('refuses a relative directory and a bad token when created', async () => {

@@ -8,14 +8,13 @@ import { Readable } from 'node:stream';
 import {
   checkResult,
   defineDestination,
-  DestinationError,
   type CallOptions,
   type CheckStep,
   type Destination,
   type Item,
   type PluginContext,
 } from '@integration-client/plugin-sdk';
-import { AtomicWriter, type Placed } from './atomic-writer.js';
+import { AtomicWriter, missingDirectory, type Placed } from './atomic-writer.js';
 import { BackupRetention } from './backup-retention.js';
 import { PER_INSTANCE, readFormatsFrom, type FileOperation, type FileSystemConfig, type Formats } from './config.js';
 import { hasInstance, renderFileName } from './file-name-format.js';
@@ -39,7 +38,7 @@ class FileSystemDestination implements Destination {
     private readonly formats: Formats,
   ) {
     const c = ctx.config;
-    this.#writer = new AtomicWriter(c.destinationDirectory, c.fileNameConflictHandling);
+    this.#writer = new AtomicWriter(c.destinationDirectory, c.fileNameConflictHandling, c.createDirectory);
     this.#retention = new BackupRetention(ctx.dataDir, c.retentionCount, ctx.logger);
   }
 
@@ -68,12 +67,7 @@ class FileSystemDestination implements Destination {
       await mkdir(dir, { recursive: true }).catch((err: unknown) => Promise.reject(toDestinationError(err, dir)));
     else {
       const s = await stat(dir).catch(() => undefined);
-      if (!s?.isDirectory()) {
-        throw new DestinationError(
-          'IC_ERR_DESTINATION_UNAVAILABLE',
-          `destination directory ${dir} does not exist (is the share mounted?); create it or set createDirectory to true`,
-        );
-      }
+      if (!s?.isDirectory()) throw missingDirectory(dir);
     }
     const removed = await cleanStaleTemps(dir);
     if (removed.length) this.ctx.logger.warn({ dir, removed }, 'removed temporary files left by an interrupted write');
