@@ -60,6 +60,26 @@ export const ERROR_CODES = {
     'The site certificate is not trusted; add its CA file to the site settings.',
   ),
   IC_ERR_SITE_API_ERROR: code('site-access', false, 'The appliance answered with an <error> document; read its text.'),
+  IC_ERR_SITE_REPORT_MALFORMED: code(
+    'site-access',
+    true,
+    'A report is not well-formed XML or was cut short (often a truncated download); it is fetched again.',
+  ),
+  IC_ERR_SITE_REPORT_REJECTED: code(
+    'site-access',
+    false,
+    'A report was refused as hostile: a DTD or entity declaration, nesting deeper than the limit, or a text node over the size limit.',
+  ),
+  IC_ERR_SITE_SESSION_INVALID: code(
+    'site-access',
+    false,
+    'One session of a report cannot be read (no lsid, no start time); it is reported and the other sessions go on.',
+  ),
+  IC_ERR_SITE_BODY_MISMATCH: code(
+    'site-access',
+    true,
+    'A download ended with fewer or more bytes than Content-Length announced, or an XML error came instead of a file; retried.',
+  ),
   IC_ERR_DESTINATION_WRITE_FAILED: code(
     'destination',
     true,

@@ -1,0 +1,215 @@
+import type { Actor, Session, SessionEvent, SystemInformationCategory } from '@integration-client/schemas';
+import { child, children, childText, keepExtra, type XmlNode } from './element-tree.js';
+import { toBool, toDurationSeconds, toInt, toIp, toIsoTime, known } from './values.js';
+import { XML_NAMES as N } from './xml-names.js';
+
+type Extra = Record<string, unknown>;
+
+/** Maps the children of `node` with `handlers`; anything unhandled goes to `extra`. */
+function dispatch(node: XmlNode, handlers: Record<string, (c: XmlNode) => void>, extra: Extra): void {
+  for (const c of node.children) {
+    const h = handlers[c.name];
+    if (h) h(c);
+    else keepExtra(extra, c);
+  }
+}
+
+const str = (n: XmlNode): string | undefined => known(n.text);
+const attrInt = (n: XmlNode, a: string): number | undefined => toInt(n.attrs[a]);
+
+function actor(n: XmlNode): Actor {
+  return { type: n.attrs.type ?? 'unknown', gsnumber: attrInt(n, 'gsnumber') ?? 0, ...(n.text.trim() ? { name: n.text.trim() } : {}) };
+}
+
+function category(n: XmlNode): SystemInformationCategory {
+  const key = (f: XmlNode): string => N.fieldKey.map((k) => f.attrs[k]).find((v) => v !== undefined) ?? '';
+  const fields = children(child(n, 'description') ?? n, 'field').map((f) => ({ name: key(f), label: f.text.trim() }));
+  const rows = children(child(n, 'data') ?? n, 'row').map((r) => children(r, 'field').map((f) => ({ name: key(f), value: f.text })));
+  return { name: n.attrs.name ?? '', fields, rows };
+}
+
+function event(n: XmlNode): SessionEvent {
+  const extra: Extra = {};
+  const e: SessionEvent = { type: n.attrs.event_type ?? '', time: toIsoTime(n.attrs.timestamp, undefined) ?? new Date(0).toISOString(), data: [], files: [] };
+  for (const [k, v] of Object.entries(n.attrs)) if (k !== 'event_type' && k !== 'timestamp') extra[`@${k}`] = v;
+  const file: { name?: string; size?: number } = {};
+  dispatch(
+    n,
+    {
+      performed_by: (c) => (e.performedBy = actor(c)),
+      destination: (c) => (e.destination = actor(c)),
+      data: (c) => e.data.push(...children(c, 'value').map((v) => ({ name: v.attrs.name ?? '', value: v.attrs.value ?? v.text }))),
+      body: (c) => (e.body = c.text),
+      encoded_body: (c) => (e.encodedBody = c.text.trim()),
+      filename: (c) => (file.name = c.text),
+      filesize: (c) => (file.size = toInt(c.text)),
+      files: (c) => e.files.push(...children(c, 'file').map((f) => ({ name: childText(f, 'filename', 'name') ?? '', ...(toInt(childText(f, 'filesize', 'size')) !== undefined ? { size: toInt(childText(f, 'filesize', 'size')) } : {}) }))),
+      system_information: (c) => (e.systemInformation = children(c, 'category').map(category)),
+    },
+    extra,
+  );
+  if (file.name !== undefined) e.files.unshift({ name: file.name, ...(file.size !== undefined ? { size: file.size } : {}) });
+  if (Object.keys(extra).length) e.extra = extra;
+  return e;
+}
+
+function instances(n: XmlNode, item: readonly string[]) {
+  return children(n, ...item).map((r) => ({
+    instance: attrInt(r, 'instance') ?? 0,
+    ...(childText(r, 'download_url') ? { downloadUrl: childText(r, 'download_url') } : {}),
+    ...(childText(r, 'view_url') ? { viewUrl: childText(r, 'view_url') } : {}),
+  }));
+}
+
+function customer(n: XmlNode): Session['customers'][number] {
+  const extra: Extra = {};
+  const c: Session['customers'][number] = { gsnumber: attrInt(n, 'gsnumber') ?? 0 };
+  const handlers: Record<string, (x: XmlNode) => void> = {
+    username: (x) => (c.username = str(x)),
+    public_ip: (x) => (c.publicIp = toIp(x.text)),
+    private_ip: (x) => (c.privateIp = toIp(x.text)),
+    hostname: (x) => (c.hostname = str(x)),
+    os: (x) => (c.os = str(x)),
+    primary_cust: (x) => (c.isPrimary = toBool(x.text)),
+    info: (x) => {
+      const info: NonNullable<typeof c.info> = {};
+      const infoExtra: Extra = {};
+      dispatch(
+        x,
+        {
+          name: (y) => (info.name = y.text.trim()),
+          company: (y) => (info.company = y.text.trim()),
+          company_code: (y) => (info.companyCode = y.text.trim()),
+          issue: (y) => (info.issue = y.text.trim()),
+          details: (y) => (info.details = y.text),
+        },
+        infoExtra,
+      );
+      c.info = info;
+      if (Object.keys(infoExtra).length) extra.info = infoExtra;
+    },
+  };
+  for (const name of N.rpat) handlers[name] = (x) => (c.rpatSupport = toBool(x.text));
+  dispatch(n, handlers, extra);
+  if (Object.keys(extra).length) c.extra = extra;
+  return stripUndefined(c);
+}
+
+function representative(n: XmlNode): Session['representatives'][number] {
+  const extra: Extra = {};
+  const r: Session['representatives'][number] = { gsnumber: attrInt(n, 'gsnumber') ?? 0, ...(attrInt(n, 'id') !== undefined ? { id: attrInt(n, 'id') } : {}) };
+  const handlers: Record<string, (x: XmlNode) => void> = {
+    username: (x) => (r.username = str(x)),
+    display_name: (x) => (r.displayName = x.text.trim()),
+    public_display_name: (x) => (r.publicDisplayName = x.text.trim()),
+    private_display_name: (x) => (r.privateDisplayName = x.text.trim()),
+    public_ip: (x) => (r.publicIp = toIp(x.text)),
+    private_ip: (x) => (r.privateIp = toIp(x.text)),
+    hostname: (x) => (r.hostname = str(x)),
+    os: (x) => (r.os = str(x)),
+    session_owner: (x) => (r.isOwner = toBool(x.text)),
+    primary_rep: (x) => (r.isPrimary = toBool(x.text)),
+    invited: (x) => (r.invited = toBool(x.text)),
+    seconds_involved: (x) => (r.secondsInvolved = toInt(x.text)),
+  };
+  for (const name of N.displayNumber) handlers[name] = (x) => (r.displayNumber = toInt(x.text));
+  dispatch(n, handlers, extra);
+  if (Object.keys(extra).length) r.extra = extra;
+  return stripUndefined(r);
+}
+
+function teams(list: XmlNode, primaryId: number | undefined): Session['teams'] {
+  return children(list, ...N.team).map((t) => {
+    const id = attrInt(t, 'id') ?? toInt(childText(t, 'id'));
+    const flag = N.teamPrimary.map((k) => t.attrs[k] ?? childText(t, k)).find((v) => v !== undefined);
+    const isPrimary = toBool(flag) ?? (primaryId !== undefined && id === primaryId);
+    return stripUndefined({ id, name: childText(t, 'name') ?? t.text.trim(), isPrimary });
+  });
+}
+
+function stripUndefined<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
+  return o;
+}
+
+/**
+ * Maps one `<session>` element to the session model. Every child the mapper does not know is kept in `extra`
+ * (on the session, a customer, a representative or an event). Throws a plain Error only when the session has no
+ * lsid or no usable start time; the parser turns that into a per-session failure.
+ */
+export function mapSession(node: XmlNode, supportSiteHost: string, namespace: string): Session {
+  const lsid = node.attrs.lsid?.trim();
+  if (!lsid) throw new Error('session element has no lsid attribute');
+  const extra: Extra = {};
+  for (const [k, v] of Object.entries(node.attrs)) if (k !== 'lsid') extra[`@${k}`] = v;
+  const s: Session = {
+    lsid,
+    sessionType: 'support',
+    startTime: '',
+    supportSiteHost,
+    namespace,
+    fileTransferCount: 0,
+    fileMoveCount: 0,
+    fileDeleteCount: 0,
+    customers: [],
+    representatives: [],
+    teams: [],
+    customAttributes: [],
+    events: [],
+    recordings: { commandShell: [], showMyScreen: [] },
+    exitSurveys: [],
+    extra,
+  };
+  const primaryTeam = child(node, ...N.primaryTeam);
+  const primaryTeamId = primaryTeam ? attrInt(primaryTeam, 'id') : undefined;
+  const urls = (key: 'chat' | 'session', field: 'downloadUrl' | 'viewUrl') => (c: XmlNode) => {
+    const target = key === 'chat' ? (s.chat ??= {}) : (s.recordings.session ??= {});
+    target[field] = c.text.trim();
+  };
+  const handlers: Record<string, (c: XmlNode) => void> = {
+    session_type: (c) => (s.sessionType = c.text.trim() || 'support'),
+    lseq: (c) => (toInt(c.text) === undefined ? keepExtra(extra, c) : (s.lseq = toInt(c.text))),
+    start_time: (c) => (s.startTime = toIsoTime(c.attrs.timestamp, c.text) ?? ''),
+    end_time: (c) => {
+      const t = toIsoTime(c.attrs.timestamp, c.text);
+      if (t) s.endTime = t;
+    },
+    duration: (c) => (s.duration = toDurationSeconds(c.text)),
+    public_site: (c) => (s.publicSite = stripUndefined({ id: attrInt(c, 'id'), name: c.text.trim() || undefined })),
+    external_key: (c) => {
+      if (c.text.trim()) s.externalKey = c.text.trim();
+    },
+    custom_attributes: (c) =>
+      s.customAttributes.push(
+        ...children(c, 'custom_attribute').map((a) => stripUndefined({ displayName: a.attrs.display_name, codeName: a.attrs.code_name ?? '', value: a.text })),
+      ),
+    session_chat_view_url: urls('chat', 'viewUrl'),
+    session_chat_download_url: urls('chat', 'downloadUrl'),
+    session_recording_view_url: urls('session', 'viewUrl'),
+    session_recording_download_url: urls('session', 'downloadUrl'),
+    command_shell_recordings: (c) => s.recordings.commandShell.push(...instances(c, ['command_shell_recording'])),
+    file_transfer_count: (c) => (s.fileTransferCount = toInt(c.text) ?? 0),
+    file_move_count: (c) => (s.fileMoveCount = toInt(c.text) ?? 0),
+    file_delete_count: (c) => (s.fileDeleteCount = toInt(c.text) ?? 0),
+    jumpoint: (c) => (s.jumpoint = stripUndefined({ id: attrInt(c, 'id'), name: c.text.trim() || undefined })),
+    jump_group: (c) => (s.jumpGroup = stripUndefined({ id: attrInt(c, 'id'), name: c.text.trim() || undefined, type: c.attrs.type })),
+    primary_customer: (c) => (s.primaryCustomer = stripUndefined({ gsnumber: attrInt(c, 'gsnumber') ?? 0, name: c.text.trim() || undefined })),
+    primary_rep: (c) => (s.primaryRep = stripUndefined({ gsnumber: attrInt(c, 'gsnumber') ?? 0, id: attrInt(c, 'id'), name: c.text.trim() || undefined })),
+    customer_list: (c) => s.customers.push(...children(c, 'customer').map(customer)),
+    rep_list: (c) => s.representatives.push(...children(c, 'representative').map(representative)),
+    session_details: (c) => s.events.push(...children(c, 'event').map(event)),
+    cust_survey_list: (c) => s.exitSurveys.push(...surveys(c, 'customer')),
+    rep_survey_list: (c) => s.exitSurveys.push(...surveys(c, 'representative')),
+  };
+  for (const name of N.showMyScreenRecordings) handlers[name] = (c) => s.recordings.showMyScreen.push(...instances(c, N.showMyScreenRecording));
+  for (const name of N.teamList) handlers[name] = (c) => s.teams.push(...teams(c, primaryTeamId));
+  for (const name of N.primaryTeam) handlers[name] = () => undefined;
+  dispatch(node, handlers, extra);
+  if (primaryTeam && s.teams.length === 0) s.teams.push(stripUndefined({ id: primaryTeamId, name: primaryTeam.text.trim(), isPrimary: true }));
+  if (!s.startTime) throw new Error(`session ${lsid} has no usable start_time`);
+  return stripUndefined(s);
+}
+
+function surveys(list: XmlNode, kind: 'customer' | 'representative'): Session['exitSurveys'] {
+  return list.children.map((sv) => stripUndefined({ kind, gsnumber: attrInt(sv, 'gsnumber'), values: children(sv, 'value').map((v) => ({ name: v.attrs.name ?? '', value: v.attrs.value ?? v.text })) }));
+}

@@ -1,0 +1,60 @@
+/** Conversions of appliance text values, tolerant of the quirks in the fact sheet. */
+
+/** Integer or undefined (empty, non-numeric). */
+export function toInt(text: string | undefined): number | undefined {
+  if (text === undefined || !/^\s*-?\d+\s*$/.test(text)) return undefined;
+  const n = Number(text);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** `1` / `true` → true, `0` / `false` → false, anything else undefined. */
+export function toBool(text: string | undefined): boolean | undefined {
+  const t = text?.trim().toLowerCase();
+  if (t === '1' || t === 'true' || t === 'yes') return true;
+  if (t === '0' || t === 'false' || t === 'no') return false;
+  return undefined;
+}
+
+/** `HH:MM:SS` (hours may exceed 24, an optional `D:` or `D days ` prefix) → seconds. */
+export function toDurationSeconds(text: string | undefined): number | undefined {
+  const t = text?.trim();
+  if (!t) return undefined;
+  const days = /^(\d+)\s*days?\s+(.*)$/i.exec(t);
+  const clock = (days ? days[2]! : t).split(':').map((p) => Number(p));
+  if (clock.length < 2 || clock.length > 4 || clock.some((n) => !Number.isFinite(n) || n < 0)) return undefined;
+  const [s = 0, m = 0, h = 0, d = 0] = clock.reverse();
+  return Math.round(((days ? Number(days[1]) : 0) + d) * 86400 + h * 3600 + m * 60 + s);
+}
+
+/**
+ * A time element → UTC ISO-8601. Prefers the `timestamp` attribute (Unix seconds); falls back to the text
+ * (ISO-8601 with offset). Undefined when neither is usable (e.g. an empty end_time of a session in progress).
+ */
+export function toIsoTime(timestamp: string | undefined, text: string | undefined): string | undefined {
+  const secs = toInt(timestamp);
+  if (secs !== undefined && secs > 0) return new Date(secs * 1000).toISOString();
+  const t = text?.trim();
+  if (!t) return undefined;
+  const ms = Date.parse(t);
+  return Number.isNaN(ms) ? undefined : new Date(ms).toISOString();
+}
+
+/** Values that mean "not collected". */
+const UNKNOWN = new Set(['', 'unknown']);
+
+/** Text that is absent for `Unknown` or empty. */
+export function known(text: string | undefined): string | undefined {
+  const t = text?.trim();
+  return t === undefined || UNKNOWN.has(t.toLowerCase()) ? undefined : t;
+}
+
+/** `1.2.3.4:5678` → `1.2.3.4`; `[2a01::1]:56722` → `2a01::1`; bare IPv6 kept; `Unknown` → undefined. */
+export function toIp(text: string | undefined): string | undefined {
+  const t = known(text);
+  if (t === undefined) return undefined;
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(t);
+  if (bracketed) return bracketed[1];
+  const v4 = /^(\d{1,3}(?:\.\d{1,3}){3}):\d+$/.exec(t);
+  if (v4) return v4[1];
+  return t;
+}

@@ -1,0 +1,66 @@
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { SiteAccessError } from '@integration-client/plugin-sdk';
+
+/** How many leading bytes are looked at to tell an XML error document from a binary file. */
+const SNIFF = 256;
+
+/** True when the leading bytes look like XML (`<?xml`, `<error`, after optional BOM / whitespace). */
+export function looksLikeXml(head: Buffer): boolean {
+  return /^(\uFEFF)?\s*<(\?xml|error|[a-z_]+:error)/i.test(head.subarray(0, SNIFF).toString('latin1'));
+}
+
+/**
+ * Passes bytes through unchanged, counting them; at the end, fails with IC_ERR_SITE_BODY_MISMATCH when a
+ * `Content-Length` was announced and a different number of bytes arrived.
+ */
+export class LengthCheck extends Transform {
+  bytes = 0;
+  constructor(
+    private readonly expected: number | undefined,
+    private readonly what: string,
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.bytes += chunk.length;
+    cb(null, chunk);
+  }
+  override _flush(cb: TransformCallback): void {
+    if (this.expected !== undefined && this.bytes !== this.expected) {
+      cb(new SiteAccessError('IC_ERR_SITE_BODY_MISMATCH', `${this.what}: received ${this.bytes} of ${this.expected} announced bytes`, { details: { bytes: this.bytes, expected: this.expected } }));
+    } else cb();
+  }
+}
+
+/** Reads the first chunk(s) of a stream, up to `SNIFF` bytes, and returns them with the rest of the stream unread. */
+export async function peek(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for (;;) {
+    const chunk = stream.read() as Buffer | null;
+    if (chunk) {
+      parts.push(chunk);
+      n += chunk.length;
+      if (n >= SNIFF) break;
+      continue;
+    }
+    if (stream.readableEnded || stream.destroyed) break;
+    const ended = await new Promise<boolean>((resolve, reject) => {
+      const done = (v: boolean) => {
+        stream.off('readable', onReadable).off('end', onEnd).off('error', onError);
+        resolve(v);
+      };
+      const onReadable = () => done(false);
+      const onEnd = () => done(true);
+      const onError = (e: Error) => {
+        stream.off('readable', onReadable).off('end', onEnd);
+        reject(e);
+      };
+      stream.once('readable', onReadable).once('end', onEnd).once('error', onError);
+    });
+    if (ended) break;
+  }
+  const head = Buffer.concat(parts);
+  if (head.length) stream.unshift(head);
+  return head;
+}

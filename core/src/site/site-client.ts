@@ -1,0 +1,209 @@
+/**
+ * Data path, first hop: appliance → SiteClient → (parser | plugin stream).
+ *
+ *   request(): rate limit → bearer token → POST form → status checks (401: new token, once) → retry w/ backoff
+ *   sessions(): request() → body stream → parseReport() → items; a failure mid-body re-requests and skips
+ *               items already yielded, so a consumer sees each session once
+ *   download(): request() → sniff first bytes (XML error?) → length-checked stream handed on unbuffered
+ *
+ * Every HTTP failure is wrapped here, once, into a coded SiteAccessError; nothing above sees ky or undici types.
+ */
+import { readFile } from 'node:fs/promises';
+import { rootCertificates } from 'node:tls';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import ky, { type KyInstance } from 'ky';
+import type { Logger } from 'pino';
+import { Agent } from 'undici';
+import type { Presentation, Session, SiteSettings } from '@integration-client/schemas';
+import { isIcError, SiteAccessError } from '@integration-client/plugin-sdk';
+import { parseReport, type ParsedItem } from '../report/report-parser.js';
+import { API } from './api-names.js';
+import { LengthCheck, looksLikeXml, peek } from './binary-body.js';
+import { networkError, statusError } from './http-errors.js';
+import { RateLimiter } from './rate-limiter.js';
+import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry-policy.js';
+import { TokenCache } from './token-cache.js';
+
+/** Parameters of a report request besides `generate_report`. */
+export type ReportParams = Readonly<Record<string, string | number>>;
+
+/** How a SiteClient talks to its site. */
+export interface SiteClientOptions {
+  readonly site: Pick<SiteSettings, 'host' | 'clientId' | 'clientSecret'> & Partial<Pick<SiteSettings, 'caFile' | 'insecure' | 'rateLimitPerSecond' | 'name'>>;
+  readonly logger: Logger;
+  readonly retry?: Partial<RetryPolicy>;
+  /** `https` (default); `http` only for tests against a plain simulator. */
+  readonly scheme?: 'https' | 'http';
+  /** Idle limits: waiting for response headers, and between two body chunks (default 60 s each). */
+  readonly headersTimeoutMs?: number;
+  readonly bodyTimeoutMs?: number;
+}
+
+/** A binary body handed on as a stream. */
+export interface Download {
+  readonly stream: Readable;
+  readonly byteLength?: number;
+  readonly contentType?: string;
+}
+
+export class SiteClient {
+  readonly host: string;
+  readonly #http: KyInstance;
+  readonly #agent: Agent;
+  readonly #tokens: TokenCache;
+  readonly #limiter: RateLimiter;
+  readonly #retry: RetryPolicy;
+  readonly #log: Logger;
+  #skewMs = 0;
+
+  private constructor(options: SiteClientOptions, ca: string | undefined) {
+    const { site } = options;
+    this.host = site.host;
+    this.#log = options.logger.child({ site: site.name ?? site.host });
+    this.#retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.#limiter = new RateLimiter(site.rateLimitPerSecond ?? 20);
+    // pipelining 0: one request per connection, closed after the response, as the API documentation asks.
+    this.#agent = new Agent({
+      pipelining: 0,
+      headersTimeout: options.headersTimeoutMs ?? 60_000,
+      bodyTimeout: options.bodyTimeoutMs ?? 60_000,
+      connect: { ...(ca ? { ca: [...rootCertificates, ca] } : {}), rejectUnauthorized: !site.insecure },
+    });
+    if (site.insecure) this.#log.warn({ host: site.host }, 'TLS certificate checks are DISABLED for this site (insecure: true); anyone on the path can read and alter its data');
+    this.#http = ky.create({ prefixUrl: `${options.scheme ?? 'https'}://${site.host}`, retry: 0, timeout: false, throwHttpErrors: false, dispatcher: this.#agent } as Parameters<typeof ky.create>[0]);
+    this.#tokens = new TokenCache(this.#http, site.host, site.clientId, () => site.clientSecret);
+  }
+
+  /** A client for one site. Reads the site's CA file, if any (trusted in addition to the system CAs). */
+  static async create(options: SiteClientOptions): Promise<SiteClient> {
+    let ca: string | undefined;
+    if (options.site.caFile) {
+      ca = await readFile(options.site.caFile, 'utf8').catch((err: Error) => {
+        throw new SiteAccessError('IC_ERR_SITE_TLS', `${options.site.host}: cannot read the CA file ${options.site.caFile}: ${err.message}`, { cause: err });
+      });
+    }
+    return new SiteClient(options, ca);
+  }
+
+  /** The appliance's clock (from the `Date` header of the latest response), in ms since the epoch. */
+  applianceNow(): number {
+    return Date.now() + this.#skewMs;
+  }
+
+  /** Streams a SupportSession report; each session is yielded once even when the body had to be fetched again. */
+  sessions(params: ReportParams): AsyncGenerator<ParsedItem<Session>> {
+    return this.#items(API.reports.supportSession, params, 'session') as AsyncGenerator<ParsedItem<Session>>;
+  }
+
+  /** Streams a PresentationSession report. */
+  presentations(params: ReportParams): AsyncGenerator<ParsedItem<Presentation>> {
+    return this.#items(API.reports.presentationSession, params, 'presentation') as AsyncGenerator<ParsedItem<Presentation>>;
+  }
+
+  async *#items(report: string, params: ReportParams, kind: 'session' | 'presentation'): AsyncGenerator<ParsedItem<Session | Presentation>> {
+    const seen = new Set<string>();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const res = await this.request(API.reportingPath, { [API.params.report]: report, ...params }, report);
+        const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+        const items: AsyncIterable<ParsedItem<Session | Presentation>> =
+          kind === 'session' ? parseReport(body, 'session', { siteHost: this.host }) : parseReport(body, 'presentation', { siteHost: this.host });
+        for await (const item of wrapBodyErrors(items, this.host, report)) {
+          const key = item.lsid ?? item.xml;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          yield item;
+        }
+        return;
+      } catch (err) {
+        if (!isIcError(err) || !err.retryable || attempt >= this.#retry.attempts) throw err;
+        const wait = Math.min(this.#retry.maxMs, Math.round(Math.random() * this.#retry.baseMs * 2 ** (attempt - 1)));
+        this.#log.warn({ err, report, attempt, waitMs: wait, delivered: seen.size }, 'report body failed; fetching it again');
+        await new Promise((r) => setTimeout(r, wait));
+      }
+    }
+  }
+
+  /** Downloads a recording or backup as a stream, after checking it is not an XML error document. */
+  download(path: string, params: ReportParams, what: string): Promise<Download> {
+    return withRetry(this.#retry, async () => {
+      const res = await this.request(path, params, what, { retry: false });
+      const length = res.headers.get('content-length');
+      const raw = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+      let head: Buffer;
+      try {
+        head = await peek(raw);
+      } catch (err) {
+        throw networkError(err, this.host, what);
+      }
+      if (looksLikeXml(head)) {
+        const text = await readAll(raw, 64 * 1024);
+        const message = /<(?:\w+:)?error[^>]*>([\s\S]*?)<\/(?:\w+:)?error>/i.exec(text)?.[1]?.trim() ?? text.slice(0, 200);
+        throw new SiteAccessError('IC_ERR_SITE_API_ERROR', `${this.host}: ${what}: the appliance answered: ${message}`, { details: { text: message } });
+      }
+      const byteLength = length === null ? undefined : Number(length);
+      const check = new LengthCheck(byteLength, `${this.host}: ${what}`);
+      raw.on('error', (err) => check.destroy(isIcError(err) ? err : networkError(err, this.host, what)));
+      return { stream: raw.pipe(check), byteLength, contentType: res.headers.get('content-type') ?? undefined };
+    }, (err, attempt, waitMs) => this.#log.warn({ err, what, attempt, waitMs }, 'download failed before its first byte; retrying'));
+  }
+
+  /**
+   * One API call: rate limit, bearer token, form POST, status checks. A 401 drops the token and retries once with
+   * a new one; retryable failures (429, 5xx, resets, timeouts) are retried with backoff unless `retry` is false.
+   */
+  async request(path: string, params: ReportParams, what: string, options: { retry?: boolean } = {}): Promise<Response> {
+    const once = async (): Promise<Response> => {
+      for (let refreshed = false; ; refreshed = true) {
+        await this.#limiter.take();
+        const token = await this.#tokens.get();
+        let res: Response;
+        try {
+          res = await this.#http.post(path.slice(1), { headers: { authorization: `Bearer ${token}` }, body: new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])) });
+        } catch (err) {
+          throw networkError(err, this.host, what);
+        }
+        const date = res.headers.get('date');
+        if (date && !Number.isNaN(Date.parse(date))) this.#skewMs = Date.parse(date) - Date.now();
+        if (res.status === 401 && !refreshed) {
+          await res.body?.cancel();
+          this.#tokens.drop();
+          continue;
+        }
+        if (!res.ok) {
+          await res.body?.cancel();
+          throw statusError(res.status, this.host, what, res.headers.get('retry-after'), this.#retry);
+        }
+        return res;
+      }
+    };
+    if (options.retry === false) return once();
+    return withRetry(this.#retry, once, (err, attempt, waitMs) => this.#log.warn({ err, what, attempt, waitMs }, 'API call failed; retrying'));
+  }
+
+  /** Closes the connection pool. */
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+}
+
+async function* wrapBodyErrors<T>(items: AsyncIterable<T>, host: string, what: string): AsyncGenerator<T> {
+  try {
+    yield* items;
+  } catch (err) {
+    throw isIcError(err) ? err : networkError(err, host, `${what} body`);
+  }
+}
+
+async function readAll(stream: Readable, max: number): Promise<string> {
+  let text = '';
+  for await (const chunk of stream) {
+    text += (chunk as Buffer).toString('utf8');
+    if (text.length > max) {
+      stream.destroy();
+      break;
+    }
+  }
+  return text;
+}
