@@ -330,6 +330,14 @@ function send(res: ServerResponse, status: number, type: string, body: string, l
 
 async function write(res: ServerResponse, text: string): Promise<boolean> {
   if (res.destroyed) return false;
-  if (!res.write(text)) await new Promise((r) => (res.once('drain', r), res.once('close', r)));
+  if (!res.write(text)) {
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        res.off('drain', done).off('close', done);
+        resolve();
+      };
+      res.once('drain', done).once('close', done);
+    });
+  }
   return !res.destroyed;
 }
