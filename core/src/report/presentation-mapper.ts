@@ -13,7 +13,18 @@ export function mapPresentation(node: XmlNode, supportSiteHost: string, namespac
   if (!lsid) throw new Error('presentation element has no lsid attribute');
   const extra: Record<string, unknown> = {};
   const p: Presentation = { lsid, startTime: '', supportSiteHost, namespace, attendees: [], events: [], extra };
-  const known_ = new Set(['lseq', 'start_time', 'end_time', 'duration', 'public_site', ...N.presenter, ...N.attendeeList, ...N.presentationEvents, ...N.presentationRecordingUrl, ...N.presentationRecordingViewUrl]);
+  const known_ = new Set([
+    'lseq',
+    'start_time',
+    'end_time',
+    'duration',
+    'public_site',
+    ...N.presenter,
+    ...N.attendeeList,
+    ...N.presentationEvents,
+    ...N.presentationRecordingUrl,
+    ...N.presentationRecordingViewUrl,
+  ]);
   for (const c of node.children) {
     if (!known_.has(c.name)) keepExtra(extra, c);
   }
@@ -25,12 +36,17 @@ export function mapPresentation(node: XmlNode, supportSiteHost: string, namespac
   if (endTime) p.endTime = endTime;
   p.duration = toDurationSeconds(childText(node, 'duration'));
   const site = child(node, 'public_site');
-  if (site) p.publicSite = { ...(toInt(site.attrs.id) !== undefined ? { id: toInt(site.attrs.id) } : {}), ...(site.text.trim() ? { name: site.text.trim() } : {}) };
+  if (site)
+    p.publicSite = {
+      ...(toInt(site.attrs.id) !== undefined ? { id: toInt(site.attrs.id) } : {}),
+      ...(site.text.trim() ? { name: site.text.trim() } : {}),
+    };
   const presenter = child(node, ...N.presenter);
   if (presenter) {
     p.presenter = { gsnumber: toInt(presenter.attrs.gsnumber) ?? 0 };
     if (toInt(presenter.attrs.id) !== undefined) p.presenter.id = toInt(presenter.attrs.id);
-    const name = childText(presenter, 'display_name', 'name') ?? (presenter.children.length ? undefined : known(presenter.text));
+    const name =
+      childText(presenter, 'display_name', 'name') ?? (presenter.children.length ? undefined : known(presenter.text));
     if (name) p.presenter.name = name;
   }
   const list = child(node, ...N.attendeeList);
@@ -42,12 +58,22 @@ export function mapPresentation(node: XmlNode, supportSiteHost: string, namespac
       ...(toIp(childText(a, 'private_ip')) ? { privateIp: toIp(childText(a, 'private_ip')) } : {}),
       ...(known(childText(a, 'hostname')) ? { hostname: known(childText(a, 'hostname')) } : {}),
       ...(known(childText(a, 'os')) ? { os: known(childText(a, 'os')) } : {}),
-      ...(toInt(childText(a, 'seconds_involved')) !== undefined ? { secondsInvolved: toInt(childText(a, 'seconds_involved')) } : {}),
+      ...(toInt(childText(a, 'seconds_involved')) !== undefined
+        ? { secondsInvolved: toInt(childText(a, 'seconds_involved')) }
+        : {}),
     });
   }
   const details = child(node, ...N.presentationEvents);
   if (details) {
-    const carrier: XmlNode = { name: 'session', attrs: { lsid }, text: '', children: [{ name: 'start_time', attrs: { timestamp: '1' }, children: [], text: '' }, { ...details, name: 'session_details' }] };
+    const carrier: XmlNode = {
+      name: 'session',
+      attrs: { lsid },
+      text: '',
+      children: [
+        { name: 'start_time', attrs: { timestamp: '1' }, children: [], text: '' },
+        { ...details, name: 'session_details' },
+      ],
+    };
     p.events = mapSession(carrier, supportSiteHost, namespace).events;
   }
   const url = childText(node, ...N.presentationRecordingUrl);

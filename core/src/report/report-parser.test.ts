@@ -53,7 +53,11 @@ async function parse(xml: string | Buffer, chunk = 1 << 16, options = {}): Promi
   const chunks = [];
   for (let i = 0; i < buf.length; i += chunk) chunks.push(buf.subarray(i, i + chunk));
   const out: ParsedItem<Session>[] = [];
-  for await (const item of parseReport(Readable.from(chunks), 'session', { siteHost: 'support.example.com', ...options })) out.push(item);
+  for await (const item of parseReport(Readable.from(chunks), 'session', {
+    siteHost: 'support.example.com',
+    ...options,
+  }))
+    out.push(item);
   return out;
 }
 
@@ -82,19 +86,56 @@ describe('parseReport (sessions)', () => {
       primaryRep: { gsnumber: 21, id: 1, name: 'Admin' },
       customAttributes: [{ displayName: 'Ticket', codeName: 'ticket_id', value: '12345' }],
       chat: { downloadUrl: 'https://h/session_download?lsid=l%3Dx&dl_action=chat' },
-      recordings: { commandShell: [{ instance: 0, downloadUrl: 'u0' }, { instance: 1, downloadUrl: 'u1' }], showMyScreen: [] },
+      recordings: {
+        commandShell: [
+          { instance: 0, downloadUrl: 'u0' },
+          { instance: 1, downloadUrl: 'u1' },
+        ],
+        showMyScreen: [],
+      },
       exitSurveys: [{ kind: 'customer', gsnumber: 22, values: [{ name: 'rating', value: '5' }] }],
     });
     expect(s.externalKey).toBeUndefined();
-    expect(s.customers[0]).toMatchObject({ gsnumber: 22, publicIp: '4.231.237.19', privateIp: '10.0.0.4', isPrimary: true, info: { name: 'Jane', companyCode: 'AC1', issue: '3', details: 'Printer broken' } });
-    expect(s.representatives[0]).toMatchObject({ gsnumber: 21, id: 1, publicIp: '2a01:e34::1', isOwner: true, isPrimary: true, secondsInvolved: 901 });
+    expect(s.customers[0]).toMatchObject({
+      gsnumber: 22,
+      publicIp: '4.231.237.19',
+      privateIp: '10.0.0.4',
+      isPrimary: true,
+      info: { name: 'Jane', companyCode: 'AC1', issue: '3', details: 'Printer broken' },
+    });
+    expect(s.representatives[0]).toMatchObject({
+      gsnumber: 21,
+      id: 1,
+      publicIp: '2a01:e34::1',
+      isOwner: true,
+      isPrimary: true,
+      secondsInvolved: 901,
+    });
     expect(s.representatives[0]!.privateIp).toBeUndefined();
-    expect(s.events.map((e) => e.type)).toEqual(['Session Start', 'Conference Owner Changed', 'Chat Message', 'Session Note Added', 'File Upload', 'System Information Retrieved', 'Teleport Started']);
-    expect(s.events[1]).toMatchObject({ performedBy: { type: 'representative', gsnumber: 21, name: 'Admin' }, destination: { type: 'system', gsnumber: 0 }, data: [{ name: 'owner', value: 'Pre-start Conference' }] });
+    expect(s.events.map((e) => e.type)).toEqual([
+      'Session Start',
+      'Conference Owner Changed',
+      'Chat Message',
+      'Session Note Added',
+      'File Upload',
+      'System Information Retrieved',
+      'Teleport Started',
+    ]);
+    expect(s.events[1]).toMatchObject({
+      performedBy: { type: 'representative', gsnumber: 21, name: 'Admin' },
+      destination: { type: 'system', gsnumber: 0 },
+      data: [{ name: 'owner', value: 'Pre-start Conference' }],
+    });
     expect(s.events[2]!.body).toBe('Hello <b> & bye');
     expect(s.events[3]!.encodedBody).toBe('bm90ZQE=');
     expect(s.events[4]!.files).toEqual([{ name: 'fix.reg', size: 1024 }]);
-    expect(s.events[5]!.systemInformation).toEqual([{ name: 'General', fields: [{ name: 'os', label: 'Operating System' }], rows: [[{ name: 'os', value: 'Windows 11' }]] }]);
+    expect(s.events[5]!.systemInformation).toEqual([
+      {
+        name: 'General',
+        fields: [{ name: 'os', label: 'Operating System' }],
+        rows: [[{ name: 'os', value: 'Windows 11' }]],
+      },
+    ]);
   });
 
   it('keeps what it does not recognise in extra, at every level', async () => {
@@ -106,11 +147,18 @@ describe('parseReport (sessions)', () => {
   });
 
   it('gives each session its exact XML inside its root, namespace kept', async () => {
-    const second = SESSION.replace('c69a8e10bea9428f816cfababe9815fe', 'aaaa').replace('<lseq>8</lseq>', '<lseq>9</lseq>');
+    const second = SESSION.replace('c69a8e10bea9428f816cfababe9815fe', 'aaaa').replace(
+      '<lseq>8</lseq>',
+      '<lseq>9</lseq>',
+    );
     const items = await parse(doc(RS, SESSION, second));
     expect(items).toHaveLength(2);
-    expect(items[0]!.xml).toBe(`<?xml version="1.0" encoding="UTF-8"?>\n<session_list xmlns="${RS}">${SESSION}</session_list>\n`);
-    expect(items[1]!.xml).toBe(`<?xml version="1.0" encoding="UTF-8"?>\n<session_list xmlns="${RS}">${second}</session_list>\n`);
+    expect(items[0]!.xml).toBe(
+      `<?xml version="1.0" encoding="UTF-8"?>\n<session_list xmlns="${RS}">${SESSION}</session_list>\n`,
+    );
+    expect(items[1]!.xml).toBe(
+      `<?xml version="1.0" encoding="UTF-8"?>\n<session_list xmlns="${RS}">${second}</session_list>\n`,
+    );
   });
 
   it('yields the same items whatever the chunk boundaries, multi-byte characters included', async () => {
@@ -141,17 +189,31 @@ describe('parseReport (sessions)', () => {
 
   it('reads empty roots and "no data" errors in any language as zero sessions', async () => {
     expect(await parse(`<?xml version="1.0"?><session_list xmlns="${RS}"/>`)).toEqual([]);
-    expect(await parse(`<?xml version="1.0"?>\n\n<error xmlns="${RS}">No session report information matching your chosen criteria is available.</error>\n\n\n`)).toEqual([]);
-    expect(await parse(`<error>Aucune information de rapport correspondant à vos critères n’est disponible.</error>`)).toEqual([]);
+    expect(
+      await parse(
+        `<?xml version="1.0"?>\n\n<error xmlns="${RS}">No session report information matching your chosen criteria is available.</error>\n\n\n`,
+      ),
+    ).toEqual([]);
+    expect(
+      await parse(`<error>Aucune information de rapport correspondant à vos critères n’est disponible.</error>`),
+    ).toEqual([]);
   });
 
   it('turns any other <error> root into IC_ERR_SITE_API_ERROR with its text', async () => {
-    await expect(parse(`<?xml version="1.0"?><error xmlns="${PRA}">Login failed</error>`)).rejects.toMatchObject({ code: 'IC_ERR_SITE_API_ERROR', retryable: false, details: { text: 'Login failed' } });
-    await expect(parse(`<session_list><error>Invalid parameter</error></session_list>`)).rejects.toMatchObject({ code: 'IC_ERR_SITE_API_ERROR' });
+    await expect(parse(`<?xml version="1.0"?><error xmlns="${PRA}">Login failed</error>`)).rejects.toMatchObject({
+      code: 'IC_ERR_SITE_API_ERROR',
+      retryable: false,
+      details: { text: 'Login failed' },
+    });
+    await expect(parse(`<session_list><error>Invalid parameter</error></session_list>`)).rejects.toMatchObject({
+      code: 'IC_ERR_SITE_API_ERROR',
+    });
   });
 
   it('reports an unreadable session on its own and goes on with the others', async () => {
-    const items = await parse(doc(RS, '<session><lseq>1</lseq></session>', '<session lsid="nostart"><lseq>2</lseq></session>', SESSION));
+    const items = await parse(
+      doc(RS, '<session><lseq>1</lseq></session>', '<session lsid="nostart"><lseq>2</lseq></session>', SESSION),
+    );
     expect(items.map((i) => i.ok)).toEqual([false, false, true]);
     expect(items[0]).toMatchObject({ ok: false, error: { code: 'IC_ERR_SITE_SESSION_INVALID' } });
     expect(items[1]).toMatchObject({ ok: false, lsid: 'nostart' });
@@ -159,11 +221,20 @@ describe('parseReport (sessions)', () => {
 
   it('fails truncated and malformed bodies as retryable IC_ERR_SITE_REPORT_MALFORMED', async () => {
     const xml = doc(RS, SESSION, SESSION);
-    await expect(parse(xml.slice(0, xml.length - 200))).rejects.toMatchObject({ code: 'IC_ERR_SITE_REPORT_MALFORMED', retryable: true });
-    await expect(parse(doc(RS, '<session lsid="x"><lseq>1</lseq></sesion>'))).rejects.toMatchObject({ code: 'IC_ERR_SITE_REPORT_MALFORMED' });
+    await expect(parse(xml.slice(0, xml.length - 200))).rejects.toMatchObject({
+      code: 'IC_ERR_SITE_REPORT_MALFORMED',
+      retryable: true,
+    });
+    await expect(parse(doc(RS, '<session lsid="x"><lseq>1</lseq></sesion>'))).rejects.toMatchObject({
+      code: 'IC_ERR_SITE_REPORT_MALFORMED',
+    });
     await expect(parse('')).rejects.toMatchObject({ code: 'IC_ERR_SITE_REPORT_MALFORMED' });
-    await expect(parse(Buffer.from([0x3c, 0x61, 0x3e, 0xff, 0xfe, 0x3c, 0x2f, 0x61, 0x3e]))).rejects.toMatchObject({ code: 'IC_ERR_SITE_REPORT_MALFORMED' });
-    await expect(parse('<html><body>proxy error</body></html>')).rejects.toMatchObject({ code: 'IC_ERR_SITE_REPORT_MALFORMED' });
+    await expect(parse(Buffer.from([0x3c, 0x61, 0x3e, 0xff, 0xfe, 0x3c, 0x2f, 0x61, 0x3e]))).rejects.toMatchObject({
+      code: 'IC_ERR_SITE_REPORT_MALFORMED',
+    });
+    await expect(parse('<html><body>proxy error</body></html>')).rejects.toMatchObject({
+      code: 'IC_ERR_SITE_REPORT_MALFORMED',
+    });
   });
 
   it('refuses hostile XML fast: DTDs, entity bombs, external entities, deep nesting, huge text', async () => {
@@ -171,15 +242,26 @@ describe('parseReport (sessions)', () => {
     await expect(parse(bomb)).rejects.toMatchObject({ code: 'IC_ERR_SITE_REPORT_REJECTED', retryable: false });
     const xxe = `<?xml version="1.0"?><!DOCTYPE r [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><session_list><session lsid="x">&xxe;</session></session_list>`;
     await expect(parse(xxe)).rejects.toMatchObject({ code: 'IC_ERR_SITE_REPORT_REJECTED' });
-    await expect(parse(`<session_list><session lsid="x">&undefined;</session></session_list>`)).rejects.toMatchObject({ code: 'IC_ERR_SITE_REPORT_MALFORMED' });
+    await expect(parse(`<session_list><session lsid="x">&undefined;</session></session_list>`)).rejects.toMatchObject({
+      code: 'IC_ERR_SITE_REPORT_MALFORMED',
+    });
     const deep = `<session_list><session lsid="x">${'<a>'.repeat(100)}${'</a>'.repeat(100)}</session></session_list>`;
-    await expect(parse(deep)).rejects.toMatchObject({ code: 'IC_ERR_SITE_REPORT_REJECTED', message: expect.stringContaining('deeper than 64') });
+    await expect(parse(deep)).rejects.toMatchObject({
+      code: 'IC_ERR_SITE_REPORT_REJECTED',
+      message: expect.stringContaining('deeper than 64'),
+    });
     const huge = `<session_list><session lsid="x"><external_key>${'k'.repeat(5000)}</external_key></session></session_list>`;
-    await expect(parse(huge, 100, { maxTextLength: 1000 })).rejects.toMatchObject({ code: 'IC_ERR_SITE_REPORT_REJECTED', message: expect.stringContaining('longer than 1000') });
+    await expect(parse(huge, 100, { maxTextLength: 1000 })).rejects.toMatchObject({
+      code: 'IC_ERR_SITE_REPORT_REJECTED',
+      message: expect.stringContaining('longer than 1000'),
+    });
   });
 
   it('reads teams from team_list with the primary flag', async () => {
-    const teams = SESSION.replace('<rep_join_time>', '<primary_team id="2">Tier 1</primary_team><team_list><team id="2" primary="1">Tier 1</team><team id="5">Escalations</team></team_list><rep_join_time>');
+    const teams = SESSION.replace(
+      '<rep_join_time>',
+      '<primary_team id="2">Tier 1</primary_team><team_list><team id="2" primary="1">Tier 1</team><team id="5">Escalations</team></team_list><rep_join_time>',
+    );
     expect(model(await parse(doc(RS, teams))).teams).toEqual([
       { id: 2, name: 'Tier 1', isPrimary: true },
       { id: 5, name: 'Escalations', isPrimary: false },
@@ -194,7 +276,15 @@ describe('parseReport (presentations)', () => {
     for await (const it of parseReport(Readable.from([xml]), 'presentation', { siteHost: 'h' })) out.push(it);
     expect(out[0]).toMatchObject({
       ok: true,
-      model: { lsid: 'p1', lseq: 4, duration: 60, presenter: { gsnumber: 21, id: 1, name: 'Admin' }, attendees: [{ gsnumber: 40, name: 'V', publicIp: '1.2.3.4' }], recording: { downloadUrl: 'u' }, extra: { slides: '3' } },
+      model: {
+        lsid: 'p1',
+        lseq: 4,
+        duration: 60,
+        presenter: { gsnumber: 21, id: 1, name: 'Admin' },
+        attendees: [{ gsnumber: 40, name: 'V', publicIp: '1.2.3.4' }],
+        recording: { downloadUrl: 'u' },
+        extra: { slides: '3' },
+      },
     });
     expect(out[0]!.ok && out[0]!.model.events[0]!.type).toBe('Presentation Started');
   });

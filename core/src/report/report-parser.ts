@@ -9,7 +9,8 @@
  */
 import { SaxesParser, type SaxesTagPlain } from 'saxes';
 import type { Presentation, Session } from '@integration-client/schemas';
-import { IcError, SiteAccessError, type IcErrorLike } from '@integration-client/plugin-sdk';
+import type { IcError } from '@integration-client/plugin-sdk';
+import { SiteAccessError, type IcErrorLike } from '@integration-client/plugin-sdk';
 import type { XmlNode } from './element-tree.js';
 import { mapPresentation } from './presentation-mapper.js';
 import { mapSession } from './session-mapper.js';
@@ -21,7 +22,12 @@ export type ReportKind = 'session' | 'presentation';
 /** One item of a report: its model and exact XML, or why it could not be read (the others go on). */
 export type ParsedItem<T> =
   | { readonly ok: true; readonly lsid: string; readonly model: T; readonly xml: string }
-  | { readonly ok: false; readonly lsid: string | undefined; readonly error: IcErrorLike & Error; readonly xml: string };
+  | {
+      readonly ok: false;
+      readonly lsid: string | undefined;
+      readonly error: IcErrorLike & Error;
+      readonly xml: string;
+    };
 
 /** Limits against hostile input. */
 export interface ParseOptions {
@@ -33,7 +39,10 @@ export interface ParseOptions {
   readonly maxTextLength?: number;
 }
 
-const ROOTS: Record<ReportKind, readonly string[]> = { session: ['session_list'], presentation: XML_NAMES.presentationRoot };
+const ROOTS: Record<ReportKind, readonly string[]> = {
+  session: ['session_list'],
+  presentation: XML_NAMES.presentationRoot,
+};
 const ITEMS: Record<ReportKind, readonly string[]> = { session: ['session'], presentation: XML_NAMES.presentation };
 
 const local = (name: string): string => name.slice(name.indexOf(':') + 1);
@@ -51,9 +60,21 @@ function rejected(message: string): IcError {
  * IC_ERR_SITE_API_ERROR with its text. Malformed or truncated XML throws IC_ERR_SITE_REPORT_MALFORMED (retryable);
  * a DTD, too deep nesting or an over-long text node throws IC_ERR_SITE_REPORT_REJECTED.
  */
-export function parseReport(source: AsyncIterable<Uint8Array | string>, kind: "session", options: ParseOptions): AsyncGenerator<ParsedItem<Session>>;
-export function parseReport(source: AsyncIterable<Uint8Array | string>, kind: "presentation", options: ParseOptions): AsyncGenerator<ParsedItem<Presentation>>;
-export async function* parseReport(source: AsyncIterable<Uint8Array | string>, kind: ReportKind, options: ParseOptions): AsyncGenerator<ParsedItem<Session | Presentation>> {
+export function parseReport(
+  source: AsyncIterable<Uint8Array | string>,
+  kind: 'session',
+  options: ParseOptions,
+): AsyncGenerator<ParsedItem<Session>>;
+export function parseReport(
+  source: AsyncIterable<Uint8Array | string>,
+  kind: 'presentation',
+  options: ParseOptions,
+): AsyncGenerator<ParsedItem<Presentation>>;
+export async function* parseReport(
+  source: AsyncIterable<Uint8Array | string>,
+  kind: ReportKind,
+  options: ParseOptions,
+): AsyncGenerator<ParsedItem<Session | Presentation>> {
   const state = new ParserState(kind, options);
   const decoder = new TextDecoder('utf-8', { fatal: true });
   for await (const chunk of source) {
@@ -133,7 +154,9 @@ class ParserState {
     this.#throwIfFailed();
     if (!this.#root && this.#errorText === undefined) throw malformed('the body is empty');
     if (this.#errorText !== undefined && !isNoDataText(this.#errorText)) {
-      throw new SiteAccessError('IC_ERR_SITE_API_ERROR', `the appliance answered: ${this.#errorText.trim()}`, { details: { text: this.#errorText.trim() } });
+      throw new SiteAccessError('IC_ERR_SITE_API_ERROR', `the appliance answered: ${this.#errorText.trim()}`, {
+        details: { text: this.#errorText.trim() },
+      });
     }
   }
 
@@ -178,10 +201,15 @@ class ParserState {
         this.#errorText = '';
         return;
       }
-      if (!ROOTS[this.kind].includes(n)) this.#fail(malformed(`unexpected root element <${tag.name}>, expected <${ROOTS[this.kind][0]}>`));
+      if (!ROOTS[this.kind].includes(n))
+        this.#fail(malformed(`unexpected root element <${tag.name}>, expected <${ROOTS[this.kind][0]}>`));
       const prefix = tag.name.includes(':') ? `:${tag.name.slice(0, tag.name.indexOf(':'))}` : '';
       const rawStart = this.#buf.slice(this.#rootStartAt - this.#bufStart, this.#parser.position - this.#bufStart);
-      this.#root = { name: tag.name, rawStart: tag.isSelfClosing ? rawStart.replace(/\/\s*>$/, '>') : rawStart, namespace: tag.attributes[`xmlns${prefix}`] ?? '' };
+      this.#root = {
+        name: tag.name,
+        rawStart: tag.isSelfClosing ? rawStart.replace(/\/\s*>$/, '>') : rawStart,
+        namespace: tag.attributes[`xmlns${prefix}`] ?? '',
+      };
       this.#rootStartAt = -1;
       return;
     }
@@ -191,7 +219,8 @@ class ParserState {
     }
     if (this.#itemStart < 0) return;
     const attrs: Record<string, string> = {};
-    for (const [k, v] of Object.entries(tag.attributes)) if (k !== 'xmlns' && !k.startsWith('xmlns:')) attrs[local(k)] = v;
+    for (const [k, v] of Object.entries(tag.attributes))
+      if (k !== 'xmlns' && !k.startsWith('xmlns:')) attrs[local(k)] = v;
     const node: XmlNode = { name: n, attrs, children: [], text: '' };
     this.#stack.at(-1)?.children.push(node);
     this.#stack.push(node);
@@ -200,7 +229,8 @@ class ParserState {
 
   #text(t: string): void {
     this.#textLength += t.length;
-    if (this.#textLength > this.#maxText) this.#fail(rejected(`a text node is longer than ${this.#maxText} characters`));
+    if (this.#textLength > this.#maxText)
+      this.#fail(rejected(`a text node is longer than ${this.#maxText} characters`));
     if (this.#errorText !== undefined && this.#stack.length === 0) this.#errorText += t;
     const top = this.#stack.at(-1);
     if (top) top.text += t;
@@ -224,10 +254,17 @@ class ParserState {
     const xml = `<?xml version="1.0" encoding="UTF-8"?>\n${root.rawStart}${raw}</${root.name}>\n`;
     const lsid = node.attrs.lsid;
     try {
-      const model = this.kind === 'session' ? mapSession(node, this.options.siteHost, root.namespace) : mapPresentation(node, this.options.siteHost, root.namespace);
+      const model =
+        this.kind === 'session'
+          ? mapSession(node, this.options.siteHost, root.namespace)
+          : mapPresentation(node, this.options.siteHost, root.namespace);
       this.#out.push({ ok: true, lsid: model.lsid, model, xml });
     } catch (err) {
-      const error = new SiteAccessError('IC_ERR_SITE_SESSION_INVALID', `<${name}${lsid ? ` lsid="${lsid}"` : ''}> cannot be read: ${(err as Error).message}`, { cause: err });
+      const error = new SiteAccessError(
+        'IC_ERR_SITE_SESSION_INVALID',
+        `<${name}${lsid ? ` lsid="${lsid}"` : ''}> cannot be read: ${(err as Error).message}`,
+        { cause: err },
+      );
       this.#out.push({ ok: false, lsid, error, xml });
     }
   }

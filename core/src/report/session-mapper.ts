@@ -18,19 +18,30 @@ const str = (n: XmlNode): string | undefined => known(n.text);
 const attrInt = (n: XmlNode, a: string): number | undefined => toInt(n.attrs[a]);
 
 function actor(n: XmlNode): Actor {
-  return { type: n.attrs.type ?? 'unknown', gsnumber: attrInt(n, 'gsnumber') ?? 0, ...(n.text.trim() ? { name: n.text.trim() } : {}) };
+  return {
+    type: n.attrs.type ?? 'unknown',
+    gsnumber: attrInt(n, 'gsnumber') ?? 0,
+    ...(n.text.trim() ? { name: n.text.trim() } : {}),
+  };
 }
 
 function category(n: XmlNode): SystemInformationCategory {
   const key = (f: XmlNode): string => N.fieldKey.map((k) => f.attrs[k]).find((v) => v !== undefined) ?? '';
   const fields = children(child(n, 'description') ?? n, 'field').map((f) => ({ name: key(f), label: f.text.trim() }));
-  const rows = children(child(n, 'data') ?? n, 'row').map((r) => children(r, 'field').map((f) => ({ name: key(f), value: f.text })));
+  const rows = children(child(n, 'data') ?? n, 'row').map((r) =>
+    children(r, 'field').map((f) => ({ name: key(f), value: f.text })),
+  );
   return { name: n.attrs.name ?? '', fields, rows };
 }
 
 function event(n: XmlNode): SessionEvent {
   const extra: Extra = {};
-  const e: SessionEvent = { type: n.attrs.event_type ?? '', time: toIsoTime(n.attrs.timestamp, undefined) ?? new Date(0).toISOString(), data: [], files: [] };
+  const e: SessionEvent = {
+    type: n.attrs.event_type ?? '',
+    time: toIsoTime(n.attrs.timestamp, undefined) ?? new Date(0).toISOString(),
+    data: [],
+    files: [],
+  };
   for (const [k, v] of Object.entries(n.attrs)) if (k !== 'event_type' && k !== 'timestamp') extra[`@${k}`] = v;
   const file: { name?: string; size?: number } = {};
   dispatch(
@@ -38,17 +49,27 @@ function event(n: XmlNode): SessionEvent {
     {
       performed_by: (c) => (e.performedBy = actor(c)),
       destination: (c) => (e.destination = actor(c)),
-      data: (c) => e.data.push(...children(c, 'value').map((v) => ({ name: v.attrs.name ?? '', value: v.attrs.value ?? v.text }))),
+      data: (c) =>
+        e.data.push(...children(c, 'value').map((v) => ({ name: v.attrs.name ?? '', value: v.attrs.value ?? v.text }))),
       body: (c) => (e.body = c.text),
       encoded_body: (c) => (e.encodedBody = c.text.trim()),
       filename: (c) => (file.name = c.text),
       filesize: (c) => (file.size = toInt(c.text)),
-      files: (c) => e.files.push(...children(c, 'file').map((f) => ({ name: childText(f, 'filename', 'name') ?? '', ...(toInt(childText(f, 'filesize', 'size')) !== undefined ? { size: toInt(childText(f, 'filesize', 'size')) } : {}) }))),
+      files: (c) =>
+        e.files.push(
+          ...children(c, 'file').map((f) => ({
+            name: childText(f, 'filename', 'name') ?? '',
+            ...(toInt(childText(f, 'filesize', 'size')) !== undefined
+              ? { size: toInt(childText(f, 'filesize', 'size')) }
+              : {}),
+          })),
+        ),
       system_information: (c) => (e.systemInformation = children(c, 'category').map(category)),
     },
     extra,
   );
-  if (file.name !== undefined) e.files.unshift({ name: file.name, ...(file.size !== undefined ? { size: file.size } : {}) });
+  if (file.name !== undefined)
+    e.files.unshift({ name: file.name, ...(file.size !== undefined ? { size: file.size } : {}) });
   if (Object.keys(extra).length) e.extra = extra;
   return e;
 }
@@ -97,7 +118,10 @@ function customer(n: XmlNode): Session['customers'][number] {
 
 function representative(n: XmlNode): Session['representatives'][number] {
   const extra: Extra = {};
-  const r: Session['representatives'][number] = { gsnumber: attrInt(n, 'gsnumber') ?? 0, ...(attrInt(n, 'id') !== undefined ? { id: attrInt(n, 'id') } : {}) };
+  const r: Session['representatives'][number] = {
+    gsnumber: attrInt(n, 'gsnumber') ?? 0,
+    ...(attrInt(n, 'id') !== undefined ? { id: attrInt(n, 'id') } : {}),
+  };
   const handlers: Record<string, (x: XmlNode) => void> = {
     username: (x) => (r.username = str(x)),
     display_name: (x) => (r.displayName = x.text.trim()),
@@ -181,7 +205,9 @@ export function mapSession(node: XmlNode, supportSiteHost: string, namespace: st
     },
     custom_attributes: (c) =>
       s.customAttributes.push(
-        ...children(c, 'custom_attribute').map((a) => stripUndefined({ displayName: a.attrs.display_name, codeName: a.attrs.code_name ?? '', value: a.text })),
+        ...children(c, 'custom_attribute').map((a) =>
+          stripUndefined({ displayName: a.attrs.display_name, codeName: a.attrs.code_name ?? '', value: a.text }),
+        ),
       ),
     session_chat_view_url: urls('chat', 'viewUrl'),
     session_chat_download_url: urls('chat', 'downloadUrl'),
@@ -192,24 +218,39 @@ export function mapSession(node: XmlNode, supportSiteHost: string, namespace: st
     file_move_count: (c) => (s.fileMoveCount = toInt(c.text) ?? 0),
     file_delete_count: (c) => (s.fileDeleteCount = toInt(c.text) ?? 0),
     jumpoint: (c) => (s.jumpoint = stripUndefined({ id: attrInt(c, 'id'), name: c.text.trim() || undefined })),
-    jump_group: (c) => (s.jumpGroup = stripUndefined({ id: attrInt(c, 'id'), name: c.text.trim() || undefined, type: c.attrs.type })),
-    primary_customer: (c) => (s.primaryCustomer = stripUndefined({ gsnumber: attrInt(c, 'gsnumber') ?? 0, name: c.text.trim() || undefined })),
-    primary_rep: (c) => (s.primaryRep = stripUndefined({ gsnumber: attrInt(c, 'gsnumber') ?? 0, id: attrInt(c, 'id'), name: c.text.trim() || undefined })),
+    jump_group: (c) =>
+      (s.jumpGroup = stripUndefined({ id: attrInt(c, 'id'), name: c.text.trim() || undefined, type: c.attrs.type })),
+    primary_customer: (c) =>
+      (s.primaryCustomer = stripUndefined({ gsnumber: attrInt(c, 'gsnumber') ?? 0, name: c.text.trim() || undefined })),
+    primary_rep: (c) =>
+      (s.primaryRep = stripUndefined({
+        gsnumber: attrInt(c, 'gsnumber') ?? 0,
+        id: attrInt(c, 'id'),
+        name: c.text.trim() || undefined,
+      })),
     customer_list: (c) => s.customers.push(...children(c, 'customer').map(customer)),
     rep_list: (c) => s.representatives.push(...children(c, 'representative').map(representative)),
     session_details: (c) => s.events.push(...children(c, 'event').map(event)),
     cust_survey_list: (c) => s.exitSurveys.push(...surveys(c, 'customer')),
     rep_survey_list: (c) => s.exitSurveys.push(...surveys(c, 'representative')),
   };
-  for (const name of N.showMyScreenRecordings) handlers[name] = (c) => s.recordings.showMyScreen.push(...instances(c, N.showMyScreenRecording));
+  for (const name of N.showMyScreenRecordings)
+    handlers[name] = (c) => s.recordings.showMyScreen.push(...instances(c, N.showMyScreenRecording));
   for (const name of N.teamList) handlers[name] = (c) => s.teams.push(...teams(c, primaryTeamId));
   for (const name of N.primaryTeam) handlers[name] = () => undefined;
   dispatch(node, handlers, extra);
-  if (primaryTeam && s.teams.length === 0) s.teams.push(stripUndefined({ id: primaryTeamId, name: primaryTeam.text.trim(), isPrimary: true }));
+  if (primaryTeam && s.teams.length === 0)
+    s.teams.push(stripUndefined({ id: primaryTeamId, name: primaryTeam.text.trim(), isPrimary: true }));
   if (!s.startTime) throw new Error(`session ${lsid} has no usable start_time`);
   return stripUndefined(s);
 }
 
 function surveys(list: XmlNode, kind: 'customer' | 'representative'): Session['exitSurveys'] {
-  return list.children.map((sv) => stripUndefined({ kind, gsnumber: attrInt(sv, 'gsnumber'), values: children(sv, 'value').map((v) => ({ name: v.attrs.name ?? '', value: v.attrs.value ?? v.text })) }));
+  return list.children.map((sv) =>
+    stripUndefined({
+      kind,
+      gsnumber: attrInt(sv, 'gsnumber'),
+      values: children(sv, 'value').map((v) => ({ name: v.attrs.name ?? '', value: v.attrs.value ?? v.text })),
+    }),
+  );
 }

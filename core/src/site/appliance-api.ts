@@ -15,10 +15,22 @@ const RECORDING_REPORTS: Record<RecordingKind, string> = {
 };
 
 /** Downloads one recording (command-shell and Show My Screen ones per 0-based instance). */
-export function downloadRecording(client: SiteClient, kind: RecordingKind, lsid: string, instance?: number): Promise<Download> {
-  const params: Record<string, string | number> = { [API.params.report]: RECORDING_REPORTS[kind], [API.params.lsid]: lsid };
+export function downloadRecording(
+  client: SiteClient,
+  kind: RecordingKind,
+  lsid: string,
+  instance?: number,
+): Promise<Download> {
+  const params: Record<string, string | number> = {
+    [API.params.report]: RECORDING_REPORTS[kind],
+    [API.params.lsid]: lsid,
+  };
   if (instance !== undefined) params[API.params.instance] = instance;
-  return client.download(API.reportingPath, params, `${kind} recording ${lsid}${instance === undefined ? '' : `#${instance}`}`);
+  return client.download(
+    API.reportingPath,
+    params,
+    `${kind} recording ${lsid}${instance === undefined ? '' : `#${instance}`}`,
+  );
 }
 
 /** Downloads a site backup, with the optional backup password. */
@@ -35,22 +47,47 @@ export interface SessionSummary {
   readonly attributes: Readonly<Record<string, string>>;
 }
 
-const listingParser = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '', removeNSPrefix: true, processEntities: true, isArray: (name) => name === 'session_summary' });
+const listingParser = new XMLParser({
+  ignoreAttributes: false,
+  attributeNamePrefix: '',
+  removeNSPrefix: true,
+  processEntities: true,
+  isArray: (name) => name === 'session_summary',
+});
 
 /** SupportSessionListing (or PresentationSessionListing) for a window; an empty root or a "no data" error is []. */
-export async function listSessions(client: SiteClient, params: ReportParams, presentations = false): Promise<SessionSummary[]> {
+export async function listSessions(
+  client: SiteClient,
+  params: ReportParams,
+  presentations = false,
+): Promise<SessionSummary[]> {
   const report = presentations ? API.reports.presentationSessionListing : API.reports.supportSessionListing;
   const res = await client.request(API.reportingPath, { [API.params.report]: report, ...params }, report);
   const text = await res.text();
   const doc = listingParser.parse(text) as Record<string, unknown>;
   if ('error' in doc) {
-    const msg = String((doc.error as { '#text'?: string } | string | undefined) && typeof doc.error === 'object' ? (doc.error as { '#text'?: string })['#text'] : doc.error).trim();
+    const msg = String(
+      (doc.error as { '#text'?: string } | string | undefined) && typeof doc.error === 'object'
+        ? (doc.error as { '#text'?: string })['#text']
+        : doc.error,
+    ).trim();
     if (isNoDataText(msg)) return [];
-    throw new SiteAccessError('IC_ERR_SITE_API_ERROR', `${client.host}: ${report}: the appliance answered: ${msg}`, { details: { text: msg } });
+    throw new SiteAccessError('IC_ERR_SITE_API_ERROR', `${client.host}: ${report}: the appliance answered: ${msg}`, {
+      details: { text: msg },
+    });
   }
   const root = doc.session_summary_list as { session_summary?: Record<string, string>[] } | '' | undefined;
-  if (root === undefined) throw new SiteAccessError('IC_ERR_SITE_REPORT_MALFORMED', `${client.host}: ${report}: no <session_summary_list> root`);
-  return ((root || {}).session_summary ?? []).map((a) => ({ lsid: a.lsid ?? '', hasRecording: a.has_recording === '1', ...(a.external_key ? { externalKey: a.external_key } : {}), attributes: a }));
+  if (root === undefined)
+    throw new SiteAccessError(
+      'IC_ERR_SITE_REPORT_MALFORMED',
+      `${client.host}: ${report}: no <session_summary_list> root`,
+    );
+  return ((root || {}).session_summary ?? []).map((a) => ({
+    lsid: a.lsid ?? '',
+    hasRecording: a.has_recording === '1',
+    ...(a.external_key ? { externalKey: a.external_key } : {}),
+    attributes: a,
+  }));
 }
 
 /** The verdict of a credentials test, readable by a person. */
@@ -69,15 +106,16 @@ export async function testCredentials(client: SiteClient): Promise<CredentialsTe
     return { ok: true, message: `${client.host}: credentials accepted and session reports readable` };
   } catch (err) {
     if (!isIcError(err)) throw err;
-    const problem = (
-      {
-        IC_ERR_SITE_UNREACHABLE: 'unreachable',
-        IC_ERR_SITE_UNAVAILABLE: 'unreachable',
-        IC_ERR_SITE_TLS: 'certificate',
-        IC_ERR_SITE_AUTH_FAILED: 'bad-secret',
-        IC_ERR_SITE_FORBIDDEN: /token endpoint/.test(err.message) ? 'api-disabled' : 'no-permission',
-      } as Record<string, CredentialsTest['problem']>
-    )[err.code] ?? 'api-error';
+    const problem =
+      (
+        {
+          IC_ERR_SITE_UNREACHABLE: 'unreachable',
+          IC_ERR_SITE_UNAVAILABLE: 'unreachable',
+          IC_ERR_SITE_TLS: 'certificate',
+          IC_ERR_SITE_AUTH_FAILED: 'bad-secret',
+          IC_ERR_SITE_FORBIDDEN: /token endpoint/.test(err.message) ? 'api-disabled' : 'no-permission',
+        } as Record<string, CredentialsTest['problem']>
+      )[err.code] ?? 'api-error';
     return { ok: false, problem, message: err.message, code: err.code };
   }
 }

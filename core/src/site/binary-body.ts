@@ -1,4 +1,4 @@
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { SiteAccessError } from '@integration-client/plugin-sdk';
 
 /** How many leading bytes are looked at to tell an XML error document from a binary file. */
@@ -27,13 +27,22 @@ export class LengthCheck extends Transform {
   }
   override _flush(cb: TransformCallback): void {
     if (this.expected !== undefined && this.bytes !== this.expected) {
-      cb(new SiteAccessError('IC_ERR_SITE_BODY_MISMATCH', `${this.what}: received ${this.bytes} of ${this.expected} announced bytes`, { details: { bytes: this.bytes, expected: this.expected } }));
+      cb(
+        new SiteAccessError(
+          'IC_ERR_SITE_BODY_MISMATCH',
+          `${this.what}: received ${this.bytes} of ${this.expected} announced bytes`,
+          { details: { bytes: this.bytes, expected: this.expected } },
+        ),
+      );
     } else cb();
   }
 }
 
-/** Reads the first chunk(s) of a stream, up to `SNIFF` bytes, and returns them with the rest of the stream unread. */
-export async function peek(stream: Readable): Promise<Buffer> {
+/**
+ * Reads the first chunk(s) of a stream, up to `SNIFF` bytes. Returns them and a stream of the whole body: the same
+ * stream with the bytes pushed back, or — when the body was shorter and has ended — a new stream of those bytes.
+ */
+export async function peek(stream: Readable): Promise<{ head: Buffer; body: Readable }> {
   const parts: Buffer[] = [];
   let n = 0;
   for (;;) {
@@ -61,6 +70,7 @@ export async function peek(stream: Readable): Promise<Buffer> {
     if (ended) break;
   }
   const head = Buffer.concat(parts);
+  if (stream.readableEnded) return { head, body: Readable.from(head.length ? [head] : []) };
   if (head.length) stream.unshift(head);
-  return head;
+  return { head, body: stream };
 }

@@ -18,7 +18,11 @@ export function backoffMs(policy: RetryPolicy, attempt: number, random: () => nu
 }
 
 /** Milliseconds a `Retry-After` header asks for (seconds or an HTTP date), capped; undefined when absent/invalid. */
-export function retryAfterMs(header: string | null | undefined, policy: RetryPolicy, now = Date.now()): number | undefined {
+export function retryAfterMs(
+  header: string | null | undefined,
+  policy: RetryPolicy,
+  now = Date.now(),
+): number | undefined {
   if (!header) return undefined;
   const secs = Number(header);
   const ms = Number.isFinite(secs) ? secs * 1000 : Date.parse(header) - now;
@@ -26,7 +30,11 @@ export function retryAfterMs(header: string | null | undefined, policy: RetryPol
 }
 
 /** Runs `fn` until it succeeds, a failure is not retryable, or attempts run out. `wait` of an error overrides the backoff. */
-export async function withRetry<T>(policy: RetryPolicy, fn: (attempt: number) => Promise<T>, onRetry?: (err: unknown, attempt: number, waitMs: number) => void): Promise<T> {
+export async function withRetry<T>(
+  policy: RetryPolicy,
+  fn: (attempt: number) => Promise<T>,
+  onRetry?: (err: unknown, attempt: number, waitMs: number) => void,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt);

@@ -22,7 +22,7 @@ import { API } from './api-names.js';
 import { LengthCheck, looksLikeXml, peek } from './binary-body.js';
 import { networkError, statusError } from './http-errors.js';
 import { RateLimiter } from './rate-limiter.js';
-import { DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry-policy.js';
+import { backoffMs, DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry-policy.js';
 import { TokenCache } from './token-cache.js';
 
 /** Parameters of a report request besides `generate_report`. */
@@ -30,7 +30,8 @@ export type ReportParams = Readonly<Record<string, string | number>>;
 
 /** How a SiteClient talks to its site. */
 export interface SiteClientOptions {
-  readonly site: Pick<SiteSettings, 'host' | 'clientId' | 'clientSecret'> & Partial<Pick<SiteSettings, 'caFile' | 'insecure' | 'rateLimitPerSecond' | 'name'>>;
+  readonly site: Pick<SiteSettings, 'host' | 'clientId' | 'clientSecret'> &
+    Partial<Pick<SiteSettings, 'caFile' | 'insecure' | 'rateLimitPerSecond' | 'name'>>;
   readonly logger: Logger;
   readonly retry?: Partial<RetryPolicy>;
   /** `https` (default); `http` only for tests against a plain simulator. */
@@ -70,8 +71,18 @@ export class SiteClient {
       bodyTimeout: options.bodyTimeoutMs ?? 60_000,
       connect: { ...(ca ? { ca: [...rootCertificates, ca] } : {}), rejectUnauthorized: !site.insecure },
     });
-    if (site.insecure) this.#log.warn({ host: site.host }, 'TLS certificate checks are DISABLED for this site (insecure: true); anyone on the path can read and alter its data');
-    this.#http = ky.create({ prefixUrl: `${options.scheme ?? 'https'}://${site.host}`, retry: 0, timeout: false, throwHttpErrors: false, dispatcher: this.#agent } as Parameters<typeof ky.create>[0]);
+    if (site.insecure)
+      this.#log.warn(
+        { host: site.host },
+        'TLS certificate checks are DISABLED for this site (insecure: true); anyone on the path can read and alter its data',
+      );
+    this.#http = ky.create({
+      prefixUrl: `${options.scheme ?? 'https'}://${site.host}`,
+      retry: 0,
+      timeout: false,
+      throwHttpErrors: false,
+      dispatcher: this.#agent,
+    });
     this.#tokens = new TokenCache(this.#http, site.host, site.clientId, () => site.clientSecret);
   }
 
@@ -80,7 +91,11 @@ export class SiteClient {
     let ca: string | undefined;
     if (options.site.caFile) {
       ca = await readFile(options.site.caFile, 'utf8').catch((err: Error) => {
-        throw new SiteAccessError('IC_ERR_SITE_TLS', `${options.site.host}: cannot read the CA file ${options.site.caFile}: ${err.message}`, { cause: err });
+        throw new SiteAccessError(
+          'IC_ERR_SITE_TLS',
+          `${options.site.host}: cannot read the CA file ${options.site.caFile}: ${err.message}`,
+          { cause: err },
+        );
       });
     }
     return new SiteClient(options, ca);
@@ -98,17 +113,27 @@ export class SiteClient {
 
   /** Streams a PresentationSession report. */
   presentations(params: ReportParams): AsyncGenerator<ParsedItem<Presentation>> {
-    return this.#items(API.reports.presentationSession, params, 'presentation') as AsyncGenerator<ParsedItem<Presentation>>;
+    return this.#items(API.reports.presentationSession, params, 'presentation') as AsyncGenerator<
+      ParsedItem<Presentation>
+    >;
   }
 
-  async *#items(report: string, params: ReportParams, kind: 'session' | 'presentation'): AsyncGenerator<ParsedItem<Session | Presentation>> {
+  async *#items(
+    report: string,
+    params: ReportParams,
+    kind: 'session' | 'presentation',
+  ): AsyncGenerator<ParsedItem<Session | Presentation>> {
     const seen = new Set<string>();
     for (let attempt = 1; ; attempt++) {
       try {
-        const res = await this.request(API.reportingPath, { [API.params.report]: report, ...params }, report);
+        const res = await this.request(API.reportingPath, { [API.params.report]: report, ...params }, report, {
+          retry: false,
+        });
         const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
         const items: AsyncIterable<ParsedItem<Session | Presentation>> =
-          kind === 'session' ? parseReport(body, 'session', { siteHost: this.host }) : parseReport(body, 'presentation', { siteHost: this.host });
+          kind === 'session'
+            ? parseReport(body, 'session', { siteHost: this.host })
+            : parseReport(body, 'presentation', { siteHost: this.host });
         for await (const item of wrapBodyErrors(items, this.host, report)) {
           const key = item.lsid ?? item.xml;
           if (seen.has(key)) continue;
@@ -118,8 +143,12 @@ export class SiteClient {
         return;
       } catch (err) {
         if (!isIcError(err) || !err.retryable || attempt >= this.#retry.attempts) throw err;
-        const wait = Math.min(this.#retry.maxMs, Math.round(Math.random() * this.#retry.baseMs * 2 ** (attempt - 1)));
-        this.#log.warn({ err, report, attempt, waitMs: wait, delivered: seen.size }, 'report body failed; fetching it again');
+        const wait =
+          (err.details as { retryAfterMs?: number } | undefined)?.retryAfterMs ?? backoffMs(this.#retry, attempt);
+        this.#log.warn(
+          { err, report, attempt, waitMs: wait, delivered: seen.size },
+          'report failed; fetching it again',
+        );
         await new Promise((r) => setTimeout(r, wait));
       }
     }
@@ -127,40 +156,59 @@ export class SiteClient {
 
   /** Downloads a recording or backup as a stream, after checking it is not an XML error document. */
   download(path: string, params: ReportParams, what: string): Promise<Download> {
-    return withRetry(this.#retry, async () => {
-      const res = await this.request(path, params, what, { retry: false });
-      const length = res.headers.get('content-length');
-      const raw = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
-      let head: Buffer;
-      try {
-        head = await peek(raw);
-      } catch (err) {
-        throw networkError(err, this.host, what);
-      }
-      if (looksLikeXml(head)) {
-        const text = await readAll(raw, 64 * 1024);
-        const message = /<(?:\w+:)?error[^>]*>([\s\S]*?)<\/(?:\w+:)?error>/i.exec(text)?.[1]?.trim() ?? text.slice(0, 200);
-        throw new SiteAccessError('IC_ERR_SITE_API_ERROR', `${this.host}: ${what}: the appliance answered: ${message}`, { details: { text: message } });
-      }
-      const byteLength = length === null ? undefined : Number(length);
-      const check = new LengthCheck(byteLength, `${this.host}: ${what}`);
-      raw.on('error', (err) => check.destroy(isIcError(err) ? err : networkError(err, this.host, what)));
-      return { stream: raw.pipe(check), byteLength, contentType: res.headers.get('content-type') ?? undefined };
-    }, (err, attempt, waitMs) => this.#log.warn({ err, what, attempt, waitMs }, 'download failed before its first byte; retrying'));
+    return withRetry(
+      this.#retry,
+      async () => {
+        const res = await this.request(path, params, what, { retry: false });
+        const length = res.headers.get('content-length');
+        const raw = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+        let head: Buffer;
+        let body: Readable;
+        try {
+          ({ head, body } = await peek(raw));
+        } catch (err) {
+          throw networkError(err, this.host, what);
+        }
+        if (looksLikeXml(head)) {
+          const text = await readAll(body, 64 * 1024);
+          const message =
+            /<(?:\w+:)?error[^>]*>([\s\S]*?)<\/(?:\w+:)?error>/i.exec(text)?.[1]?.trim() ?? text.slice(0, 200);
+          throw new SiteAccessError(
+            'IC_ERR_SITE_API_ERROR',
+            `${this.host}: ${what}: the appliance answered: ${message}`,
+            { details: { text: message } },
+          );
+        }
+        const byteLength = length === null ? undefined : Number(length);
+        const check = new LengthCheck(byteLength, `${this.host}: ${what}`);
+        body.on('error', (err) => check.destroy(isIcError(err) ? err : networkError(err, this.host, what)));
+        return { stream: body.pipe(check), byteLength, contentType: res.headers.get('content-type') ?? undefined };
+      },
+      (err, attempt, waitMs) =>
+        this.#log.warn({ err, what, attempt, waitMs }, 'download failed before its first byte; retrying'),
+    );
   }
 
   /**
    * One API call: rate limit, bearer token, form POST, status checks. A 401 drops the token and retries once with
    * a new one; retryable failures (429, 5xx, resets, timeouts) are retried with backoff unless `retry` is false.
    */
-  async request(path: string, params: ReportParams, what: string, options: { retry?: boolean } = {}): Promise<Response> {
+  async request(
+    path: string,
+    params: ReportParams,
+    what: string,
+    options: { retry?: boolean } = {},
+  ): Promise<Response> {
     const once = async (): Promise<Response> => {
       for (let refreshed = false; ; refreshed = true) {
         await this.#limiter.take();
         const token = await this.#tokens.get();
         let res: Response;
         try {
-          res = await this.#http.post(path.slice(1), { headers: { authorization: `Bearer ${token}` }, body: new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])) });
+          res = await this.#http.post(path.slice(1), {
+            headers: { authorization: `Bearer ${token}` },
+            body: new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])),
+          });
         } catch (err) {
           throw networkError(err, this.host, what);
         }
@@ -179,12 +227,18 @@ export class SiteClient {
       }
     };
     if (options.retry === false) return once();
-    return withRetry(this.#retry, once, (err, attempt, waitMs) => this.#log.warn({ err, what, attempt, waitMs }, 'API call failed; retrying'));
+    return withRetry(this.#retry, once, (err, attempt, waitMs) =>
+      this.#log.warn({ err, what, attempt, waitMs }, 'API call failed; retrying'),
+    );
   }
 
-  /** Closes the connection pool. */
+  /** Closes the connection pool; requests still running after 5 s (an unread body) are cut. */
   async close(): Promise<void> {
-    await this.#agent.close();
+    let timer: NodeJS.Timeout | undefined;
+    const graceful = this.#agent.close().then(() => true);
+    const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), 5000)));
+    if (!(await Promise.race([graceful, late]))) await this.#agent.destroy();
+    clearTimeout(timer);
   }
 }
 

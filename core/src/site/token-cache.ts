@@ -37,18 +37,34 @@ export class TokenCache {
     const basic = Buffer.from(`${this.clientId}:${this.clientSecret()}`).toString('base64');
     let res: Response;
     try {
-      res = await this.http.post(API.tokenPath.slice(1), { headers: { authorization: `Basic ${basic}` }, body: new URLSearchParams({ grant_type: 'client_credentials' }) });
+      res = await this.http.post(API.tokenPath.slice(1), {
+        headers: { authorization: `Basic ${basic}` },
+        body: new URLSearchParams({ grant_type: 'client_credentials' }),
+      });
     } catch (err) {
       throw networkError(err, this.host, 'the token request');
     }
     const text = await res.text();
     if (res.status === 400 || res.status === 401) {
-      throw new SiteAccessError('IC_ERR_SITE_AUTH_FAILED', `${this.host}: the appliance refused the client id/secret (HTTP ${res.status}); update the site's credentials (a regenerated secret invalidates the old one)`, { status: res.status });
+      throw new SiteAccessError(
+        'IC_ERR_SITE_AUTH_FAILED',
+        `${this.host}: the appliance refused the client id/secret (HTTP ${res.status}); update the site's credentials (a regenerated secret invalidates the old one)`,
+        { status: res.status },
+      );
     }
     if (res.status === 403 || res.status === 404) {
-      throw new SiteAccessError('IC_ERR_SITE_FORBIDDEN', `${this.host}: the token endpoint answered ${res.status}; tick "Enable XML API" at /login > Management > API Configuration`, { status: res.status });
+      throw new SiteAccessError(
+        'IC_ERR_SITE_FORBIDDEN',
+        `${this.host}: the token endpoint answered ${res.status}; tick "Enable XML API" at /login > Management > API Configuration`,
+        { status: res.status },
+      );
     }
-    if (!res.ok) throw new SiteAccessError('IC_ERR_SITE_UNAVAILABLE', `${this.host}: the token request failed with HTTP ${res.status}`, { status: res.status });
+    if (!res.ok)
+      throw new SiteAccessError(
+        'IC_ERR_SITE_UNAVAILABLE',
+        `${this.host}: the token request failed with HTTP ${res.status}`,
+        { status: res.status },
+      );
     let body: { access_token?: unknown; token_type?: unknown; expires_in?: unknown };
     try {
       body = JSON.parse(text) as typeof body;

@@ -59,7 +59,10 @@ export interface SimRequest {
 }
 
 const TLS_DIR = new URL('../../fixtures/tls/', import.meta.url);
-const NO_DATA = { 'error-en': 'No session report information matching your chosen criteria is available.', 'error-fr': 'Aucune information de rapport de session correspondant à vos critères n’est disponible.' };
+const NO_DATA = {
+  'error-en': 'No session report information matching your chosen criteria is available.',
+  'error-fr': 'Aucune information de rapport de session correspondant à vos critères n’est disponible.',
+};
 
 export class ApplianceSimulator {
   readonly population: PopulationOptions;
@@ -84,13 +87,22 @@ export class ApplianceSimulator {
     const firstStart = options.firstStart ?? Date.UTC(2024, 11, 1) / 1000;
     const spacing = options.spacing ?? 600;
     this.population = { seed, sessions, firstStart, spacing, eventsPerSession: options.eventsPerSession ?? 12 };
-    this.presentations = { ...this.population, seed: seed + 1, sessions: Math.ceil(sessions / 10), spacing: spacing * 10, eventsPerSession: 1 };
+    this.presentations = {
+      ...this.population,
+      seed: seed + 1,
+      sessions: Math.ceil(sessions / 10),
+      spacing: spacing * 10,
+      eventsPerSession: 1,
+    };
     this.now = options.now ?? firstStart + sessions * spacing + 7200;
     this.namespace = options.namespace ?? 'rs';
     this.noData = options.noData ?? 'empty';
     this.clientId = options.clientId ?? 'ic-test-client';
     this.clientSecret = options.clientSecret ?? randomBytes(12).toString('hex');
-    this.permissions = { reporting: options.permissions?.reporting ?? true, backup: options.permissions?.backup ?? true };
+    this.permissions = {
+      reporting: options.permissions?.reporting ?? true,
+      backup: options.permissions?.backup ?? true,
+    };
     this.faults = new FaultPlan(options.faults ?? {}, seed);
   }
 
@@ -100,10 +112,21 @@ export class ApplianceSimulator {
     this.#server =
       this.options.https === false
         ? createHttp(handler)
-        : createHttps({ key: readFileSync(new URL('localhost.key', TLS_DIR)), cert: readFileSync(new URL('localhost.pem', TLS_DIR)) }, handler);
+        : createHttps(
+            {
+              key: readFileSync(new URL('localhost.key', TLS_DIR)),
+              cert: readFileSync(new URL('localhost.pem', TLS_DIR)),
+            },
+            handler,
+          );
     await new Promise<void>((resolve) => this.#server!.listen(port, '127.0.0.1', resolve));
     const p = (this.#server.address() as AddressInfo).port;
-    this.#address = { url: `${this.options.https === false ? 'http' : 'https'}://localhost:${p}`, host: `localhost:${p}`, clientId: this.clientId, clientSecret: this.clientSecret };
+    this.#address = {
+      url: `${this.options.https === false ? 'http' : 'https'}://localhost:${p}`,
+      host: `localhost:${p}`,
+      clientId: this.clientId,
+      clientSecret: this.clientSecret,
+    };
     return this.#address;
   }
 
@@ -159,12 +182,21 @@ export class ApplianceSimulator {
     const url = new URL(req.url ?? '/', 'http://x');
     const body = await readBody(req);
     const params = Object.fromEntries(url.searchParams);
-    if ((req.headers['content-type'] ?? '').includes('application/x-www-form-urlencoded')) Object.assign(params, Object.fromEntries(new URLSearchParams(body)));
-    if ((req.headers['content-type'] ?? '').includes('application/json') && body) Object.assign(params, JSON.parse(body) as Record<string, string>);
+    if ((req.headers['content-type'] ?? '').includes('application/x-www-form-urlencoded'))
+      Object.assign(params, Object.fromEntries(new URLSearchParams(body)));
+    if ((req.headers['content-type'] ?? '').includes('application/json') && body)
+      Object.assign(params, JSON.parse(body) as Record<string, string>);
     res.setHeader('Date', new Date(this.now * 1000).toUTCString());
     res.setHeader('Connection', 'close');
     const log = (status: number, fault?: FaultKind) =>
-      this.requests.push({ path: url.pathname, report: params[API.params.report], params, status, ...(fault ? { fault } : {}), ...(req.headers.connection ? { connection: req.headers.connection } : {}) });
+      this.requests.push({
+        path: url.pathname,
+        report: params[API.params.report],
+        params,
+        status,
+        ...(fault ? { fault } : {}),
+        ...(req.headers.connection ? { connection: req.headers.connection } : {}),
+      });
     if (this.faults.latencyMs) await new Promise((r) => setTimeout(r, this.faults.latencyMs));
 
     if (url.pathname === API.tokenPath) return this.#token(req, params, res, log);
@@ -173,35 +205,73 @@ export class ApplianceSimulator {
     if (fault === 'token-expiry') this.expireTokens();
     const bearer = /^Bearer (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
     const expires = bearer ? this.#tokens.get(bearer) : undefined;
-    if (expires === undefined || expires <= Date.now()) return send(res, 401, 'application/json', '{"error":"invalid_token"}', log);
+    if (expires === undefined || expires <= Date.now())
+      return send(res, 401, 'application/json', '{"error":"invalid_token"}', log);
     if (fault === '5xx') return send(res, 503, 'text/plain', 'Service Unavailable (simulated)', (s) => log(s, fault));
     if (fault === '429') {
       res.setHeader('Retry-After', '1');
       return send(res, 429, 'text/plain', 'Too Many Requests (simulated)', (s) => log(s, fault));
     }
-    if (fault === 'error-doc') return send(res, 200, 'text/xml', errorXml('Internal error while generating the report (simulated).', this.namespace), (s) => log(s, fault));
+    if (fault === 'error-doc')
+      return send(
+        res,
+        200,
+        'text/xml',
+        errorXml('Internal error while generating the report (simulated).', this.namespace),
+        (s) => log(s, fault),
+      );
     const kind = url.pathname === API.backupPath ? 'backup' : 'reporting';
-    if (!this.permissions[kind]) return send(res, 403, 'text/plain', `API account lacks ${kind} permission (simulated)`, log);
+    if (!this.permissions[kind])
+      return send(res, 403, 'text/plain', `API account lacks ${kind} permission (simulated)`, log);
     if (kind === 'backup') {
       const password = params[API.params.backupPassword];
       if (password) this.backupPasswords.push(password);
-      return this.#binary(res, this.options.backupBytes ?? 256 * 1024, 999, 'application/octet-stream', 'backup.nsb', fault, log);
+      return this.#binary(
+        res,
+        this.options.backupBytes ?? 256 * 1024,
+        999,
+        'application/octet-stream',
+        'backup.nsb',
+        fault,
+        log,
+      );
     }
     return this.#report(params, res, fault, log);
   }
 
   #token(req: IncomingMessage, params: Record<string, string>, res: ServerResponse, log: (s: number) => void): void {
     const basic = /^Basic (.+)$/i.exec(req.headers.authorization ?? '')?.[1];
-    const [id, secret] = Buffer.from(basic ?? '', 'base64').toString().split(':');
-    if (req.method !== 'POST' || params.grant_type !== 'client_credentials') return send(res, 400, 'application/json', '{"error":"unsupported_grant_type"}', log);
-    if (id !== this.clientId || secret !== this.clientSecret) return send(res, 401, 'application/json', '{"error":"invalid_client","message":"Client authentication failed"}', log);
+    const [id, secret] = Buffer.from(basic ?? '', 'base64')
+      .toString()
+      .split(':');
+    if (req.method !== 'POST' || params.grant_type !== 'client_credentials')
+      return send(res, 400, 'application/json', '{"error":"unsupported_grant_type"}', log);
+    if (id !== this.clientId || secret !== this.clientSecret)
+      return send(
+        res,
+        401,
+        'application/json',
+        '{"error":"invalid_client","message":"Client authentication failed"}',
+        log,
+      );
     const token = randomBytes(16).toString('hex');
     const lifetime = this.options.tokenLifetime ?? 3600;
     this.#tokens.set(token, Date.now() + lifetime * 1000);
-    send(res, 200, 'application/json', JSON.stringify({ access_token: token, token_type: this.options.tokenType ?? 'Bearer', expires_in: lifetime }), log);
+    send(
+      res,
+      200,
+      'application/json',
+      JSON.stringify({ access_token: token, token_type: this.options.tokenType ?? 'Bearer', expires_in: lifetime }),
+      log,
+    );
   }
 
-  #report(params: Record<string, string>, res: ServerResponse, fault: FaultKind | undefined, log: (s: number, f?: FaultKind) => void): void {
+  #report(
+    params: Record<string, string>,
+    res: ServerResponse,
+    fault: FaultKind | undefined,
+    log: (s: number, f?: FaultKind) => void,
+  ): void {
     const R = API.reports;
     const name = params[API.params.report] ?? '';
     const lsid = params[API.params.lsid] ?? '';
@@ -216,26 +286,67 @@ export class ApplianceSimulator {
         const presentation = name === R.presentationSession || name === R.presentationSessionListing;
         const listing = name === R.supportSessionListing || name === R.presentationSessionListing;
         const root = listing ? 'session_summary_list' : presentation ? 'presentation_list' : 'session_list';
-        const render = listing ? summaryXml : presentation ? presentationXml : (s: SimSession, now: number) => sessionXml(s, now, this.#address?.host ?? 'localhost');
+        const render = listing
+          ? summaryXml
+          : presentation
+            ? presentationXml
+            : (s: SimSession, now: number) => sessionXml(s, now, this.#address?.host ?? 'localhost');
         const selected = this.#select(presentation ? this.presentations : this.population, params);
-        if (selected === undefined) return send(res, 200, 'text/xml', errorXml('Invalid combination of report parameters.', this.namespace), log);
+        if (selected === undefined)
+          return send(res, 200, 'text/xml', errorXml('Invalid combination of report parameters.', this.namespace), log);
         return void this.#streamXml(res, root, selected, render, fault, log);
       }
       case R.sessionRecording:
         return found && !found.presentation && closed && found.s.hasRecording
-          ? this.#binary(res, this.options.recordingBytes ?? 64 * 1024, found.s.index, 'video/x-flv', `${lsid}.flv`, fault, log)
-          : send(res, 200, 'text/xml', errorXml('This recording has expired and can no longer be viewed or downloaded.', this.namespace), log);
+          ? this.#binary(
+              res,
+              this.options.recordingBytes ?? 64 * 1024,
+              found.s.index,
+              'video/x-flv',
+              `${lsid}.flv`,
+              fault,
+              log,
+            )
+          : send(
+              res,
+              200,
+              'text/xml',
+              errorXml('This recording has expired and can no longer be viewed or downloaded.', this.namespace),
+              log,
+            );
       case R.commandShellRecording:
       case R.showMyScreenRecording: {
         const count = name === R.commandShellRecording ? found?.s.shellInstances : found?.s.smsInstances;
         return found && closed && instance < (count ?? 0)
-          ? this.#binary(res, this.options.recordingBytes ?? 64 * 1024, found.s.index * 100 + instance + (name === R.showMyScreenRecording ? 50 : 1), 'video/x-flv', `${lsid}-${instance}.flv`, fault, log)
+          ? this.#binary(
+              res,
+              this.options.recordingBytes ?? 64 * 1024,
+              found.s.index * 100 + instance + (name === R.showMyScreenRecording ? 50 : 1),
+              'video/x-flv',
+              `${lsid}-${instance}.flv`,
+              fault,
+              log,
+            )
           : send(res, 200, 'text/xml', errorXml('No such recording.', this.namespace), log);
       }
       case R.presentationRecording:
         return found?.presentation && closed
-          ? this.#binary(res, this.options.recordingBytes ?? 64 * 1024, found.s.index + 500_000, 'video/x-flv', `${lsid}.flv`, fault, log)
-          : send(res, 200, 'text/xml', errorXml('This recording has expired and can no longer be viewed or downloaded.', this.namespace), log);
+          ? this.#binary(
+              res,
+              this.options.recordingBytes ?? 64 * 1024,
+              found.s.index + 500_000,
+              'video/x-flv',
+              `${lsid}.flv`,
+              fault,
+              log,
+            )
+          : send(
+              res,
+              200,
+              'text/xml',
+              errorXml('This recording has expired and can no longer be viewed or downloaded.', this.namespace),
+              log,
+            );
       default:
         return send(res, 200, 'text/xml', errorXml(`Unknown report ${name}.`, this.namespace), log);
     }
@@ -251,7 +362,9 @@ export class ApplianceSimulator {
     }
     const duration = Number(p[P.duration] ?? NaN);
     const dateAnchor = p[P.startDate] ?? p[P.endDate];
-    const anchor = dateAnchor ? Date.parse(`${dateAnchor}T00:00:00Z`) / 1000 : Number(p[P.startTime] ?? p[P.endTime] ?? NaN);
+    const anchor = dateAnchor
+      ? Date.parse(`${dateAnchor}T00:00:00Z`) / 1000
+      : Number(p[P.startTime] ?? p[P.endTime] ?? NaN);
     if (!Number.isFinite(anchor) || !Number.isFinite(duration)) return undefined;
     const until = duration === 0 ? Infinity : anchor + duration * (dateAnchor ? 86400 : 1);
     const byEnd = P.endTime in p || P.endDate in p;
@@ -267,11 +380,20 @@ export class ApplianceSimulator {
     return byEnd ? out.sort((a, b) => a.end - b.end) : out;
   }
 
-  async #streamXml(res: ServerResponse, root: string, sessions: SimSession[], render: (s: SimSession, now: number) => string, fault: FaultKind | undefined, log: (s: number, f?: FaultKind) => void): Promise<void> {
-    if (sessions.length === 0 && this.noData !== 'empty') return send(res, 200, 'text/xml', errorXml(NO_DATA[this.noData], this.namespace), log);
+  async #streamXml(
+    res: ServerResponse,
+    root: string,
+    sessions: SimSession[],
+    render: (s: SimSession, now: number) => string,
+    fault: FaultKind | undefined,
+    log: (s: number, f?: FaultKind) => void,
+  ): Promise<void> {
+    if (sessions.length === 0 && this.noData !== 'empty')
+      return send(res, 200, 'text/xml', errorXml(NO_DATA[this.noData], this.namespace), log);
     res.writeHead(200, { 'Content-Type': 'text/xml; charset=UTF-8' });
     log(200, fault);
-    const cut = fault === 'reset' || fault === 'truncate' || fault === 'malformed' ? Math.floor(sessions.length / 2) : -1;
+    const cut =
+      fault === 'reset' || fault === 'truncate' || fault === 'malformed' ? Math.floor(sessions.length / 2) : -1;
     if (!(await write(res, rootStart(root, this.namespace)))) return;
     for (let i = 0; i < sessions.length; i++) {
       if (i === cut) {
@@ -288,15 +410,36 @@ export class ApplianceSimulator {
     res.end(`</${root}>\n`);
   }
 
-  #binary(res: ServerResponse, total: number, salt: number, type: string, name: string, fault: FaultKind | undefined, log: (s: number, f?: FaultKind) => void): void {
-    if (fault === 'malformed') return send(res, 200, type, errorXml('This recording has expired and can no longer be viewed or downloaded.', this.namespace), (s) => log(s, fault));
-    res.writeHead(200, { 'Content-Type': type, 'Content-Length': String(total), 'Content-Disposition': `attachment; filename="${name}"` });
+  #binary(
+    res: ServerResponse,
+    total: number,
+    salt: number,
+    type: string,
+    name: string,
+    fault: FaultKind | undefined,
+    log: (s: number, f?: FaultKind) => void,
+  ): void {
+    if (fault === 'malformed')
+      return send(
+        res,
+        200,
+        type,
+        errorXml('This recording has expired and can no longer be viewed or downloaded.', this.namespace),
+        (s) => log(s, fault),
+      );
+    res.writeHead(200, {
+      'Content-Type': type,
+      'Content-Length': String(total),
+      'Content-Disposition': `attachment; filename="${name}"`,
+    });
     log(200, fault);
     const stopAt = fault === 'reset' || fault === 'truncate' ? Math.floor(total / 2) : Infinity;
     const chunks = binaryChunks(total, salt);
     let sent = 0;
     const pump = (): void => {
-      for (const c of chunks) {
+      // Manual iteration: leaving a for-of early would close the generator before 'drain' resumes it.
+      for (let next = chunks.next(); !next.done; next = chunks.next()) {
+        const c = next.value;
         if (sent + c.length > stopAt) {
           res.write(c.subarray(0, stopAt - sent));
           if (fault === 'reset') res.socket?.destroy();

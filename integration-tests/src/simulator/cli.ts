@@ -60,7 +60,14 @@ const sim = new ApplianceSimulator({
   recordingBytes: Number(v['recording-bytes']),
   ...(v['client-id'] ? { clientId: v['client-id'] } : {}),
   ...(v['client-secret'] ? { clientSecret: v['client-secret'] } : {}),
-  faults: { latencyMs: Number(v.latency), error5xx: Number(v['rate-5xx']), rate429: Number(v['rate-429']), reset: Number(v['rate-reset']), truncate: Number(v['rate-truncate']), malformed: Number(v['rate-malformed']) },
+  faults: {
+    latencyMs: Number(v.latency),
+    error5xx: Number(v['rate-5xx']),
+    rate429: Number(v['rate-429']),
+    reset: Number(v['rate-reset']),
+    truncate: Number(v['rate-truncate']),
+    malformed: Number(v['rate-malformed']),
+  },
 });
 const address = await sim.start(Number(v.port));
 process.stdout.write(`${JSON.stringify({ ...address, ...(v.http ? {} : { caFile: ApplianceSimulator.caFile }) })}\n`);

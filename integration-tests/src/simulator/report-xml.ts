@@ -8,9 +8,11 @@ export const NAMESPACES = {
 } as const;
 export type NamespaceChoice = keyof typeof NAMESPACES;
 
-const esc = (t: string | number): string => String(t).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+const esc = (t: string | number): string =>
+  String(t).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const iso = (secs: number): string => new Date(secs * 1000).toISOString().replace('.000Z', '+00:00');
-const hms = (secs: number): string => [Math.floor(secs / 3600), Math.floor(secs / 60) % 60, secs % 60].map((n) => String(n).padStart(2, '0')).join(':');
+const hms = (secs: number): string =>
+  [Math.floor(secs / 3600), Math.floor(secs / 60) % 60, secs % 60].map((n) => String(n).padStart(2, '0')).join(':');
 
 /** XML declaration and root start tag of a report. */
 export function rootStart(root: string, ns: NamespaceChoice): string {
@@ -25,7 +27,8 @@ const REPS = [
 
 function event(s: SimSession, k: number, siteHost: string, closed: boolean): string {
   const last = k === s.events - 1;
-  const type = k === 0 ? 'Session Start' : last && closed ? 'Session End' : EVENT_TYPES[(s.index * 7 + k) % EVENT_TYPES.length]!;
+  const type =
+    k === 0 ? 'Session Start' : last && closed ? 'Session End' : EVENT_TYPES[(s.index * 7 + k) % EVENT_TYPES.length]!;
   const t = s.start + Math.floor(((s.end - s.start) * k) / Math.max(1, s.events));
   const rep = REPS[k % 2]!;
   const by = `<performed_by type="representative" gsnumber="${rep.gs}">${esc(rep.name)}</performed_by>`;
@@ -64,10 +67,21 @@ function event(s: SimSession, k: number, siteHost: string, closed: boolean): str
 export function sessionXml(s: SimSession, now: number, siteHost: string): string {
   const closed = s.end <= now;
   const rand = prng(s.index + 17);
-  const dl = (m: string) => `https://${esc(siteHost)}/session_download?lsid=l%3D${s.lsid}%3Bh%3Dabc%3Bt%3Dsd%3Bm%3D${m}&amp;dl_action=${m}`;
-  const shell = Array.from({ length: closed ? s.shellInstances : 0 }, (_, i) => `<command_shell_recording instance="${i}"><download_url>${dl('shell')}&amp;instance=${i}</download_url><view_url>${dl('shell')}&amp;view=1</view_url></command_shell_recording>`).join('');
-  const sms = Array.from({ length: closed ? s.smsInstances : 0 }, (_, i) => `<show_my_screen_recording instance="${i}"><download_url>${dl('smsr')}&amp;instance=${i}</download_url></show_my_screen_recording>`).join('');
-  const events = Array.from({ length: closed ? s.events : Math.max(1, Math.floor(s.events / 2)) }, (_, k) => event(s, k, siteHost, closed)).join('');
+  const dl = (m: string) =>
+    `https://${esc(siteHost)}/session_download?lsid=l%3D${s.lsid}%3Bh%3Dabc%3Bt%3Dsd%3Bm%3D${m}&amp;dl_action=${m}`;
+  const shell = Array.from(
+    { length: closed ? s.shellInstances : 0 },
+    (_, i) =>
+      `<command_shell_recording instance="${i}"><download_url>${dl('shell')}&amp;instance=${i}</download_url><view_url>${dl('shell')}&amp;view=1</view_url></command_shell_recording>`,
+  ).join('');
+  const sms = Array.from(
+    { length: closed ? s.smsInstances : 0 },
+    (_, i) =>
+      `<show_my_screen_recording instance="${i}"><download_url>${dl('smsr')}&amp;instance=${i}</download_url></show_my_screen_recording>`,
+  ).join('');
+  const events = Array.from({ length: closed ? s.events : Math.max(1, Math.floor(s.events / 2)) }, (_, k) =>
+    event(s, k, siteHost, closed),
+  ).join('');
   const rep2 = s.index % 2 === 0;
   return (
     `<session lsid="${s.lsid}">\n<session_type>support</session_type>\n<lseq>${s.lseq}</lseq>\n` +
@@ -76,8 +90,12 @@ export function sessionXml(s: SimSession, now: number, siteHost: string): string
     `<duration>${hms((closed ? s.end : now) - s.start)}</duration>\n<public_site id="1">Default</public_site>\n` +
     `<external_key>${esc(s.externalKey)}</external_key>\n` +
     `<custom_attributes><custom_attribute display_name="Ticket" code_name="ticket_id">${1000 + s.index}</custom_attribute><custom_attribute display_name="Priority" code_name="priority">${1 + Math.floor(rand() * 3)}</custom_attribute></custom_attributes>\n` +
-    (closed ? `<session_chat_view_url>${dl('chat')}&amp;view=1</session_chat_view_url>\n<session_chat_download_url>${dl('chat')}</session_chat_download_url>\n` : '') +
-    (closed && s.hasRecording ? `<session_recording_view_url>${dl('scr')}&amp;view=1</session_recording_view_url>\n<session_recording_download_url>${dl('scr')}</session_recording_download_url>\n` : '') +
+    (closed
+      ? `<session_chat_view_url>${dl('chat')}&amp;view=1</session_chat_view_url>\n<session_chat_download_url>${dl('chat')}</session_chat_download_url>\n`
+      : '') +
+    (closed && s.hasRecording
+      ? `<session_recording_view_url>${dl('scr')}&amp;view=1</session_recording_view_url>\n<session_recording_download_url>${dl('scr')}</session_recording_download_url>\n`
+      : '') +
     (shell ? `<command_shell_recordings>${shell}</command_shell_recordings>\n` : '') +
     (sms ? `<show_my_screen_recordings>${sms}</show_my_screen_recordings>\n` : '') +
     `<file_transfer_count>${s.index % 4}</file_transfer_count>\n<file_move_count>${s.index % 2}</file_move_count>\n<file_delete_count>0</file_delete_count>\n` +
@@ -95,7 +113,9 @@ export function sessionXml(s: SimSession, now: number, siteHost: string): string
       )
       .join('') +
     `</rep_list>\n<session_details>\n${events}</session_details>\n` +
-    (closed ? `<cust_survey_list><cust_exit_survey gsnumber="22"><value name="rating" value="${1 + (s.index % 5)}" /></cust_exit_survey></cust_survey_list>\n<rep_survey_list><rep_exit_survey gsnumber="21"><value name="comments" value="ok" /></rep_exit_survey></rep_survey_list>\n` : '') +
+    (closed
+      ? `<cust_survey_list><cust_exit_survey gsnumber="22"><value name="rating" value="${1 + (s.index % 5)}" /></cust_exit_survey></cust_survey_list>\n<rep_survey_list><rep_exit_survey gsnumber="21"><value name="comments" value="ok" /></rep_exit_survey></rep_survey_list>\n`
+      : '') +
     `</session>\n`
   );
 }
@@ -116,7 +136,9 @@ export function presentationXml(s: SimSession, now: number): string {
     `<presenter gsnumber="21" id="1"><display_name>Admin</display_name></presenter>\n` +
     `<attendee_list><attendee gsnumber="40"><name>Viewer ${s.index}</name><public_ip>198.51.100.${s.index % 250}:5000</public_ip><seconds_involved>${s.end - s.start}</seconds_involved></attendee></attendee_list>\n` +
     `<session_details><event timestamp="${s.start}" event_type="Presentation Started"></event></session_details>\n` +
-    (closed ? `<recording_download_url>https://example/presentation_download?lsid=${s.lsid}</recording_download_url>\n` : '') +
+    (closed
+      ? `<recording_download_url>https://example/presentation_download?lsid=${s.lsid}</recording_download_url>\n`
+      : '') +
     `</presentation>\n`
   );
 }

@@ -86,7 +86,10 @@ export interface PopulationOptions {
 
 function hex32(rand: () => number): string {
   let s = '';
-  for (let i = 0; i < 4; i++) s += Math.floor(rand() * 2 ** 32).toString(16).padStart(8, '0');
+  for (let i = 0; i < 4; i++)
+    s += Math.floor(rand() * 2 ** 32)
+      .toString(16)
+      .padStart(8, '0');
   return s;
 }
 

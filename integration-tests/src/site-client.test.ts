@@ -1,0 +1,305 @@
+import { createAjv } from '@integration-client/plugin-sdk';
+import {
+  API,
+  downloadBackup,
+  downloadRecording,
+  listSessions,
+  testCredentials,
+  type SiteClient,
+} from '@integration-client/core';
+import { sessionSchema, type Session } from '@integration-client/schemas';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ApplianceSimulator } from './simulator/index.js';
+import { expectedSha256, sha256, simulatorAndClient } from './site-helpers.js';
+
+const closers: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  await Promise.all(closers.splice(0).map((c) => c()));
+});
+async function setup(...args: Parameters<typeof simulatorAndClient>) {
+  const s = await simulatorAndClient(...args);
+  closers.push(s.close);
+  return s;
+}
+async function all(client: SiteClient, params: Record<string, string | number>): Promise<Session[]> {
+  const out: Session[] = [];
+  for await (const it of client.sessions(params)) {
+    if (!it.ok) throw it.error;
+    out.push(it.model);
+  }
+  return out;
+}
+const everything = (sim: ApplianceSimulator) => ({
+  [API.params.endTime]: sim.population.firstStart,
+  [API.params.duration]: 0,
+});
+
+describe('site client against the simulator over HTTPS', () => {
+  it('pulls every closed session once, as valid session models, closing the connection after each call', async () => {
+    const { sim, client } = await setup({ sessions: 40 });
+    const sessions = await all(client, everything(sim));
+    expect(sessions.map((s) => s.lsid).sort()).toEqual(
+      sim
+        .closedSessions()
+        .map((s) => s.lsid)
+        .sort(),
+    );
+    const validate = createAjv().compile(sessionSchema);
+    for (const s of sessions) expect(validate(s), JSON.stringify(validate.errors)).toBe(true);
+    expect(new Set(sessions.flatMap((s) => s.events.map((e) => e.type))).size).toBeGreaterThan(30);
+    expect(sim.requests.every((r) => r.connection === 'close')).toBe(true);
+    expect(sim.requests.filter((r) => r.path === API.tokenPath)).toHaveLength(1);
+  });
+
+  it.each(['rs', 'pra', 'none'] as const)(
+    'reads the %s namespace and keeps it in the session XML',
+    async (namespace) => {
+      const { sim, client } = await setup({ sessions: 3, namespace });
+      const items = [];
+      for await (const it of client.sessions(everything(sim))) items.push(it);
+      expect(items).toHaveLength(3);
+      const ns = {
+        rs: 'http://www.bomgar.com/namespaces/API/reporting',
+        pra: 'http://www.beyondtrust.com/sra/namespaces/API/reporting',
+        none: '',
+      }[namespace];
+      expect(items[0]!.ok && items[0]!.model.namespace).toBe(ns);
+      expect(items[0]!.xml).toContain(ns ? `<session_list xmlns="${ns}">` : '<session_list>');
+    },
+  );
+
+  it.each(['empty', 'error-en', 'error-fr'] as const)(
+    'reads a %s "no data" answer as zero sessions',
+    async (noData) => {
+      const { sim, client } = await setup({ sessions: 3, noData });
+      expect(await all(client, { [API.params.endTime]: sim.now + 10, [API.params.duration]: 0 })).toEqual([]);
+      expect(await listSessions(client, { [API.params.endTime]: sim.now + 10, [API.params.duration]: 0 })).toEqual([]);
+    },
+  );
+
+  it('selects by lsid, lsids, start window and end window, and lists summaries', async () => {
+    const { sim, client } = await setup({ sessions: 20 });
+    const [a, b] = [sim.session(3), sim.session(7)];
+    expect((await all(client, { [API.params.lsid]: a.lsid })).map((s) => s.lsid)).toEqual([a.lsid]);
+    expect((await all(client, { [API.params.lsids]: `${a.lsid},${b.lsid}` })).map((s) => s.lsid).sort()).toEqual(
+      [a.lsid, b.lsid].sort(),
+    );
+    const byStart = await all(client, { [API.params.startTime]: a.start, [API.params.duration]: b.start - a.start });
+    expect(byStart.map((s) => s.lseq)).toEqual([4, 5, 6, 7]);
+    const summaries = await listSessions(client, everything(sim));
+    expect(summaries).toHaveLength(20);
+    expect(summaries.find((s) => s.lsid === sim.session(3).lsid)?.hasRecording).toBe(false);
+    expect(summaries.find((s) => s.lsid === sim.session(1).lsid)).toMatchObject({
+      hasRecording: true,
+      externalKey: 'INC100001',
+    });
+  });
+
+  it('sees sessions in progress by start time and picks them up by end time once they close', async () => {
+    const { sim, client } = await setup({ sessions: 10, spacing: 600 });
+    const s5 = sim.session(5);
+    sim.now = s5.start + 60;
+    const started = await all(client, { [API.params.startTime]: sim.population.firstStart, [API.params.duration]: 0 });
+    const open = started.find((s) => s.lsid === s5.lsid)!;
+    expect(open.endTime).toBeUndefined();
+    expect((await all(client, everything(sim))).map((s) => s.lsid)).not.toContain(s5.lsid);
+    sim.now = s5.end + 1;
+    const closed = (await all(client, everything(sim))).find((s) => s.lsid === s5.lsid)!;
+    expect(closed.endTime).toBe(new Date(s5.end * 1000).toISOString());
+    expect(closed.events.at(-1)!.type).toBe('Session End');
+    expect(Math.abs(client.applianceNow() - sim.now * 1000)).toBeLessThan(5000);
+  });
+});
+
+describe('site client faults', () => {
+  it('retries 5xx and 429 (honouring Retry-After) and succeeds', async () => {
+    const { sim, client, log } = await setup({ sessions: 5 });
+    sim.faults.inject('5xx', 2);
+    sim.faults.inject('429', 1);
+    const t0 = Date.now();
+    expect(await all(client, everything(sim))).toHaveLength(5);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    expect(sim.requests.filter((r) => r.path === API.reportingPath).map((r) => r.status)).toEqual([503, 503, 429, 200]);
+    expect(log.lines.filter((l) => l.msg === 'report failed; fetching it again')).toHaveLength(3);
+  });
+
+  it.each(['reset', 'truncate', 'malformed'] as const)(
+    're-fetches a report whose body failed (%s) and yields each session once',
+    async (fault) => {
+      const { sim, client } = await setup({ sessions: 12 });
+      sim.faults.inject(fault, 1, API.reports.supportSession);
+      const sessions = await all(client, everything(sim));
+      expect(sessions.map((s) => s.lsid).sort()).toEqual(
+        sim
+          .closedSessions()
+          .map((s) => s.lsid)
+          .sort(),
+      );
+      expect(sim.requests.filter((r) => r.report === API.reports.supportSession)).toHaveLength(2);
+    },
+  );
+
+  it('gives up after bounded attempts with a retryable code', async () => {
+    const { sim, client } = await setup({ sessions: 2 });
+    sim.faults.inject('5xx', 10);
+    await expect(all(client, everything(sim))).rejects.toMatchObject({
+      code: 'IC_ERR_SITE_UNAVAILABLE',
+      retryable: true,
+      status: 503,
+    });
+    expect(sim.requests.filter((r) => r.path === API.reportingPath)).toHaveLength(4);
+  });
+
+  it('does not retry an <error> document on HTTP 200', async () => {
+    const { sim, client } = await setup({ sessions: 2 });
+    sim.faults.inject('error-doc', 1);
+    await expect(all(client, everything(sim))).rejects.toMatchObject({
+      code: 'IC_ERR_SITE_API_ERROR',
+      retryable: false,
+    });
+    expect(sim.requests.filter((r) => r.path === API.reportingPath)).toHaveLength(1);
+  });
+
+  it('refreshes an expired token once, mid-run', async () => {
+    const { sim, client } = await setup({ sessions: 3 });
+    await all(client, everything(sim));
+    sim.faults.inject('token-expiry', 1);
+    expect(await all(client, everything(sim))).toHaveLength(3);
+    expect(sim.requests.filter((r) => r.path === API.tokenPath)).toHaveLength(2);
+    expect(sim.requests.filter((r) => r.path === API.reportingPath).map((r) => r.status)).toEqual([200, 401, 200]);
+  });
+
+  it('honours a short token lifetime and a lowercase token type', async () => {
+    const { sim, client } = await setup({ sessions: 1, tokenLifetime: 1, tokenType: 'bearer' });
+    await all(client, everything(sim));
+    await new Promise((r) => setTimeout(r, 1100));
+    await all(client, everything(sim));
+    expect(sim.requests.filter((r) => r.path === API.tokenPath)).toHaveLength(2);
+    expect(sim.requests.filter((r) => r.status === 401)).toHaveLength(0);
+  });
+
+  it('fails with IC_ERR_SITE_AUTH_FAILED, not retried, once the secret is rotated', async () => {
+    const { sim, client } = await setup({ sessions: 1 });
+    await all(client, everything(sim));
+    sim.rotateSecret();
+    await expect(all(client, everything(sim))).rejects.toMatchObject({
+      code: 'IC_ERR_SITE_AUTH_FAILED',
+      retryable: false,
+    });
+    expect(await testCredentials(client)).toMatchObject({ ok: false, problem: 'bad-secret' });
+  });
+
+  it('reports a missing permission as IC_ERR_SITE_FORBIDDEN, not retried', async () => {
+    const { sim, client } = await setup({ sessions: 1, permissions: { reporting: false } });
+    await expect(all(client, everything(sim))).rejects.toMatchObject({
+      code: 'IC_ERR_SITE_FORBIDDEN',
+      retryable: false,
+      status: 403,
+    });
+    expect(sim.requests.filter((r) => r.path === API.reportingPath)).toHaveLength(1);
+    expect(await testCredentials(client)).toMatchObject({ ok: false, problem: 'no-permission' });
+    expect((await sha256((await downloadBackup(client)).stream)).bytes).toBe(256 * 1024);
+  });
+
+  it('refuses an untrusted certificate, and with insecure warns but connects', async () => {
+    const { sim } = await setup({ sessions: 1 }, { site: { caFile: undefined } as never });
+    const untrusted = await simulatorAndClient({ sessions: 1 }, { site: { caFile: undefined } as never });
+    closers.push(untrusted.close);
+    await expect(all(untrusted.client, everything(sim))).rejects.toMatchObject({
+      code: 'IC_ERR_SITE_TLS',
+      retryable: false,
+    });
+    expect(await testCredentials(untrusted.client)).toMatchObject({ ok: false, problem: 'certificate' });
+    const insecure = await simulatorAndClient(
+      { sessions: 1 },
+      { site: { caFile: undefined, insecure: true } as never },
+    );
+    closers.push(insecure.close);
+    expect(await all(insecure.client, everything(insecure.sim))).toHaveLength(1);
+    expect(
+      insecure.log.lines.some((l) => l.level === 40 && String(l.msg).includes('TLS certificate checks are DISABLED')),
+    ).toBe(true);
+  });
+
+  it('reports an unreachable site', async () => {
+    const { sim, client } = await setup({ sessions: 1 });
+    await sim.stop();
+    await expect(all(client, everything(sim))).rejects.toMatchObject({
+      code: 'IC_ERR_SITE_UNREACHABLE',
+      retryable: true,
+    });
+    expect(await testCredentials(client)).toMatchObject({ ok: false, problem: 'unreachable' });
+  });
+
+  it('says the credentials are good when they are', async () => {
+    const { client } = await setup({ sessions: 1 });
+    expect(await testCredentials(client)).toMatchObject({ ok: true });
+  });
+
+  it('limits its request rate per site', async () => {
+    const { sim, client } = await setup({ sessions: 1 }, { site: { rateLimitPerSecond: 4 } as never });
+    const t0 = Date.now();
+    for (let i = 0; i < 8; i++) await listSessions(client, everything(sim));
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+  });
+});
+
+describe('site client downloads', () => {
+  it('streams every kind of recording and the backup with the right bytes', async () => {
+    const { sim, client } = await setup({ sessions: 10, recordingBytes: 300_000, backupBytes: 123_456 });
+    const s0 = sim.session(0);
+    const rec = await downloadRecording(client, 'session', s0.lsid);
+    expect(rec).toMatchObject({ byteLength: 300_000, contentType: 'video/x-flv' });
+    expect(await sha256(rec.stream)).toEqual({ hash: expectedSha256(300_000, 0), bytes: 300_000 });
+    expect((await sha256((await downloadRecording(client, 'command-shell', s0.lsid, 1)).stream)).hash).toBe(
+      expectedSha256(300_000, 2),
+    );
+    expect((await sha256((await downloadRecording(client, 'show-my-screen', s0.lsid, 0)).stream)).hash).toBe(
+      expectedSha256(300_000, 50),
+    );
+    const p0 = [...Array(1).keys()].map(() => sim.presentations).map((o) => o)[0]!;
+    const presentationLsid = (await import('./simulator/index.js')).simSession(p0, 0).lsid;
+    expect((await sha256((await downloadRecording(client, 'presentation', presentationLsid)).stream)).bytes).toBe(
+      300_000,
+    );
+    const backup = await downloadBackup(client, 's3cret-backup');
+    expect(await sha256(backup.stream)).toEqual({ hash: expectedSha256(123_456, 999), bytes: 123_456 });
+    expect(sim.backupPasswords).toEqual(['s3cret-backup']);
+  });
+
+  it('detects an XML error instead of a recording before handing on any byte', async () => {
+    const { sim, client } = await setup({ sessions: 10 });
+    const err = await downloadRecording(client, 'session', sim.session(3).lsid).catch((e: unknown) => e);
+    expect(err).toMatchObject({
+      code: 'IC_ERR_SITE_API_ERROR',
+      retryable: false,
+      details: { text: 'This recording has expired and can no longer be viewed or downloaded.' },
+    });
+  });
+
+  it('fails the stream of a truncated or reset download, so nothing partial is accepted', async () => {
+    const { sim, client } = await setup({ sessions: 2, recordingBytes: 400_000 });
+    sim.faults.inject('truncate', 1, API.reports.sessionRecording);
+    const truncated = await downloadRecording(client, 'session', sim.session(0).lsid);
+    await expect(sha256(truncated.stream)).rejects.toMatchObject({ retryable: true });
+    sim.faults.inject('reset', 1, API.reports.sessionRecording);
+    const reset = await downloadRecording(client, 'session', sim.session(0).lsid);
+    await expect(sha256(reset.stream)).rejects.toMatchObject({ retryable: true });
+  });
+
+  it('hands on a body shorter than the sniffed prefix intact', async () => {
+    const { sim, client } = await setup({ sessions: 2, recordingBytes: 100 });
+    expect(await sha256((await downloadRecording(client, 'session', sim.session(0).lsid)).stream)).toEqual({
+      hash: expectedSha256(100, 0),
+      bytes: 100,
+    });
+  });
+
+  it('retries a download that failed before its first byte', async () => {
+    const { sim, client } = await setup({ sessions: 2 });
+    sim.faults.inject('5xx', 1, API.reports.sessionRecording);
+    expect((await sha256((await downloadRecording(client, 'session', sim.session(0).lsid)).stream)).bytes).toBe(
+      64 * 1024,
+    );
+  });
+});
