@@ -45,7 +45,22 @@ const ROOTS: Record<ReportKind, readonly string[]> = {
 };
 const ITEMS: Record<ReportKind, readonly string[]> = { session: ['session'], presentation: XML_NAMES.presentation };
 
-const local = (name: string): string => name.slice(name.indexOf(':') + 1);
+const local = (name: string): string => {
+  const colon = name.indexOf(':');
+  return colon < 0 ? name : name.slice(colon + 1);
+};
+
+/** saxes' attribute object, reused; only namespace declarations and prefixes need work (rare in reports). */
+function localAttributes(attrs: Record<string, string>): Record<string, string> {
+  for (const k in attrs) {
+    if (k.includes(':') || k === 'xmlns') {
+      const out: Record<string, string> = {};
+      for (const [key, v] of Object.entries(attrs)) if (key !== 'xmlns' && !key.startsWith('xmlns:')) out[local(key)] = v;
+      return out;
+    }
+  }
+  return attrs;
+}
 
 function malformed(message: string, cause?: unknown): IcError {
   return new SiteAccessError('IC_ERR_SITE_REPORT_MALFORMED', `report is not well-formed: ${message}`, { cause });
@@ -106,7 +121,6 @@ class ParserState {
   #bufStart = 0;
   #depth = 0;
   #root: { name: string; rawStart: string; namespace: string } | undefined;
-  #rootStartAt = -1;
   /** The item being read: its tree stack and where its raw text starts. */
   #stack: XmlNode[] = [];
   #itemStart = -1;
@@ -122,7 +136,6 @@ class ParserState {
     this.#maxText = options.maxTextLength ?? 16 * 1024 * 1024;
     const p = this.#parser;
     p.on('doctype', () => this.#fail(rejected('a DOCTYPE/DTD is not allowed in a report')));
-    p.on('opentagstart', (t) => this.#openStart(t.name));
     p.on('opentag', (t) => this.#open(t));
     p.on('text', (t) => this.#text(t));
     p.on('cdata', (t) => this.#text(t));
@@ -138,7 +151,7 @@ class ParserState {
       this.#fail(malformed((err as Error).message, err));
     }
     this.#throwIfFailed();
-    if (this.#itemStart < 0 && this.#rootStartAt < 0) {
+    if (this.#itemStart < 0) {
       // Outside an item, only a tag that may have started in this chunk must be kept.
       const keep = this.#buf.lastIndexOf('<');
       if (keep > 0) this.#trim(this.#bufStart + keep);
@@ -177,25 +190,23 @@ class ParserState {
     this.#bufStart = absolute;
   }
 
-  /** Absolute position of the `<` that opened the tag the parser is in. */
+  /**
+   * Absolute position of the `<` of the start tag just read (called from `opentag`, when the parser is past its
+   * `>`). `<` cannot occur inside an attribute value, so the last one before the position is the tag's.
+   */
   #tagStart(): number {
     return this.#bufStart + this.#buf.lastIndexOf('<', this.#parser.position - this.#bufStart - 1);
   }
 
-  #openStart(name: string): void {
+  #open(tag: SaxesTagPlain): void {
     this.#depth++;
     if (this.#depth > this.#maxDepth) this.#fail(rejected(`elements nest deeper than ${this.#maxDepth}`));
-    const n = local(name);
-    if (this.#depth === 1 && n !== 'error') this.#rootStartAt = this.#tagStart();
+    const n = local(tag.name);
+    this.#textLength = 0;
     if (this.#depth === 2 && ITEMS[this.kind].includes(n)) {
       this.#itemStart = this.#tagStart();
       this.#trim(this.#itemStart);
     }
-  }
-
-  #open(tag: SaxesTagPlain): void {
-    const n = local(tag.name);
-    this.#textLength = 0;
     if (this.#depth === 1) {
       if (n === 'error') {
         this.#errorText = '';
@@ -204,13 +215,12 @@ class ParserState {
       if (!ROOTS[this.kind].includes(n))
         this.#fail(malformed(`unexpected root element <${tag.name}>, expected <${ROOTS[this.kind][0]}>`));
       const prefix = tag.name.includes(':') ? `:${tag.name.slice(0, tag.name.indexOf(':'))}` : '';
-      const rawStart = this.#buf.slice(this.#rootStartAt - this.#bufStart, this.#parser.position - this.#bufStart);
+      const rawStart = this.#buf.slice(this.#tagStart() - this.#bufStart, this.#parser.position - this.#bufStart);
       this.#root = {
         name: tag.name,
         rawStart: tag.isSelfClosing ? rawStart.replace(/\/\s*>$/, '>') : rawStart,
         namespace: tag.attributes[`xmlns${prefix}`] ?? '',
       };
-      this.#rootStartAt = -1;
       return;
     }
     if (this.#depth === 2 && n === 'error') {
@@ -218,22 +228,19 @@ class ParserState {
       return;
     }
     if (this.#itemStart < 0) return;
-    const attrs: Record<string, string> = {};
-    for (const [k, v] of Object.entries(tag.attributes))
-      if (k !== 'xmlns' && !k.startsWith('xmlns:')) attrs[local(k)] = v;
-    const node: XmlNode = { name: n, attrs, children: [], text: '' };
-    this.#stack.at(-1)?.children.push(node);
+    const node: XmlNode = { name: n, attrs: localAttributes(tag.attributes), children: [], text: '' };
+    const parent = this.#stack[this.#stack.length - 1];
+    if (parent) parent.children.push(node);
     this.#stack.push(node);
-    if (tag.isSelfClosing) return; // saxes still emits closetag
   }
 
   #text(t: string): void {
     this.#textLength += t.length;
     if (this.#textLength > this.#maxText)
       this.#fail(rejected(`a text node is longer than ${this.#maxText} characters`));
-    if (this.#errorText !== undefined && this.#stack.length === 0) this.#errorText += t;
-    const top = this.#stack.at(-1);
+    const top = this.#stack[this.#stack.length - 1];
     if (top) top.text += t;
+    else if (this.#errorText !== undefined) this.#errorText += t;
   }
 
   #close(name: string): void {

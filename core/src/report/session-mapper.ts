@@ -18,11 +18,10 @@ const str = (n: XmlNode): string | undefined => known(n.text);
 const attrInt = (n: XmlNode, a: string): number | undefined => toInt(n.attrs[a]);
 
 function actor(n: XmlNode): Actor {
-  return {
-    type: n.attrs.type ?? 'unknown',
-    gsnumber: attrInt(n, 'gsnumber') ?? 0,
-    ...(n.text.trim() ? { name: n.text.trim() } : {}),
-  };
+  const a: Actor = { type: n.attrs.type ?? 'unknown', gsnumber: attrInt(n, 'gsnumber') ?? 0 };
+  const name = n.text.trim();
+  if (name) a.name = name;
+  return a;
 }
 
 function category(n: XmlNode): SystemInformationCategory {
@@ -35,42 +34,50 @@ function category(n: XmlNode): SystemInformationCategory {
 }
 
 function event(n: XmlNode): SessionEvent {
-  const extra: Extra = {};
-  const e: SessionEvent = {
-    type: n.attrs.event_type ?? '',
-    time: toIsoTime(n.attrs.timestamp, undefined) ?? new Date(0).toISOString(),
-    data: [],
-    files: [],
-  };
-  for (const [k, v] of Object.entries(n.attrs)) if (k !== 'event_type' && k !== 'timestamp') extra[`@${k}`] = v;
-  const file: { name?: string; size?: number } = {};
-  dispatch(
-    n,
-    {
-      performed_by: (c) => (e.performedBy = actor(c)),
-      destination: (c) => (e.destination = actor(c)),
-      data: (c) =>
-        e.data.push(...children(c, 'value').map((v) => ({ name: v.attrs.name ?? '', value: v.attrs.value ?? v.text }))),
-      body: (c) => (e.body = c.text),
-      encoded_body: (c) => (e.encodedBody = c.text.trim()),
-      filename: (c) => (file.name = c.text),
-      filesize: (c) => (file.size = toInt(c.text)),
-      files: (c) =>
-        e.files.push(
-          ...children(c, 'file').map((f) => ({
-            name: childText(f, 'filename', 'name') ?? '',
-            ...(toInt(childText(f, 'filesize', 'size')) !== undefined
-              ? { size: toInt(childText(f, 'filesize', 'size')) }
-              : {}),
-          })),
-        ),
-      system_information: (c) => (e.systemInformation = children(c, 'category').map(category)),
-    },
-    extra,
-  );
-  if (file.name !== undefined)
-    e.files.unshift({ name: file.name, ...(file.size !== undefined ? { size: file.size } : {}) });
-  if (Object.keys(extra).length) e.extra = extra;
+  let extra: Extra | undefined;
+  const e: SessionEvent = { type: n.attrs.event_type ?? '', time: toIsoTime(n.attrs.timestamp, undefined) ?? new Date(0).toISOString(), data: [], files: [] };
+  for (const k in n.attrs) if (k !== 'event_type' && k !== 'timestamp') (extra ??= {})[`@${k}`] = n.attrs[k];
+  let fileName: string | undefined;
+  let fileSize: number | undefined;
+  // A switch, not a table of closures: this runs for every event of every session (the parser's hot path).
+  for (const c of n.children) {
+    switch (c.name) {
+      case 'performed_by':
+        e.performedBy = actor(c);
+        break;
+      case 'destination':
+        e.destination = actor(c);
+        break;
+      case 'data':
+        for (const v of c.children) if (v.name === 'value') e.data.push({ name: v.attrs.name ?? '', value: v.attrs.value ?? v.text });
+        break;
+      case 'body':
+        e.body = c.text;
+        break;
+      case 'encoded_body':
+        e.encodedBody = c.text.trim();
+        break;
+      case 'filename':
+        fileName = c.text;
+        break;
+      case 'filesize':
+        fileSize = toInt(c.text);
+        break;
+      case 'files':
+        for (const f of children(c, 'file')) {
+          const size = toInt(childText(f, 'filesize', 'size'));
+          e.files.push({ name: childText(f, 'filename', 'name') ?? '', ...(size !== undefined ? { size } : {}) });
+        }
+        break;
+      case 'system_information':
+        e.systemInformation = children(c, 'category').map(category);
+        break;
+      default:
+        keepExtra((extra ??= {}), c);
+    }
+  }
+  if (fileName !== undefined) e.files.unshift({ name: fileName, ...(fileSize !== undefined ? { size: fileSize } : {}) });
+  if (extra) e.extra = extra;
   return e;
 }
 
@@ -151,9 +158,11 @@ function teams(list: XmlNode, primaryId: number | undefined): Session['teams'] {
   });
 }
 
+/** A copy without undefined properties (copying, not `delete`, keeps V8's fast object shapes). */
 function stripUndefined<T extends object>(o: T): T {
-  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
-  return o;
+  const out = {} as Record<string, unknown>;
+  for (const k in o) if (o[k] !== undefined) out[k] = o[k];
+  return out as T;
 }
 
 /**

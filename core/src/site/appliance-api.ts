@@ -66,11 +66,8 @@ export async function listSessions(
   const text = await res.text();
   const doc = listingParser.parse(text) as Record<string, unknown>;
   if ('error' in doc) {
-    const msg = String(
-      (doc.error as { '#text'?: string } | string | undefined) && typeof doc.error === 'object'
-        ? (doc.error as { '#text'?: string })['#text']
-        : doc.error,
-    ).trim();
+    const e = doc.error;
+    const msg = String(typeof e === 'object' && e !== null ? ((e as Record<string, unknown>)['#text'] ?? '') : e).trim();
     if (isNoDataText(msg)) return [];
     throw new SiteAccessError('IC_ERR_SITE_API_ERROR', `${client.host}: ${report}: the appliance answered: ${msg}`, {
       details: { text: msg },

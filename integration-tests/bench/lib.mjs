@@ -1,0 +1,41 @@
+// Shared helpers of the benchmarks in this folder.
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+
+/** Samples this process's RSS every 20 ms; call the result to stop and get { base, peak } in MiB. */
+export function rssSampler() {
+  const base = process.memoryUsage.rss();
+  let peak = base;
+  const t = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 20);
+  return () => {
+    clearInterval(t);
+    peak = Math.max(peak, process.memoryUsage.rss());
+    return { base: base / 2 ** 20, peak: peak / 2 ** 20 };
+  };
+}
+
+/** Seconds `fn` takes. */
+export async function seconds(fn) {
+  const t0 = process.hrtime.bigint();
+  const value = await fn();
+  return { s: Number(process.hrtime.bigint() - t0) / 1e9, value };
+}
+
+/** Prints the closing JSON line every benchmark ends with. */
+export function result(name, metric, value, unit, floor, target, extra = {}) {
+  const ratio = floor ? value / floor : 0;
+  const pass = ratio >= target;
+  console.log(JSON.stringify({ name, metric, value: round(value), unit, floor: round(floor), ratio: round(ratio, 3), target, pass, ...extra }));
+}
+
+export const round = (n, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
+
+/** Starts the appliance simulator CLI in a child process; resolves to its address and a stop function. */
+export async function startSimulator(args) {
+  const bin = fileURLToPath(new URL('../bin/ic-appliance-sim.js', import.meta.url));
+  const child = spawn(process.execPath, [bin, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = await once(createInterface({ input: child.stdout }), 'line');
+  return { address: JSON.parse(line), stop: () => child.kill('SIGTERM') };
+}
