@@ -135,7 +135,7 @@ export class SiteClient {
             ? parseReport(body, 'session', { siteHost: this.host })
             : parseReport(body, 'presentation', { siteHost: this.host });
         for await (const item of wrapBodyErrors(items, this.host, report)) {
-          const key = item.lsid ?? item.xml;
+          const key = ownCopy(item.lsid ?? item.xml);
           if (seen.has(key)) continue;
           seen.add(key);
           yield item;
@@ -240,6 +240,15 @@ export class SiteClient {
     if (!(await Promise.race([graceful, late]))) await this.#agent.destroy();
     clearTimeout(timer);
   }
+}
+
+/**
+ * A copy of `s` that does not share memory with the string it was cut from. V8 represents substrings as slices of
+ * their parent, and the parser's strings are cut from ~1 MB chunks of the report: keeping one lsid per session in a
+ * set would otherwise keep the whole report in memory.
+ */
+function ownCopy(s: string): string {
+  return (' ' + s).slice(1);
 }
 
 async function* wrapBodyErrors<T>(items: AsyncIterable<T>, host: string, what: string): AsyncGenerator<T> {

@@ -1,0 +1,56 @@
+// parse-memory: peak RSS of this process while it streams a >= 1 GB SupportSession report from the simulator (in
+// a child process, over HTTPS, through the site client) and parses it; compared with the same for a ~100 MB
+// report. Targets: <= 256 MB, and no more than 10% above the 100 MB figure.
+// Usage: npm run bench -- parse-memory [smallMB=100] [largeMB=1000]
+import { createLogger, SiteClient } from '@integration-client/core';
+import { round, rssSampler, seconds, startSimulator } from './lib.mjs';
+
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const args = process.argv.slice(2);
+const SESSION_BYTES = 13_000; // a generated session with 50 events is ~13 kB of XML
+
+async function measure(mb) {
+  const sessions = Math.ceil((mb * 1e6) / SESSION_BYTES);
+  const sim = await startSimulator(['--sessions', String(sessions), '--events', '50', '--seed', '3']);
+  const client = await SiteClient.create({ site: { ...sim.address }, logger: createLogger({ level: 'warn' }) });
+  try {
+    globalThis.gc?.();
+    const stop = rssSampler();
+    let n = 0;
+    let bytes = 0;
+    const { s } = await seconds(async () => {
+      for await (const item of client.sessions({ end_time: 0, duration: 0 })) {
+        if (!item.ok) throw item.error;
+        n++;
+        bytes += item.xml.length;
+      }
+    });
+    const rss = stop();
+    if (n !== sessions) throw new Error(`parsed ${n} of ${sessions} sessions`);
+    console.log(`${String(round(bytes / 1e6)).padStart(7)} MB report, ${n} sessions in ${round(s)} s (${round(bytes / 1e6 / s)} MB/s): peak RSS ${round(rss.peak)} MiB (start ${round(rss.base)} MiB)`);
+    return rss.peak;
+  } finally {
+    await client.close();
+    sim.stop();
+  }
+}
+
+if (args[0] === '--one') {
+  // Child mode: one size per process, so RSS left over from another run cannot blur the figure.
+  console.log(JSON.stringify({ peak: await measure(Number(args[1])) }));
+  process.exit(0);
+}
+const [smallMB = 100, largeMB = 1000] = args.map(Number);
+const one = (mb) => {
+  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--one', String(mb)], { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim().split('\n');
+  console.log(out.slice(0, -1).join('\n'));
+  return JSON.parse(out.at(-1)).peak;
+};
+const small = one(smallMB);
+const large = one(largeMB);
+const growth = large / small - 1;
+console.log(`peak RSS ${round(large)} MiB for ~${largeMB} MB vs ${round(small)} MiB for ~${smallMB} MB: ${round(growth * 100)}% more`);
+const pass = large <= 256 && growth <= 0.1;
+console.log(JSON.stringify({ name: 'parse-memory', metric: 'peak RSS', value: round(large), unit: 'MiB', floor: round(small), ratio: round(large / small, 3), target: 1.1, pass, limitMiB: 256 }));
