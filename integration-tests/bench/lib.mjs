@@ -27,7 +27,19 @@ export async function seconds(fn) {
 export function result(name, metric, value, unit, floor, target, extra = {}) {
   const ratio = floor ? value / floor : 0;
   const pass = ratio >= target;
-  console.log(JSON.stringify({ name, metric, value: round(value), unit, floor: round(floor), ratio: round(ratio, 3), target, pass, ...extra }));
+  console.log(
+    JSON.stringify({
+      name,
+      metric,
+      value: round(value),
+      unit,
+      floor: round(floor),
+      ratio: round(ratio, 3),
+      target,
+      pass,
+      ...extra,
+    }),
+  );
 }
 
 export const round = (n, d = 1) => Math.round(n * 10 ** d) / 10 ** d;

@@ -29,7 +29,9 @@ async function measure(mb) {
     });
     const rss = stop();
     if (n !== sessions) throw new Error(`parsed ${n} of ${sessions} sessions`);
-    console.log(`${String(round(bytes / 1e6)).padStart(7)} MB report, ${n} sessions in ${round(s)} s (${round(bytes / 1e6 / s)} MB/s): peak RSS ${round(rss.peak)} MiB (start ${round(rss.base)} MiB)`);
+    console.log(
+      `${String(round(bytes / 1e6)).padStart(7)} MB report, ${n} sessions in ${round(s)} s (${round(bytes / 1e6 / s)} MB/s): peak RSS ${round(rss.peak)} MiB (start ${round(rss.base)} MiB)`,
+    );
     return rss.peak;
   } finally {
     await client.close();
@@ -44,13 +46,32 @@ if (args[0] === '--one') {
 }
 const [smallMB = 100, largeMB = 1000] = args.map(Number);
 const one = (mb) => {
-  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--one', String(mb)], { stdio: ['ignore', 'pipe', 'inherit'] }).toString().trim().split('\n');
+  const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--one', String(mb)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+    .toString()
+    .trim()
+    .split('\n');
   console.log(out.slice(0, -1).join('\n'));
   return JSON.parse(out.at(-1)).peak;
 };
 const small = one(smallMB);
 const large = one(largeMB);
 const growth = large / small - 1;
-console.log(`peak RSS ${round(large)} MiB for ~${largeMB} MB vs ${round(small)} MiB for ~${smallMB} MB: ${round(growth * 100)}% more`);
+console.log(
+  `peak RSS ${round(large)} MiB for ~${largeMB} MB vs ${round(small)} MiB for ~${smallMB} MB: ${round(growth * 100)}% more`,
+);
 const pass = large <= 256 && growth <= 0.1;
-console.log(JSON.stringify({ name: 'parse-memory', metric: 'peak RSS', value: round(large), unit: 'MiB', floor: round(small), ratio: round(large / small, 3), target: 1.1, pass, limitMiB: 256 }));
+console.log(
+  JSON.stringify({
+    name: 'parse-memory',
+    metric: 'peak RSS',
+    value: round(large),
+    unit: 'MiB',
+    floor: round(small),
+    ratio: round(large / small, 3),
+    target: 1.1,
+    pass,
+    limitMiB: 256,
+  }),
+);

@@ -55,7 +55,8 @@ function localAttributes(attrs: Record<string, string>): Record<string, string> 
   for (const k in attrs) {
     if (k.includes(':') || k === 'xmlns') {
       const out: Record<string, string> = {};
-      for (const [key, v] of Object.entries(attrs)) if (key !== 'xmlns' && !key.startsWith('xmlns:')) out[local(key)] = v;
+      for (const [key, v] of Object.entries(attrs))
+        if (key !== 'xmlns' && !key.startsWith('xmlns:')) out[local(key)] = v;
       return out;
     }
   }

@@ -35,7 +35,12 @@ function category(n: XmlNode): SystemInformationCategory {
 
 function event(n: XmlNode): SessionEvent {
   let extra: Extra | undefined;
-  const e: SessionEvent = { type: n.attrs.event_type ?? '', time: toIsoTime(n.attrs.timestamp, undefined) ?? new Date(0).toISOString(), data: [], files: [] };
+  const e: SessionEvent = {
+    type: n.attrs.event_type ?? '',
+    time: toIsoTime(n.attrs.timestamp, undefined) ?? new Date(0).toISOString(),
+    data: [],
+    files: [],
+  };
   for (const k in n.attrs) if (k !== 'event_type' && k !== 'timestamp') (extra ??= {})[`@${k}`] = n.attrs[k];
   let fileName: string | undefined;
   let fileSize: number | undefined;
@@ -49,7 +54,8 @@ function event(n: XmlNode): SessionEvent {
         e.destination = actor(c);
         break;
       case 'data':
-        for (const v of c.children) if (v.name === 'value') e.data.push({ name: v.attrs.name ?? '', value: v.attrs.value ?? v.text });
+        for (const v of c.children)
+          if (v.name === 'value') e.data.push({ name: v.attrs.name ?? '', value: v.attrs.value ?? v.text });
         break;
       case 'body':
         e.body = c.text;
@@ -76,7 +82,8 @@ function event(n: XmlNode): SessionEvent {
         keepExtra((extra ??= {}), c);
     }
   }
-  if (fileName !== undefined) e.files.unshift({ name: fileName, ...(fileSize !== undefined ? { size: fileSize } : {}) });
+  if (fileName !== undefined)
+    e.files.unshift({ name: fileName, ...(fileSize !== undefined ? { size: fileSize } : {}) });
   if (extra) e.extra = extra;
   return e;
 }

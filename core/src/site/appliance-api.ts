@@ -63,11 +63,13 @@ export async function listSessions(
 ): Promise<SessionSummary[]> {
   const report = presentations ? API.reports.presentationSessionListing : API.reports.supportSessionListing;
   const res = await client.request(API.reportingPath, { [API.params.report]: report, ...params }, report);
-  const text = await res.text();
+  const text = Buffer.concat((await res.body.toArray()) as Buffer[]).toString('utf8');
   const doc = listingParser.parse(text) as Record<string, unknown>;
   if ('error' in doc) {
     const e = doc.error;
-    const msg = String(typeof e === 'object' && e !== null ? ((e as Record<string, unknown>)['#text'] ?? '') : e).trim();
+    const msg = String(
+      typeof e === 'object' && e !== null ? ((e as Record<string, unknown>)['#text'] ?? '') : e,
+    ).trim();
     if (isNoDataText(msg)) return [];
     throw new SiteAccessError('IC_ERR_SITE_API_ERROR', `${client.host}: ${report}: the appliance answered: ${msg}`, {
       details: { text: msg },

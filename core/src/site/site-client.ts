@@ -14,7 +14,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import ky, { type KyInstance } from 'ky';
 import type { Logger } from 'pino';
-import { Agent } from 'undici';
+import { Agent, fetch as undiciFetch } from 'undici';
 import type { Presentation, Session, SiteSettings } from '@integration-client/schemas';
 import { isIcError, SiteAccessError } from '@integration-client/plugin-sdk';
 import { parseReport, type ParsedItem } from '../report/report-parser.js';
@@ -39,6 +39,13 @@ export interface SiteClientOptions {
   /** Idle limits: waiting for response headers, and between two body chunks (default 60 s each). */
   readonly headersTimeoutMs?: number;
   readonly bodyTimeoutMs?: number;
+}
+
+/** A response as the rest of the client sees it: status, headers, body as a Node stream. */
+export interface HttpReply {
+  readonly status: number;
+  header(name: string): string | null;
+  readonly body: Readable;
 }
 
 /** A binary body handed on as a stream. */
@@ -81,7 +88,7 @@ export class SiteClient {
       retry: 0,
       timeout: false,
       throwHttpErrors: false,
-      dispatcher: this.#agent,
+      fetch: undiciFetchFor(this.#agent),
     });
     this.#tokens = new TokenCache(this.#http, site.host, site.clientId, () => site.clientSecret);
   }
@@ -129,7 +136,7 @@ export class SiteClient {
         const res = await this.request(API.reportingPath, { [API.params.report]: report, ...params }, report, {
           retry: false,
         });
-        const body = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+        const body = res.body;
         const items: AsyncIterable<ParsedItem<Session | Presentation>> =
           kind === 'session'
             ? parseReport(body, 'session', { siteHost: this.host })
@@ -160,8 +167,8 @@ export class SiteClient {
       this.#retry,
       async () => {
         const res = await this.request(path, params, what, { retry: false });
-        const length = res.headers.get('content-length');
-        const raw = Readable.fromWeb(res.body as WebReadableStream<Uint8Array>);
+        const length = res.header('content-length');
+        const raw = res.body;
         let head: Buffer;
         let body: Readable;
         try {
@@ -182,7 +189,7 @@ export class SiteClient {
         const byteLength = length === null ? undefined : Number(length);
         const check = new LengthCheck(byteLength, `${this.host}: ${what}`);
         body.on('error', (err) => check.destroy(isIcError(err) ? err : networkError(err, this.host, what)));
-        return { stream: body.pipe(check), byteLength, contentType: res.headers.get('content-type') ?? undefined };
+        return { stream: body.pipe(check), byteLength, contentType: res.header('content-type') ?? undefined };
       },
       (err, attempt, waitMs) =>
         this.#log.warn({ err, what, attempt, waitMs }, 'download failed before its first byte; retrying'),
@@ -198,30 +205,28 @@ export class SiteClient {
     params: ReportParams,
     what: string,
     options: { retry?: boolean } = {},
-  ): Promise<Response> {
-    const once = async (): Promise<Response> => {
+  ): Promise<HttpReply> {
+    const once = async (): Promise<HttpReply> => {
       for (let refreshed = false; ; refreshed = true) {
         await this.#limiter.take();
         const token = await this.#tokens.get();
-        let res: Response;
+        const form = new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]));
+        let res: HttpReply;
         try {
-          res = await this.#http.post(path.slice(1), {
-            headers: { authorization: `Bearer ${token}` },
-            body: new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)])),
-          });
+          res = await this.#post(path, token, form);
         } catch (err) {
           throw networkError(err, this.host, what);
         }
-        const date = res.headers.get('date');
+        const date = res.header('date');
         if (date && !Number.isNaN(Date.parse(date))) this.#skewMs = Date.parse(date) - Date.now();
         if (res.status === 401 && !refreshed) {
-          await res.body?.cancel();
+          res.body.destroy();
           this.#tokens.drop();
           continue;
         }
-        if (!res.ok) {
-          await res.body?.cancel();
-          throw statusError(res.status, this.host, what, res.headers.get('retry-after'), this.#retry);
+        if (res.status < 200 || res.status > 299) {
+          res.body.destroy();
+          throw statusError(res.status, this.host, what, res.header('retry-after'), this.#retry);
         }
         return res;
       }
@@ -232,6 +237,13 @@ export class SiteClient {
     );
   }
 
+  /** An API call through ky; the body is handed on as a Node stream. */
+  async #post(path: string, token: string, form: URLSearchParams): Promise<HttpReply> {
+    const res = await this.#http.post(path.slice(1), { headers: { authorization: `Bearer ${token}` }, body: form });
+    const body = res.body ? Readable.fromWeb(res.body as WebReadableStream<Uint8Array>) : Readable.from([]);
+    return { status: res.status, header: (n) => res.headers.get(n), body };
+  }
+
   /** Closes the connection pool; requests still running after 5 s (an unread body) are cut. */
   async close(): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
@@ -240,6 +252,24 @@ export class SiteClient {
     if (!(await Promise.race([graceful, late]))) await this.#agent.destroy();
     clearTimeout(timer);
   }
+}
+
+/**
+ * ky builds a global `Request`; it is sent with the fetch of the same undici package as the Agent. Node's built-in
+ * fetch bundles another undici version, and mixing the two crashed the process on a slow consumer of a body whose
+ * connection the appliance closed (an assertion inside undici's HTTP/1 parser).
+ */
+function undiciFetchFor(agent: Agent): typeof fetch {
+  return (async (input: Request) => {
+    const body = input.method === 'GET' || input.method === 'HEAD' ? undefined : await input.arrayBuffer();
+    return undiciFetch(input.url, {
+      method: input.method,
+      headers: [...input.headers],
+      body,
+      signal: input.signal,
+      dispatcher: agent,
+    });
+  }) as unknown as typeof fetch;
 }
 
 /**

@@ -1,0 +1,82 @@
+// download: a 1 GB recording through the site client (HTTPS, token, sniffing, length check) to /dev/null, against
+// `curl -o /dev/null` of the same URL with the same token, measured in the same run with alternating order.
+// Targets: ratio >= 0.8, peak RSS flat. Usage: npm run bench -- download [MiB=1024]
+import { execFileSync } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { createLogger, downloadRecording, SiteClient } from '@integration-client/core';
+import { simSession } from '../dist/simulator/index.js';
+import { result, round, rssSampler, seconds, startSimulator } from './lib.mjs';
+
+const mib = Number(process.argv[2] ?? 1024);
+const bytes = mib * 1024 * 1024;
+const sim = await startSimulator(['--sessions', '4', '--recording-bytes', String(bytes)]);
+const { url, clientId, clientSecret, caFile } = sim.address;
+const lsid = simSession(
+  { seed: 42, sessions: 4, firstStart: Date.UTC(2024, 11, 1) / 1000, spacing: 600, eventsPerSession: 12 },
+  0,
+).lsid;
+const client = await SiteClient.create({ site: { ...sim.address }, logger: createLogger({ level: 'warn' }) });
+try {
+  const token = JSON.parse(
+    execFileSync('curl', [
+      '-s',
+      '--cacert',
+      caFile,
+      '-u',
+      `${clientId}:${clientSecret}`,
+      '-d',
+      'grant_type=client_credentials',
+      `${url}/oauth2/token`,
+    ]).toString(),
+  ).access_token;
+  const curl = () => {
+    const out = execFileSync('curl', [
+      '-s',
+      '-o',
+      '/dev/null',
+      '-w',
+      '%{size_download}',
+      '--cacert',
+      caFile,
+      '-H',
+      `Authorization: Bearer ${token}`,
+      `${url}/api/reporting?generate_report=SupportSessionRecording&lsid=${lsid}`,
+    ]).toString();
+    if (Number(out) !== bytes) throw new Error(`curl got ${out} bytes`);
+  };
+  const ours = async () => {
+    const d = await downloadRecording(client, 'session', lsid);
+    await pipeline(d.stream, createWriteStream('/dev/null'));
+  };
+  const runs = { curl: [], ours: [] };
+  let rssGrowth = 0;
+  for (let i = 0; i < 4; i++) {
+    const order = i % 2 ? ['ours', 'curl'] : ['curl', 'ours'];
+    for (const which of order) {
+      if (which === 'curl') runs.curl.push((await seconds(async () => curl())).s);
+      else {
+        globalThis.gc?.();
+        const stop = rssSampler();
+        runs.ours.push((await seconds(ours)).s);
+        const r = stop();
+        rssGrowth = Math.max(rssGrowth, r.peak - r.base);
+      }
+    }
+  }
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  const rate = (s) => mib / s;
+  console.log(`download: ${mib} MiB recording over HTTPS from the simulator (separate process)`);
+  console.log(
+    `curl -o /dev/null (floor)  ${round(rate(median(runs.curl)))} MiB/s   runs: ${runs.curl.map((s) => round(rate(s))).join(', ')}`,
+  );
+  console.log(
+    `site client → /dev/null    ${round(rate(median(runs.ours)))} MiB/s   runs: ${runs.ours.map((s) => round(rate(s))).join(', ')}; peak RSS growth ${round(rssGrowth)} MiB`,
+  );
+  result('download', 'throughput', rate(median(runs.ours)), 'MiB/s', rate(median(runs.curl)), 0.8, {
+    rssGrowthMiB: round(rssGrowth),
+  });
+} finally {
+  await client.close();
+  sim.stop();
+}
