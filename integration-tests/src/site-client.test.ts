@@ -8,6 +8,8 @@ import {
   type SiteClient,
 } from '@integration-client/core';
 import { sessionSchema, type Session } from '@integration-client/schemas';
+import { createWriteStream } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ApplianceSimulator } from './simulator/index.js';
 import { expectedSha256, sha256, simulatorAndClient } from './site-helpers.js';
@@ -93,6 +95,22 @@ describe('site client against the simulator over HTTPS', () => {
       hasRecording: true,
       externalKey: 'INC100001',
     });
+  });
+
+  it('selects by the *_date forms (days)', async () => {
+    const { sim, client } = await setup({ sessions: 300, spacing: 600 });
+    const day = new Date(sim.population.firstStart * 1000).toISOString().slice(0, 10);
+    const byStartDate = await all(client, { [API.params.startDate]: day, [API.params.duration]: 1 });
+    expect(byStartDate.length).toBe(144);
+    const byEndDate = await all(client, { [API.params.endDate]: day, [API.params.duration]: 1 });
+    expect(byEndDate.every((s) => s.endTime!.startsWith(day))).toBe(true);
+  });
+
+  it('waits out the appliance latency switch', async () => {
+    const { sim, client } = await setup({ sessions: 2, faults: { latencyMs: 300 } });
+    const t0 = Date.now();
+    expect(await all(client, everything(sim))).toHaveLength(2);
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(600);
   });
 
   it('sees sessions in progress by start time and picks them up by end time once they close', async () => {
@@ -293,6 +311,14 @@ describe('site client downloads', () => {
       hash: expectedSha256(100, 0),
       bytes: 100,
     });
+  });
+
+  it('survives a fast consumer of a large body the appliance closes the connection after (undici regression guard)', async () => {
+    const { sim, client } = await setup({ sessions: 2, recordingBytes: 32 * 1024 * 1024 });
+    for (let i = 0; i < 3; i++) {
+      const d = await downloadRecording(client, 'session', sim.session(0).lsid);
+      await pipeline(d.stream, createWriteStream('/dev/null'));
+    }
   });
 
   it('retries a download that failed before its first byte', async () => {
