@@ -58,6 +58,7 @@ export interface SimRequest {
   readonly connection?: string;
 }
 
+const EXPIRED = 'This recording has expired and can no longer be viewed or downloaded.';
 const TLS_DIR = new URL('../../fixtures/tls/', import.meta.url);
 const NO_DATA = {
   'error-en': 'No session report information matching your chosen criteria is available.',
@@ -297,59 +298,48 @@ export class ApplianceSimulator {
         return void this.#streamXml(res, root, selected, render, fault, log);
       }
       case R.sessionRecording:
-        return found && !found.presentation && closed && found.s.hasRecording
-          ? this.#binary(
-              res,
-              this.options.recordingBytes ?? 64 * 1024,
-              found.s.index,
-              'video/x-flv',
-              `${lsid}.flv`,
-              fault,
-              log,
-            )
-          : send(
-              res,
-              200,
-              'text/xml',
-              errorXml('This recording has expired and can no longer be viewed or downloaded.', this.namespace),
-              log,
-            );
+        return this.#recording(
+          res,
+          found && !found.presentation && closed && found.s.hasRecording ? found.s.index : undefined,
+          `${lsid}.flv`,
+          EXPIRED,
+          fault,
+          log,
+        );
       case R.commandShellRecording:
       case R.showMyScreenRecording: {
         const count = name === R.commandShellRecording ? found?.s.shellInstances : found?.s.smsInstances;
-        return found && closed && instance < (count ?? 0)
-          ? this.#binary(
-              res,
-              this.options.recordingBytes ?? 64 * 1024,
-              found.s.index * 100 + instance + (name === R.showMyScreenRecording ? 50 : 1),
-              'video/x-flv',
-              `${lsid}-${instance}.flv`,
-              fault,
-              log,
-            )
-          : send(res, 200, 'text/xml', errorXml('No such recording.', this.namespace), log);
+        const salt =
+          found && closed && instance < (count ?? 0)
+            ? found.s.index * 100 + instance + (name === R.showMyScreenRecording ? 50 : 1)
+            : undefined;
+        return this.#recording(res, salt, `${lsid}-${instance}.flv`, 'No such recording.', fault, log);
       }
       case R.presentationRecording:
-        return found?.presentation && closed
-          ? this.#binary(
-              res,
-              this.options.recordingBytes ?? 64 * 1024,
-              found.s.index + 500_000,
-              'video/x-flv',
-              `${lsid}.flv`,
-              fault,
-              log,
-            )
-          : send(
-              res,
-              200,
-              'text/xml',
-              errorXml('This recording has expired and can no longer be viewed or downloaded.', this.namespace),
-              log,
-            );
+        return this.#recording(
+          res,
+          found?.presentation && closed ? found.s.index + 500_000 : undefined,
+          `${lsid}.flv`,
+          EXPIRED,
+          fault,
+          log,
+        );
       default:
         return send(res, 200, 'text/xml', errorXml(`Unknown report ${name}.`, this.namespace), log);
     }
+  }
+
+  /** A recording's bytes (chosen by `salt`), or the `<error>` the appliance sends when there is none. */
+  #recording(
+    res: ServerResponse,
+    salt: number | undefined,
+    name: string,
+    missing: string,
+    fault: FaultKind | undefined,
+    log: (s: number, f?: FaultKind) => void,
+  ): void {
+    if (salt === undefined) return send(res, 200, 'text/xml', errorXml(missing, this.namespace), log);
+    this.#binary(res, this.options.recordingBytes ?? 64 * 1024, salt, 'video/x-flv', name, fault, log);
   }
 
   /** Sessions a window / lsid query selects, or undefined for an invalid parameter set. */
@@ -419,14 +409,7 @@ export class ApplianceSimulator {
     fault: FaultKind | undefined,
     log: (s: number, f?: FaultKind) => void,
   ): void {
-    if (fault === 'malformed')
-      return send(
-        res,
-        200,
-        type,
-        errorXml('This recording has expired and can no longer be viewed or downloaded.', this.namespace),
-        (s) => log(s, fault),
-      );
+    if (fault === 'malformed') return send(res, 200, type, errorXml(EXPIRED, this.namespace), (s) => log(s, fault));
     res.writeHead(200, {
       'Content-Type': type,
       'Content-Length': String(total),
