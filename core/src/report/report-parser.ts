@@ -45,6 +45,8 @@ const ROOTS: Record<ReportKind, readonly string[]> = {
 };
 const ITEMS: Record<ReportKind, readonly string[]> = { session: ['session'], presentation: XML_NAMES.presentation };
 
+const NON_SPACE = /\S/;
+
 const local = (name: string): string => {
   const colon = name.indexOf(':');
   return colon < 0 ? name : name.slice(colon + 1);
@@ -229,7 +231,10 @@ class ParserState {
       return;
     }
     if (this.#itemStart < 0) return;
-    const node: XmlNode = { name: n, attrs: localAttributes(tag.attributes), children: [], text: '' };
+    // Namespace declarations and prefixes sit on the root or the item in practice; below, attributes pass as parsed
+    // unless the document uses prefixes.
+    const attrs = this.#depth <= 2 || this.#root?.name.includes(':') ? localAttributes(tag.attributes) : tag.attributes;
+    const node: XmlNode = { name: n, attrs, children: [], text: '' };
     const parent = this.#stack[this.#stack.length - 1];
     if (parent) parent.children.push(node);
     this.#stack.push(node);
@@ -240,8 +245,11 @@ class ParserState {
     if (this.#textLength > this.#maxText)
       this.#fail(rejected(`a text node is longer than ${this.#maxText} characters`));
     const top = this.#stack[this.#stack.length - 1];
-    if (top) top.text += t;
-    else if (this.#errorText !== undefined) this.#errorText += t;
+    if (top) {
+      // Whitespace between the children of a container element is layout, not content: skip the concatenation.
+      if (top.children.length > 0 && !NON_SPACE.test(t)) return;
+      top.text += t;
+    } else if (this.#errorText !== undefined) this.#errorText += t;
   }
 
   #close(name: string): void {

@@ -41,7 +41,8 @@ function event(n: XmlNode): SessionEvent {
     data: [],
     files: [],
   };
-  for (const k in n.attrs) if (k !== 'event_type' && k !== 'timestamp') (extra ??= {})[`@${k}`] = n.attrs[k];
+  for (const k of Object.keys(n.attrs))
+    if (k !== 'event_type' && k !== 'timestamp') (extra ??= {})[`@${k}`] = n.attrs[k];
   let fileName: string | undefined;
   let fileSize: number | undefined;
   // A switch, not a table of closures: this runs for every event of every session (the parser's hot path).
@@ -172,6 +173,76 @@ function stripUndefined<T extends object>(o: T): T {
   return out as T;
 }
 
+interface SessionCtx {
+  readonly extra: Extra;
+  readonly primaryTeamId: number | undefined;
+}
+type SessionField = (s: Session, c: XmlNode, ctx: SessionCtx) => void;
+
+const url =
+  (key: 'chat' | 'session', field: 'downloadUrl' | 'viewUrl'): SessionField =>
+  (s, c) => {
+    const target = key === 'chat' ? (s.chat ??= {}) : (s.recordings.session ??= {});
+    target[field] = c.text.trim();
+  };
+
+/** How each known child of `<session>` lands in the model; built once (the parser's hot path). */
+const SESSION_FIELDS: Record<string, SessionField> = {
+  session_type: (s, c) => (s.sessionType = c.text.trim() || 'support'),
+  lseq: (s, c, x) => (toInt(c.text) === undefined ? keepExtra(x.extra, c) : (s.lseq = toInt(c.text))),
+  start_time: (s, c) => (s.startTime = toIsoTime(c.attrs.timestamp, c.text) ?? ''),
+  end_time: (s, c) => {
+    const t = toIsoTime(c.attrs.timestamp, c.text);
+    if (t) s.endTime = t;
+  },
+  duration: (s, c) => (s.duration = toDurationSeconds(c.text)),
+  public_site: (s, c) => (s.publicSite = stripUndefined({ id: attrInt(c, 'id'), name: c.text.trim() || undefined })),
+  external_key: (s, c) => {
+    if (c.text.trim()) s.externalKey = c.text.trim();
+  },
+  custom_attributes: (s, c) => {
+    for (const a of children(c, 'custom_attribute')) {
+      s.customAttributes.push(
+        stripUndefined({ displayName: a.attrs.display_name, codeName: a.attrs.code_name ?? '', value: a.text }),
+      );
+    }
+  },
+  session_chat_view_url: url('chat', 'viewUrl'),
+  session_chat_download_url: url('chat', 'downloadUrl'),
+  session_recording_view_url: url('session', 'viewUrl'),
+  session_recording_download_url: url('session', 'downloadUrl'),
+  command_shell_recordings: (s, c) => s.recordings.commandShell.push(...instances(c, ['command_shell_recording'])),
+  file_transfer_count: (s, c) => (s.fileTransferCount = toInt(c.text) ?? 0),
+  file_move_count: (s, c) => (s.fileMoveCount = toInt(c.text) ?? 0),
+  file_delete_count: (s, c) => (s.fileDeleteCount = toInt(c.text) ?? 0),
+  jumpoint: (s, c) => (s.jumpoint = stripUndefined({ id: attrInt(c, 'id'), name: c.text.trim() || undefined })),
+  jump_group: (s, c) =>
+    (s.jumpGroup = stripUndefined({ id: attrInt(c, 'id'), name: c.text.trim() || undefined, type: c.attrs.type })),
+  primary_customer: (s, c) =>
+    (s.primaryCustomer = stripUndefined({ gsnumber: attrInt(c, 'gsnumber') ?? 0, name: c.text.trim() || undefined })),
+  primary_rep: (s, c) =>
+    (s.primaryRep = stripUndefined({
+      gsnumber: attrInt(c, 'gsnumber') ?? 0,
+      id: attrInt(c, 'id'),
+      name: c.text.trim() || undefined,
+    })),
+  customer_list: (s, c) => {
+    for (const x of children(c, 'customer')) s.customers.push(customer(x));
+  },
+  rep_list: (s, c) => {
+    for (const x of children(c, 'representative')) s.representatives.push(representative(x));
+  },
+  session_details: (s, c) => {
+    for (const x of c.children) if (x.name === 'event') s.events.push(event(x));
+  },
+  cust_survey_list: (s, c) => s.exitSurveys.push(...surveys(c, 'customer')),
+  rep_survey_list: (s, c) => s.exitSurveys.push(...surveys(c, 'representative')),
+};
+for (const name of N.showMyScreenRecordings)
+  SESSION_FIELDS[name] = (s, c) => s.recordings.showMyScreen.push(...instances(c, N.showMyScreenRecording));
+for (const name of N.teamList) SESSION_FIELDS[name] = (s, c, x) => s.teams.push(...teams(c, x.primaryTeamId));
+for (const name of N.primaryTeam) SESSION_FIELDS[name] = () => undefined;
+
 /**
  * Maps one `<session>` element to the session model. Every child the mapper does not know is kept in `extra`
  * (on the session, a customer, a representative or an event). Throws a plain Error only when the session has no
@@ -201,62 +272,14 @@ export function mapSession(node: XmlNode, supportSiteHost: string, namespace: st
     extra,
   };
   const primaryTeam = child(node, ...N.primaryTeam);
-  const primaryTeamId = primaryTeam ? attrInt(primaryTeam, 'id') : undefined;
-  const urls = (key: 'chat' | 'session', field: 'downloadUrl' | 'viewUrl') => (c: XmlNode) => {
-    const target = key === 'chat' ? (s.chat ??= {}) : (s.recordings.session ??= {});
-    target[field] = c.text.trim();
-  };
-  const handlers: Record<string, (c: XmlNode) => void> = {
-    session_type: (c) => (s.sessionType = c.text.trim() || 'support'),
-    lseq: (c) => (toInt(c.text) === undefined ? keepExtra(extra, c) : (s.lseq = toInt(c.text))),
-    start_time: (c) => (s.startTime = toIsoTime(c.attrs.timestamp, c.text) ?? ''),
-    end_time: (c) => {
-      const t = toIsoTime(c.attrs.timestamp, c.text);
-      if (t) s.endTime = t;
-    },
-    duration: (c) => (s.duration = toDurationSeconds(c.text)),
-    public_site: (c) => (s.publicSite = stripUndefined({ id: attrInt(c, 'id'), name: c.text.trim() || undefined })),
-    external_key: (c) => {
-      if (c.text.trim()) s.externalKey = c.text.trim();
-    },
-    custom_attributes: (c) =>
-      s.customAttributes.push(
-        ...children(c, 'custom_attribute').map((a) =>
-          stripUndefined({ displayName: a.attrs.display_name, codeName: a.attrs.code_name ?? '', value: a.text }),
-        ),
-      ),
-    session_chat_view_url: urls('chat', 'viewUrl'),
-    session_chat_download_url: urls('chat', 'downloadUrl'),
-    session_recording_view_url: urls('session', 'viewUrl'),
-    session_recording_download_url: urls('session', 'downloadUrl'),
-    command_shell_recordings: (c) => s.recordings.commandShell.push(...instances(c, ['command_shell_recording'])),
-    file_transfer_count: (c) => (s.fileTransferCount = toInt(c.text) ?? 0),
-    file_move_count: (c) => (s.fileMoveCount = toInt(c.text) ?? 0),
-    file_delete_count: (c) => (s.fileDeleteCount = toInt(c.text) ?? 0),
-    jumpoint: (c) => (s.jumpoint = stripUndefined({ id: attrInt(c, 'id'), name: c.text.trim() || undefined })),
-    jump_group: (c) =>
-      (s.jumpGroup = stripUndefined({ id: attrInt(c, 'id'), name: c.text.trim() || undefined, type: c.attrs.type })),
-    primary_customer: (c) =>
-      (s.primaryCustomer = stripUndefined({ gsnumber: attrInt(c, 'gsnumber') ?? 0, name: c.text.trim() || undefined })),
-    primary_rep: (c) =>
-      (s.primaryRep = stripUndefined({
-        gsnumber: attrInt(c, 'gsnumber') ?? 0,
-        id: attrInt(c, 'id'),
-        name: c.text.trim() || undefined,
-      })),
-    customer_list: (c) => s.customers.push(...children(c, 'customer').map(customer)),
-    rep_list: (c) => s.representatives.push(...children(c, 'representative').map(representative)),
-    session_details: (c) => s.events.push(...children(c, 'event').map(event)),
-    cust_survey_list: (c) => s.exitSurveys.push(...surveys(c, 'customer')),
-    rep_survey_list: (c) => s.exitSurveys.push(...surveys(c, 'representative')),
-  };
-  for (const name of N.showMyScreenRecordings)
-    handlers[name] = (c) => s.recordings.showMyScreen.push(...instances(c, N.showMyScreenRecording));
-  for (const name of N.teamList) handlers[name] = (c) => s.teams.push(...teams(c, primaryTeamId));
-  for (const name of N.primaryTeam) handlers[name] = () => undefined;
-  dispatch(node, handlers, extra);
+  const ctx: SessionCtx = { extra, primaryTeamId: primaryTeam ? attrInt(primaryTeam, 'id') : undefined };
+  for (const c of node.children) {
+    const field = SESSION_FIELDS[c.name];
+    if (field) field(s, c, ctx);
+    else keepExtra(extra, c);
+  }
   if (primaryTeam && s.teams.length === 0)
-    s.teams.push(stripUndefined({ id: primaryTeamId, name: primaryTeam.text.trim(), isPrimary: true }));
+    s.teams.push(stripUndefined({ id: ctx.primaryTeamId, name: primaryTeam.text.trim(), isPrimary: true }));
   if (!s.startTime) throw new Error(`session ${lsid} has no usable start_time`);
   return stripUndefined(s);
 }
