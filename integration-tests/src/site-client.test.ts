@@ -31,6 +31,7 @@ async function all(client: SiteClient, params: Record<string, string | number>):
   }
   return out;
 }
+const lsids = (xs: readonly { lsid: string }[]): string[] => xs.map((s) => s.lsid).sort();
 const everything = (sim: ApplianceSimulator) => ({
   [API.params.endTime]: sim.population.firstStart,
   [API.params.duration]: 0,
@@ -40,12 +41,7 @@ describe('site client against the simulator over HTTPS', () => {
   it('pulls every closed session once, as valid session models, closing the connection after each call', async () => {
     const { sim, client } = await setup({ sessions: 40 });
     const sessions = await all(client, everything(sim));
-    expect(sessions.map((s) => s.lsid).sort()).toEqual(
-      sim
-        .closedSessions()
-        .map((s) => s.lsid)
-        .sort(),
-    );
+    expect(lsids(sessions)).toEqual(lsids(sim.closedSessions()));
     const validate = createAjv().compile(sessionSchema);
     for (const s of sessions) expect(validate(s), JSON.stringify(validate.errors)).toBe(true);
     expect(new Set(sessions.flatMap((s) => s.events.map((e) => e.type))).size).toBeGreaterThan(30);
@@ -147,12 +143,7 @@ describe('site client faults', () => {
       const { sim, client } = await setup({ sessions: 12 });
       sim.faults.inject(fault, 1, API.reports.supportSession);
       const sessions = await all(client, everything(sim));
-      expect(sessions.map((s) => s.lsid).sort()).toEqual(
-        sim
-          .closedSessions()
-          .map((s) => s.lsid)
-          .sort(),
-      );
+      expect(lsids(sessions)).toEqual(lsids(sim.closedSessions()));
       expect(sim.requests.filter((r) => r.report === API.reports.supportSession)).toHaveLength(2);
     },
   );
