@@ -210,6 +210,15 @@ describe('site client faults', () => {
     expect((await sha256((await downloadBackup(client)).stream)).bytes).toBe(256 * 1024);
   });
 
+  it('tells a disabled XML API apart from a missing permission', async () => {
+    const { sim, client } = await setup({ sessions: 1, apiEnabled: false });
+    await expect(all(client, everything(sim))).rejects.toMatchObject({
+      code: 'IC_ERR_SITE_FORBIDDEN',
+      details: { endpoint: 'token' },
+    });
+    expect(await testCredentials(client)).toMatchObject({ ok: false, problem: 'api-disabled' });
+  });
+
   it('refuses an untrusted certificate, and with insecure warns but connects', async () => {
     const { sim } = await setup({ sessions: 1 }, { site: { caFile: undefined } as never });
     const untrusted = await simulatorAndClient({ sessions: 1 }, { site: { caFile: undefined } as never });

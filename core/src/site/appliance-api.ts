@@ -112,7 +112,7 @@ export async function testCredentials(client: SiteClient): Promise<CredentialsTe
           IC_ERR_SITE_UNAVAILABLE: 'unreachable',
           IC_ERR_SITE_TLS: 'certificate',
           IC_ERR_SITE_AUTH_FAILED: 'bad-secret',
-          IC_ERR_SITE_FORBIDDEN: /token endpoint/.test(err.message) ? 'api-disabled' : 'no-permission',
+          IC_ERR_SITE_FORBIDDEN: err.details?.endpoint === 'token' ? 'api-disabled' : 'no-permission',
         } as Record<string, CredentialsTest['problem']>
       )[err.code] ?? 'api-error';
     return { ok: false, problem, message: err.message, code: err.code };

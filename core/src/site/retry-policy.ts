@@ -29,6 +29,16 @@ export function retryAfterMs(
   return Number.isFinite(ms) && ms >= 0 ? Math.min(policy.maxMs, ms) : undefined;
 }
 
+/**
+ * How long to wait before trying again after `err` ended attempt `attempt`: what the appliance asked for
+ * (`details.retryAfterMs`, from Retry-After) or the backoff; undefined when the error is not retryable or the
+ * attempts are used up.
+ */
+export function retryDelayMs(policy: RetryPolicy, err: unknown, attempt: number): number | undefined {
+  if (!isIcError(err) || !err.retryable || attempt >= policy.attempts) return undefined;
+  return (err.details as { retryAfterMs?: number } | undefined)?.retryAfterMs ?? backoffMs(policy, attempt);
+}
+
 /** Runs `fn` until it succeeds, a failure is not retryable, or attempts run out. `wait` of an error overrides the backoff. */
 export async function withRetry<T>(
   policy: RetryPolicy,
@@ -39,9 +49,8 @@ export async function withRetry<T>(
     try {
       return await fn(attempt);
     } catch (err) {
-      if (!isIcError(err) || !err.retryable || attempt >= policy.attempts) throw err;
-      const asked = (err.details as { retryAfterMs?: number } | undefined)?.retryAfterMs;
-      const waitMs = asked ?? backoffMs(policy, attempt);
+      const waitMs = retryDelayMs(policy, err, attempt);
+      if (waitMs === undefined) throw err;
       onRetry?.(err, attempt, waitMs);
       await new Promise((r) => setTimeout(r, waitMs));
     }

@@ -22,7 +22,7 @@ import { API } from './api-names.js';
 import { LengthCheck, looksLikeXml, peek } from './binary-body.js';
 import { networkError, statusError } from './http-errors.js';
 import { RateLimiter } from './rate-limiter.js';
-import { backoffMs, DEFAULT_RETRY, withRetry, type RetryPolicy } from './retry-policy.js';
+import { DEFAULT_RETRY, retryDelayMs, withRetry, type RetryPolicy } from './retry-policy.js';
 import { TokenCache } from './token-cache.js';
 
 /** Parameters of a report request besides `generate_report`. */
@@ -149,9 +149,8 @@ export class SiteClient {
         }
         return;
       } catch (err) {
-        if (!isIcError(err) || !err.retryable || attempt >= this.#retry.attempts) throw err;
-        const wait =
-          (err.details as { retryAfterMs?: number } | undefined)?.retryAfterMs ?? backoffMs(this.#retry, attempt);
+        const wait = retryDelayMs(this.#retry, err, attempt);
+        if (wait === undefined) throw err;
         this.#log.warn(
           { err, report, attempt, waitMs: wait, delivered: seen.size },
           'report failed; fetching it again',

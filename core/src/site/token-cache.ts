@@ -56,7 +56,7 @@ export class TokenCache {
       throw new SiteAccessError(
         'IC_ERR_SITE_FORBIDDEN',
         `${this.host}: the token endpoint answered ${res.status}; tick "Enable XML API" at /login > Management > API Configuration`,
-        { status: res.status },
+        { status: res.status, details: { endpoint: 'token' } },
       );
     }
     if (!res.ok)

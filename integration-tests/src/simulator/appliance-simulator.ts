@@ -36,6 +36,8 @@ export interface SimulatorOptions {
   readonly recordingBytes?: number;
   readonly backupBytes?: number;
   readonly faults?: FaultRates;
+  /** "Enable XML API" unticked: the token endpoint refuses with 403 [I: exact answer unknown]. */
+  readonly apiEnabled?: boolean;
   /** API account permissions. */
   readonly permissions?: { readonly reporting?: boolean; readonly backup?: boolean };
 }
@@ -245,6 +247,7 @@ export class ApplianceSimulator {
     const [id, secret] = Buffer.from(basic ?? '', 'base64')
       .toString()
       .split(':');
+    if (this.options.apiEnabled === false) return send(res, 403, 'application/json', '{"error":"api_disabled"}', log);
     if (req.method !== 'POST' || params.grant_type !== 'client_credentials')
       return send(res, 400, 'application/json', '{"error":"unsupported_grant_type"}', log);
     if (id !== this.clientId || secret !== this.clientSecret)

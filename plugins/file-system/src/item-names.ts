@@ -1,5 +1,5 @@
 import type { Item } from '@integration-client/plugin-sdk';
-import type { Token, TokenValues } from './file-name-format.js';
+import { TOKENS, type Token, type TokenValues } from './file-name-format.js';
 import { safeValue } from './safe-name.js';
 
 /** `20241203T120000Z`: a backup's time as it appears in %LSID%. */
@@ -10,10 +10,10 @@ function compactTime(iso: string): string {
     .replace(/\.\d{3}Z$/, 'Z');
 }
 
-function values(raw: Record<Token, string | number | undefined>): TokenValues {
+/** Every token's safe value; a token the item has no value for is empty (an empty extension becomes `flv`). */
+function values(raw: Partial<Record<Token, string | number>>): TokenValues {
   const out = {} as Record<Token, string>;
-  for (const [k, v] of Object.entries(raw) as [Token, string | number | undefined][])
-    out[k] = safeValue(v === undefined ? '' : String(v));
+  for (const k of TOKENS) out[k] = safeValue(raw[k] === undefined ? '' : String(raw[k]));
   if (out.EXTENSION === '') out.EXTENSION = 'flv';
   return out;
 }
@@ -35,7 +35,6 @@ export function tokenValues(item: Item): TokenValues {
         EXTERNAL_KEY: s.externalKey,
         SESSION_TYPE: s.sessionType,
         SUPPORT_SITE_HOST: item.site.host,
-        INSTANCE: undefined,
         EXTENSION: 'xml',
       });
     }
@@ -44,10 +43,8 @@ export function tokenValues(item: Item): TokenValues {
       return values({
         LSEQ: p.lseq,
         LSID: p.lsid,
-        EXTERNAL_KEY: undefined,
         SESSION_TYPE: 'presentation',
         SUPPORT_SITE_HOST: item.site.host,
-        INSTANCE: undefined,
         EXTENSION: 'xml',
       });
     }
@@ -56,10 +53,8 @@ export function tokenValues(item: Item): TokenValues {
       return values({
         LSEQ: Math.floor(Date.parse(m.takenAt) / 1000),
         LSID: compactTime(m.takenAt),
-        EXTERNAL_KEY: undefined,
         SESSION_TYPE: 'backup',
         SUPPORT_SITE_HOST: m.siteHost,
-        INSTANCE: undefined,
         EXTENSION: m.extension || 'nsb',
       });
     }
