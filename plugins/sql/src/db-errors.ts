@@ -1,0 +1,101 @@
+/**
+ * Database failures → coded errors. Connection trouble is retryable (IC_ERR_DESTINATION_UNAVAILABLE), refusals
+ * for lack of rights are not (…_PERMISSION_DENIED), values the database rejects make a bad item (…_BAD_ITEM),
+ * anything else — deadlocks, timeouts, full disks — is a retryable write failure. Messages never contain the
+ * connection string.
+ */
+import { DestinationError, isIcError, type IcErrorLike } from '@integration-client/plugin-sdk';
+
+interface DbError {
+  code?: string | number;
+  errno?: number;
+  number?: number;
+  message?: string;
+  originalError?: DbError;
+}
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+  'PROTOCOL_CONNECTION_LOST',
+  'PROTOCOL_SEQUENCE_TIMEOUT',
+  'ER_SERVER_SHUTDOWN',
+  'ESOCKET',
+  'ECONNCLOSED',
+  'ETIMEOUT',
+  'ELOGIN_TIMEOUT',
+  '57P01', // admin_shutdown
+  '57P02',
+  '57P03', // cannot_connect_now
+  '53300', // too_many_connections
+  'SQLITE_CANTOPEN',
+]);
+const PERMISSION_CODES = new Set([
+  '42501', // insufficient_privilege
+  '28000', // invalid_authorization_specification
+  '28P01', // invalid_password
+  'ER_TABLEACCESS_DENIED_ERROR',
+  'ER_DBACCESS_DENIED_ERROR',
+  'ER_ACCESS_DENIED_ERROR',
+  'ER_SPECIFIC_ACCESS_DENIED_ERROR',
+  'ELOGIN',
+  'SQLITE_READONLY',
+  'SQLITE_AUTH',
+  'SQLITE_PERM',
+]);
+const MSSQL_PERMISSION = new Set([229, 230, 262, 297, 300, 916, 18456]);
+const MSSQL_BAD_VALUE = new Set([8152, 2628, 245, 515, 547, 241, 242]);
+const BAD_VALUE_CODES = new Set([
+  'ER_DATA_TOO_LONG',
+  'ER_TRUNCATED_WRONG_VALUE_FOR_FIELD',
+  'ER_WARN_DATA_OUT_OF_RANGE',
+  'ER_TRUNCATED_WRONG_VALUE',
+  'ER_BAD_NULL_ERROR',
+  'SQLITE_CONSTRAINT_NOTNULL',
+  'SQLITE_TOOBIG',
+  'SQLITE_MISMATCH',
+]);
+
+/** True for failures that mean "the database cannot be reached right now". */
+export function isConnectionFailure(err: unknown): boolean {
+  const e = (err ?? {}) as DbError;
+  const code = String(e.code ?? e.originalError?.code ?? '');
+  return CONNECTION_CODES.has(code) || code.startsWith('08') || /Connection terminated|connection is closed|Client has encountered a connection error|not queryable/i.test(e.message ?? '');
+}
+
+/** Maps a database failure while doing `action` to a coded error. */
+export function toDestinationError(err: unknown, action: string): IcErrorLike & Error {
+  if (isIcError(err)) return err;
+  const e = (err ?? {}) as DbError;
+  const code = String(e.code ?? e.originalError?.code ?? '');
+  const num = e.number ?? e.originalError?.number;
+  const text = (e.message ?? String(err)).split('\n')[0];
+  const details = code ? { dbCode: code } : num ? { dbCode: String(num) } : undefined;
+  if (isConnectionFailure(err))
+    return new DestinationError(
+      'IC_ERR_DESTINATION_UNAVAILABLE',
+      `${action}: the database cannot be reached (${code || text}); nothing was acknowledged, it is retried`,
+      { cause: err, details },
+    );
+  if (PERMISSION_CODES.has(code) || (num !== undefined && MSSQL_PERMISSION.has(num)))
+    return new DestinationError(
+      'IC_ERR_DESTINATION_PERMISSION_DENIED',
+      `${action}: the database refused (${text}); give the connection's user the rights listed in the SQL plugin README`,
+      { cause: err, details },
+    );
+  if (BAD_VALUE_CODES.has(code) || code.startsWith('22') || (num !== undefined && MSSQL_BAD_VALUE.has(num)))
+    return new DestinationError('IC_ERR_DESTINATION_BAD_ITEM', `${action}: the database rejected a value (${text})`, {
+      cause: err,
+      details,
+    });
+  return new DestinationError('IC_ERR_DESTINATION_WRITE_FAILED', `${action} failed: ${text}; it is retried`, {
+    cause: err,
+    details,
+  });
+}

@@ -1,0 +1,66 @@
+/**
+ * Group commit: items delivered while a transaction is running wait and go together in the next one (at most
+ * `max`). Each caller's promise settles only when its own item is committed or has failed — an Ack never runs
+ * ahead of the data. When a batch fails for a reason other than the database being unreachable, its items are
+ * written again one by one, so one bad session cannot hold back the others.
+ */
+import { DestinationError, isIcError } from '@integration-client/plugin-sdk';
+
+interface Waiting<J, R> {
+  readonly job: J;
+  readonly signal?: AbortSignal;
+  resolve(r: R): void;
+  reject(e: unknown): void;
+}
+
+export class GroupCommit<J, R> {
+  readonly #queue: Waiting<J, R>[] = [];
+  #running = false;
+
+  constructor(
+    private readonly write: (jobs: J[]) => Promise<R[]>,
+    private readonly max: number,
+  ) {}
+
+  submit(job: J, signal?: AbortSignal): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      this.#queue.push({ job, signal, resolve, reject });
+      if (!this.#running) {
+        this.#running = true;
+        queueMicrotask(() => void this.#drain());
+      }
+    });
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length) {
+        const batch = this.#queue.splice(0, this.max).filter((w) => {
+          if (!w.signal?.aborted) return true;
+          w.reject(aborted());
+          return false;
+        });
+        if (batch.length) await this.#run(batch);
+      }
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #run(batch: Waiting<J, R>[]): Promise<void> {
+    try {
+      const results = await this.write(batch.map((w) => w.job));
+      batch.forEach((w, i) => w.resolve(results[i]!));
+    } catch (err) {
+      const unreachable = isIcError(err) && err.code === 'IC_ERR_DESTINATION_UNAVAILABLE';
+      if (batch.length === 1 || unreachable) {
+        for (const w of batch) w.reject(err);
+        return;
+      }
+      for (const w of batch) await this.#run([w]);
+    }
+  }
+}
+
+const aborted = () =>
+  new DestinationError('IC_ERR_DESTINATION_WRITE_FAILED', 'the delivery was cancelled before it was written');

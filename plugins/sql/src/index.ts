@@ -1,0 +1,196 @@
+/**
+ * The SQL destination: session data (and system information) in the seed's tables on SQL Server, PostgreSQL,
+ * MariaDB/MySQL or SQLite. Data path: item → rows.ts (model → checked rows) → group-commit.ts (concurrent
+ * deliveries share a transaction) → session-store.ts (replace in place) → drivers/<engine>.ts.
+ */
+import {
+  checkResult,
+  defineDestination,
+  type CallOptions,
+  type CheckStep,
+  type Destination,
+  type PluginContext,
+  type SessionDataItem,
+  type SystemInformationItem,
+} from '@integration-client/plugin-sdk';
+import { parseConnectionString, type ParsedConnection } from './connection-string.js';
+import { toDestinationError } from './db-errors.js';
+import type { Driver } from './driver.js';
+import { openDriver } from './drivers/index.js';
+import { GroupCommit } from './group-commit.js';
+import { sessionRows, type SessionRows } from './rows.js';
+import { SessionStore, type MigrationOutcome, type WriteStatus } from './session-store.js';
+
+export { parseConnectionString, sameDatabase, type Engine, type ParsedConnection } from './connection-string.js';
+export { TABLES, MIGRATIONS_TABLE } from './schema.js';
+export { DIALECTS, MIGRATIONS, migrationsTableDdl } from './dialects.js';
+export { sessionRows, informationXml, hhmmss } from './rows.js';
+export { SessionStore } from './session-store.js';
+export { openDriver } from './drivers/index.js';
+export type { Driver, Tx } from './driver.js';
+
+/** An SQL destination's config, as validated by config.schema.json. */
+export interface SqlConfig {
+  readonly connectionString: string;
+  readonly storeSystemInformation: boolean;
+  readonly batchSize: number;
+}
+
+type Job = { kind: 'session'; rows: SessionRows } | { kind: 'system-information'; rows: SessionRows };
+
+class SqlDestination implements Destination {
+  #driver: Driver | undefined;
+  #ready: Promise<MigrationOutcome> | undefined;
+  readonly #commits: GroupCommit<Job, WriteStatus>;
+
+  constructor(
+    private readonly ctx: PluginContext<SqlConfig>,
+    private readonly conn: ParsedConnection,
+  ) {
+    this.#commits = new GroupCommit((jobs) => this.#write(jobs), ctx.config.batchSize);
+  }
+
+  readonly handlers = {
+    'session-data': (item: SessionDataItem, o: CallOptions) => this.#deliver(item, 'session', o),
+    'system-information': (item: SystemInformationItem, o: CallOptions) =>
+      this.ctx.config.storeSystemInformation
+        ? this.#deliver(item, 'system-information', o)
+        : Promise.resolve({ status: 'skipped' as const }),
+  };
+
+  #store: SessionStore | undefined;
+
+  /** The driver, opened on first use. */
+  get driver(): Driver {
+    this.#driver ??= openDriver(this.conn, this.ctx.config.connectionString);
+    return this.#driver;
+  }
+
+  get store(): SessionStore {
+    this.#store ??= new SessionStore(this.driver);
+    return this.#store;
+  }
+
+  /** Creates or upgrades the schema once (again after a failure). */
+  ready(): Promise<MigrationOutcome> {
+    this.#ready ??= this.store.migrate().then(
+      (m) => {
+        if (m.from !== m.to) this.ctx.logger.info({ from: m.from, to: m.to, at: this.conn.location }, 'schema upgraded');
+        return m;
+      },
+      (err: unknown) => {
+        this.#ready = undefined;
+        throw toDestinationError(err, `preparing the tables in ${this.conn.location}`);
+      },
+    );
+    return this.#ready;
+  }
+
+  async #deliver(item: SessionDataItem | SystemInformationItem, kind: Job['kind'], { signal }: CallOptions) {
+    const rows = sessionRows(item.session, this.ctx.config.storeSystemInformation);
+    await this.ready();
+    const status = await this.#commits.submit({ kind, rows }, signal);
+    return { status, location: `${this.conn.engine}:session/${rows.host}/${rows.lsid}` };
+  }
+
+  async #write(jobs: Job[]): Promise<WriteStatus[]> {
+    const store = this.store;
+    try {
+      if (jobs.every((j) => j.kind === 'session')) return await store.writeSessions(jobs.map((j) => j.rows));
+      const out: WriteStatus[] = [];
+      for (const j of jobs)
+        out.push(
+          j.kind === 'session' ? (await store.writeSessions([j.rows]))[0]! : await store.writeSystemInformation(j.rows),
+        );
+      return out;
+    } catch (err) {
+      const what = jobs.length === 1 ? `storing session ${jobs[0]!.rows.lsid}` : `storing ${jobs.length} sessions`;
+      throw toDestinationError(err, what);
+    }
+  }
+
+  async check() {
+    const steps: CheckStep[] = [];
+    const step = async (name: string, ok: string, run: () => Promise<unknown>) => {
+      if (steps.some((s) => !s.ok)) return;
+      try {
+        await run();
+        steps.push({ name, ok: true, message: ok });
+      } catch (err) {
+        steps.push({ name, ok: false, message: toDestinationError(err, name).message });
+      }
+    };
+    const where = this.conn.location;
+    let outcome: MigrationOutcome | undefined;
+    await step('connect', `connected to ${where}`, () => this.driver.tableNames());
+    await step('tables', `tables present in ${where}`, async () => {
+      outcome = await this.ready();
+    });
+    if (outcome) {
+      const last = steps[steps.length - 1]!;
+      steps[steps.length - 1] = {
+        ...last,
+        message:
+          outcome.from === outcome.to
+            ? `the tables are present (schema version ${outcome.to})`
+            : `created/upgraded the tables (schema version ${outcome.from} → ${outcome.to})`,
+      };
+    }
+    await step('create table', 'may create tables', () => this.#probeCreate());
+    await step('insert, select, update, delete', 'may insert, select, update and delete rows', () => this.#probeDml());
+    return checkResult(steps);
+  }
+
+  /** Creates and drops a probe table (the seed's prerequisite: permission to create tables). */
+  async #probeCreate(): Promise<void> {
+    const d = this.driver.dialect;
+    const name = d.q(`ic_probe_${process.pid}_${Date.now()}`);
+    await this.driver.transaction(async (tx) => {
+      await tx.query(`CREATE TABLE ${name} (${d.q('id')} INTEGER NOT NULL)`);
+      await tx.query(`DROP TABLE ${name}`);
+    });
+  }
+
+  /** Inserts, reads, updates and deletes a probe session in a transaction that is rolled back. */
+  async #probeDml(): Promise<void> {
+    const d = this.driver.dialect;
+    const q = d.q;
+    const lsid = `ic-permission-probe-${Date.now()}`;
+    const done = new Error('probe done');
+    const run = async (what: string, f: () => Promise<unknown>) => {
+      try {
+        await f();
+      } catch (err) {
+        throw toDestinationError(err, `${what} on table session`);
+      }
+    };
+    try {
+      await this.driver.transaction(async (tx) => {
+        const key = `${q('host_name')} = ${d.param(0)} AND ${q('lsid')} = ${d.param(1)}`;
+        const args = ['ic-permission-probe', lsid];
+        await run('INSERT', () =>
+          tx.query(`INSERT INTO ${q('session')} (${q('host_name')}, ${q('lsid')}) VALUES (${d.param(0)}, ${d.param(1)})`, args),
+        );
+        await run('SELECT', () => tx.query(`SELECT ${q('id')} FROM ${q('session')} WHERE ${key}`, args));
+        await run('UPDATE', () =>
+          tx.query(`UPDATE ${q('session')} SET ${q('type')} = ${d.param(2)} WHERE ${key}`, [...args, 'probe']),
+        );
+        await run('DELETE', () => tx.query(`DELETE FROM ${q('session')} WHERE ${key}`, args));
+        throw done;
+      });
+    } catch (err) {
+      if (err !== done) throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.#driver?.close();
+  }
+}
+
+export default defineDestination<SqlConfig>({
+  id: 'sql',
+  create(ctx) {
+    return new SqlDestination(ctx, parseConnectionString(ctx.config.connectionString));
+  },
+});
