@@ -73,7 +73,9 @@ class SqlDestination implements Destination {
 
   /** Creates or upgrades the schema once (again after a failure). */
   ready(): Promise<MigrationOutcome> {
-    this.#ready ??= this.store.migrate().then(
+    this.#ready ??= Promise.resolve()
+      .then(() => this.store.migrate())
+      .then(
       (m) => {
         if (m.from !== m.to) this.ctx.logger.info({ from: m.from, to: m.to, at: this.conn.location }, 'schema upgraded');
         return m;
@@ -136,51 +138,9 @@ class SqlDestination implements Destination {
             : `created/upgraded the tables (schema version ${outcome.from} → ${outcome.to})`,
       };
     }
-    await step('create table', 'may create tables', () => this.#probeCreate());
-    await step('insert, select, update, delete', 'may insert, select, update and delete rows', () => this.#probeDml());
+    await step('create table', 'may create tables', () => this.store.probeCreate());
+    await step('insert, select, update, delete', 'may insert, select, update and delete rows', () => this.store.probeDml());
     return checkResult(steps);
-  }
-
-  /** Creates and drops a probe table (the seed's prerequisite: permission to create tables). */
-  async #probeCreate(): Promise<void> {
-    const d = this.driver.dialect;
-    const name = d.q(`ic_probe_${process.pid}_${Date.now()}`);
-    await this.driver.transaction(async (tx) => {
-      await tx.query(`CREATE TABLE ${name} (${d.q('id')} INTEGER NOT NULL)`);
-      await tx.query(`DROP TABLE ${name}`);
-    });
-  }
-
-  /** Inserts, reads, updates and deletes a probe session in a transaction that is rolled back. */
-  async #probeDml(): Promise<void> {
-    const d = this.driver.dialect;
-    const q = d.q;
-    const lsid = `ic-permission-probe-${Date.now()}`;
-    const done = new Error('probe done');
-    const run = async (what: string, f: () => Promise<unknown>) => {
-      try {
-        await f();
-      } catch (err) {
-        throw toDestinationError(err, `${what} on table session`);
-      }
-    };
-    try {
-      await this.driver.transaction(async (tx) => {
-        const key = `${q('host_name')} = ${d.param(0)} AND ${q('lsid')} = ${d.param(1)}`;
-        const args = ['ic-permission-probe', lsid];
-        await run('INSERT', () =>
-          tx.query(`INSERT INTO ${q('session')} (${q('host_name')}, ${q('lsid')}) VALUES (${d.param(0)}, ${d.param(1)})`, args),
-        );
-        await run('SELECT', () => tx.query(`SELECT ${q('id')} FROM ${q('session')} WHERE ${key}`, args));
-        await run('UPDATE', () =>
-          tx.query(`UPDATE ${q('session')} SET ${q('type')} = ${d.param(2)} WHERE ${key}`, [...args, 'probe']),
-        );
-        await run('DELETE', () => tx.query(`DELETE FROM ${q('session')} WHERE ${key}`, args));
-        throw done;
-      });
-    } catch (err) {
-      if (err !== done) throw err;
-    }
   }
 
   async close(): Promise<void> {

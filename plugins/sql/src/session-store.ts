@@ -5,6 +5,7 @@
  * first. Re-delivering a session therefore never duplicates it, and an in-progress copy is completed in place.
  */
 import { ConfigError, DestinationError, SETTINGS_DATABASE_MARKER } from '@integration-client/plugin-sdk';
+import { toDestinationError } from './db-errors.js';
 import { migrationsTableDdl, MIGRATIONS } from './dialects.js';
 import type { Driver, Tx } from './driver.js';
 import { refIndex, type Row, type SessionChild, type SessionRows, type Value } from './rows.js';
@@ -113,6 +114,38 @@ export class SessionStore {
       await tx.insert('system_information', info, false);
       return 'replaced' as const;
     });
+  }
+
+  /** Creates and drops a probe table (the seed's prerequisite: permission to create tables). */
+  async probeCreate(): Promise<void> {
+    const name = this.d.q(`ic_probe_${process.pid}_${Date.now()}`);
+    await this.driver.transaction(async (tx) => {
+      await tx.query(`CREATE TABLE ${name} (${this.d.q('id')} INTEGER NOT NULL)`);
+      await tx.query(`DROP TABLE ${name}`);
+    });
+  }
+
+  /** Inserts, reads, updates and deletes a probe session in a transaction that is always rolled back. */
+  async probeDml(): Promise<void> {
+    const { q, param } = this.d;
+    const args = ['ic-permission-probe', `ic-permission-probe-${Date.now()}`];
+    const key = `${q('host_name')} = ${param(0)} AND ${q('lsid')} = ${param(1)}`;
+    const steps: [string, string, Value[]][] = [
+      ['INSERT', `INSERT INTO ${q('session')} (${q('host_name')}, ${q('lsid')}) VALUES (${param(0)}, ${param(1)})`, args],
+      ['SELECT', `SELECT ${q('id')} FROM ${q('session')} WHERE ${key}`, args],
+      ['UPDATE', `UPDATE ${q('session')} SET ${q('type')} = ${param(2)} WHERE ${key}`, [...args, 'probe']],
+      ['DELETE', `DELETE FROM ${q('session')} WHERE ${key}`, args],
+    ];
+    const rollback = new Error('probe done');
+    await this.driver
+      .transaction(async (tx) => {
+        for (const [what, sql, params] of steps)
+          await tx.query(sql, params).catch((err: unknown) => Promise.reject(toDestinationError(err, `${what} on table session`)));
+        throw rollback;
+      })
+      .catch((err: unknown) => {
+        if (err !== rollback) throw err;
+      });
   }
 
   /** Stored session ids by `host\nlsid`. */

@@ -4,6 +4,7 @@
  * Override the servers with IC_TEST_POSTGRES_URL / IC_TEST_MYSQL_URL (admin connections).
  */
 import { mkdtemp, readFileSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -145,4 +146,56 @@ export async function columnsOf(db: TestDatabase, table: string): Promise<string
     [table],
   );
   return rows.map((r) => String(r.name ?? r.NAME));
+}
+
+/**
+ * A TCP proxy in front of a database server, to make the database "go away": `cutAfter(n)` drops every
+ * connection once `n` more bytes have gone to the server and refuses new ones until `restore()`.
+ */
+export class CuttableProxy {
+  readonly #sockets = new Set<net.Socket>();
+  #server: net.Server | undefined;
+  #budget = Infinity;
+  port = 0;
+
+  constructor(private readonly target: { host: string; port: number }) {}
+
+  async start(port = 0): Promise<this> {
+    this.#budget = Infinity;
+    const server = net.createServer((client) => {
+      const upstream = net.connect(this.target.port, this.target.host);
+      for (const s of [client, upstream]) {
+        this.#sockets.add(s);
+        s.on('error', () => undefined).on('close', () => this.#sockets.delete(s));
+      }
+      client.on('data', (chunk: Buffer) => {
+        this.#budget -= chunk.length;
+        if (this.#budget <= 0) return this.cut();
+        upstream.write(chunk);
+      });
+      upstream.pipe(client);
+      client.on('close', () => upstream.destroy());
+      upstream.on('close', () => client.destroy());
+    });
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    this.port = (server.address() as net.AddressInfo).port;
+    this.#server = server;
+    return this;
+  }
+
+  /** Drops everything after `bytes` more bytes towards the server. */
+  cutAfter(bytes: number): void {
+    this.#budget = bytes;
+  }
+
+  cut(): void {
+    this.#server?.close();
+    this.#server = undefined;
+    for (const s of this.#sockets) s.destroy();
+  }
+
+  /** Accepts connections again on the same port. */
+  restore(): Promise<this> {
+    return this.start(this.port);
+  }
 }

@@ -33,6 +33,11 @@ export function openMysql(conn: ParsedConnection): Driver {
     connectTimeout: 10_000,
     ssl: ssl && !['false', 'disable', '0'].includes(ssl) ? { rejectUnauthorized: ssl !== 'no-verify' } : undefined,
   });
+  // A pooled connection the server drops while idle must not become an uncaught 'error'.
+  pool.pool.on('connection', (c) => {
+    c.on('error', () => undefined);
+    c.query("SET time_zone = '+00:00'");
+  });
   const dialect = DIALECTS.mysql;
   let idMode: Promise<{ consecutive: boolean; step: number }> | undefined;
 

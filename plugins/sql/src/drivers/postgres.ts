@@ -79,6 +79,9 @@ export function openPostgres(connectionString: string): Driver {
     transaction: serialized(async <T>(fn: (t: Tx) => Promise<T>) => {
       const client = await pool.connect();
       let broken: unknown;
+      // A checked-out client that loses its server emits 'error' between queries; keep it from going uncaught.
+      const lost = (e: unknown) => (broken = e);
+      client.on('error', lost);
       try {
         await client.query('BEGIN');
         const result = await fn(makeTx(client));
@@ -88,6 +91,7 @@ export function openPostgres(connectionString: string): Driver {
         await client.query('ROLLBACK').catch((e: unknown) => (broken = e));
         throw err;
       } finally {
+        client.off('error', lost);
         client.release(broken as Error | undefined);
       }
     }),

@@ -9,12 +9,12 @@ import { serialized, timeColumns } from './common.js';
 /** ISO-8601 UTC → `YYYY-MM-DD HH:MM:SS[.fff]`, the form SQLite's date functions read. */
 export const sqliteTime = (iso: string) => iso.replace('T', ' ').replace(/Z$/, '');
 
-export function openSqlite(file: string): Driver {
+export function openSqlite(file: string, options: { busyTimeoutMs?: number } = {}): Driver {
   const db = new Database(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
-  db.pragma('busy_timeout = 10000');
+  db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 10_000}`);
   const statements = new Map<string, Database.Statement>();
   const prepare = (sql: string) => {
     let s = statements.get(sql);

@@ -1,0 +1,124 @@
+/**
+ * Faults on real servers: the database going away mid-run, a user without rights, an unreachable server, a
+ * locked SQLite file.
+ */
+import { isIcError } from '@integration-client/plugin-sdk';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseConnectionString } from './connection-string.js';
+import { openSqlite } from './drivers/sqlite.js';
+import { sampleSessions } from './sample-sessions.js';
+import { sessionRows } from './rows.js';
+import { SessionStore } from './session-store.js';
+import { toDestinationError } from './db-errors.js';
+import { counts, createDatabase, CuttableProxy, deliver, makeDestination, sessionItem, type TestDatabase } from './test-helpers.js';
+
+describe.each(['postgres', 'mysql'] as const)('%s faults', (engine) => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createDatabase(engine);
+  });
+  afterAll(async () => {
+    await db.drop();
+  });
+
+  it('the database going away mid-transaction fails every write retryable, stores and acknowledges nothing, and the redelivery lands', async () => {
+    const url = new URL(db.connectionString);
+    const proxy = await new CuttableProxy({ host: url.hostname, port: Number(url.port) }).start();
+    url.port = String(proxy.port);
+    const { dest } = await makeDestination({ connectionString: url.href, batchSize: 500 });
+    const [first, ...rest] = sampleSessions({ count: 301, events: 50, host: 'gone.example.com' });
+    expect((await deliver(dest, sessionItem(first!))).status).toBe('written');
+    proxy.cutAfter(200_000); // well into the INSERTs of the next transaction
+    const results = await Promise.allSettled(rest.map((s) => deliver(dest, sessionItem(s))));
+    const codes = new Set(results.map((r) => (r.status === 'rejected' && isIcError(r.reason) ? r.reason.code : r.status)));
+    expect([...codes]).toEqual(['IC_ERR_DESTINATION_UNAVAILABLE']);
+    expect(results.every((r) => r.status === 'rejected' && (r.reason as { retryable: boolean }).retryable)).toBe(true);
+    expect((await counts(db)).session).toBe(1);
+    await proxy.restore();
+    const again = await Promise.all(rest.map((s) => deliver(dest, sessionItem(s))));
+    expect(again.every((a) => a.status === 'written')).toBe(true);
+    const n = await counts(db);
+    expect(n.session).toBe(301);
+    expect(n.session_event).toBe(301 * 50);
+    await dest.close();
+    proxy.cut();
+  });
+
+  it('check() says in words which right the user lacks', async () => {
+    const user = `ic_ro_${process.pid}`;
+    const url = new URL(db.connectionString);
+    if (engine === 'postgres') {
+      await db.sql(`DROP ROLE IF EXISTS ${user}`);
+      await db.sql(`CREATE ROLE ${user} LOGIN`);
+      await db.sql(`REVOKE CREATE ON SCHEMA public FROM PUBLIC`);
+    } else {
+      await db.sql(`DROP USER IF EXISTS '${user}'@'%'`);
+      await db.sql(`CREATE USER '${user}'@'%'`);
+      await db.sql(`GRANT SELECT ON ${url.pathname.slice(1)}.* TO '${user}'@'%'`);
+    }
+    try {
+      url.username = user;
+      url.password = '';
+      const { dest } = await makeDestination({ connectionString: url.href });
+      const check = await dest.check();
+      expect(check.ok).toBe(false);
+      expect(check.steps[0]).toMatchObject({ name: 'connect', ok: true });
+      const failed = check.steps.find((s) => !s.ok)!;
+      expect(failed.name).toBe('tables');
+      expect(failed.message).toMatch(/the database refused .*give the connection's user the rights/);
+      await expect(deliver(dest, sessionItem(sampleSessions({ count: 1 })[0]!))).rejects.toThrow(
+        expect.objectContaining({ code: 'IC_ERR_DESTINATION_PERMISSION_DENIED', retryable: false }),
+      );
+      await dest.close();
+    } finally {
+      if (engine === 'postgres') {
+        await db.sql(`GRANT CREATE ON SCHEMA public TO PUBLIC`);
+        await db.sql(`DROP OWNED BY ${user}`);
+        await db.sql(`DROP ROLE IF EXISTS ${user}`);
+      } else await db.sql(`DROP USER IF EXISTS '${user}'@'%'`);
+    }
+  });
+
+  it('an unreachable server fails check() at connect and deliveries retryable', async () => {
+    const url = new URL(db.connectionString);
+    url.port = '1';
+    const { dest } = await makeDestination({ connectionString: url.href });
+    const check = await dest.check();
+    expect(check.steps).toEqual([
+      { name: 'connect', ok: false, message: expect.stringMatching(/cannot be reached \(ECONNREFUSED\)/) },
+    ]);
+    expect(check.steps[0]!.message).not.toContain(url.href);
+    await expect(deliver(dest, sessionItem(sampleSessions({ count: 1 })[0]!))).rejects.toThrow(
+      expect.objectContaining({ code: 'IC_ERR_DESTINATION_UNAVAILABLE', retryable: true }),
+    );
+    await dest.close();
+  });
+});
+
+describe('sqlite faults', () => {
+  it('a file locked by another writer fails retryable, and the write lands once the lock is gone', async () => {
+    const db = await createDatabase('sqlite');
+    const file = parseConnectionString(db.connectionString).file!;
+    const store = new SessionStore(openSqlite(file, { busyTimeoutMs: 50 }));
+    await store.migrate();
+    const other = openSqlite(file);
+    const [s] = sampleSessions({ count: 1 }).map((x) => sessionRows(x, true));
+    let release!: () => void;
+    const holding = other.transaction(() => new Promise<void>((r) => (release = r)));
+    await new Promise((r) => setTimeout(r, 20));
+    const err = await store.writeSessions([s!]).catch((e: unknown) => toDestinationError(e, 'storing'));
+    expect(err).toMatchObject({ code: 'IC_ERR_DESTINATION_WRITE_FAILED', retryable: true });
+    release();
+    await holding;
+    expect(await store.writeSessions([s!])).toEqual(['written']);
+    await other.close();
+  });
+
+  it('an SQLite path in a missing directory fails check() at connect with a coded error', async () => {
+    const { dest } = await makeDestination({ connectionString: 'sqlite:/nonexistent-dir/x/sessions.db' });
+    const check = await dest.check();
+    expect(check.ok).toBe(false);
+    expect(check.steps[0]!.name).toBe('connect');
+    await dest.close();
+  });
+});

@@ -1,0 +1,234 @@
+/**
+ * Engine-free parts: connection strings, the SQL Server dialect (every statement parsed by a T-SQL grammar),
+ * the mssql error path, and group commit.
+ */
+import { DestinationError, isIcError, type Session } from '@integration-client/plugin-sdk';
+import { sampleSession } from '@integration-client/plugin-sdk/testing';
+import pkg from 'node-sql-parser';
+import { describe, expect, it } from 'vitest';
+import { parseConnectionString, sameDatabase } from './connection-string.js';
+import { DIALECTS, MIGRATIONS, migrationsTableDdl } from './dialects.js';
+import type { Driver, Tx } from './driver.js';
+import { insertBatchSql, MIGRATION_LOCK_SQL, mssqlConfig, openMssql } from './drivers/mssql.js';
+import { GroupCommit } from './group-commit.js';
+import { hhmmss, sessionRows } from './rows.js';
+import { sampleSessions } from './sample-sessions.js';
+import { TABLES } from './schema.js';
+import { SessionStore } from './session-store.js';
+import { deliver, makeDestination, sessionItem } from './test-helpers.js';
+
+describe('connection strings', () => {
+  it('picks the engine from the form and keeps credentials out of the location', () => {
+    const ado = parseConnectionString('Server=db.corp,1444;Database=Archive;User Id=ic;Password=s3cret;Encrypt=true');
+    expect(ado).toMatchObject({ engine: 'mssql', location: 'mssql://db.corp:1444/archive' });
+    expect(ado.server).toMatchObject({ host: 'db.corp', port: 1444, user: 'ic', password: 's3cret', options: { encrypt: 'true' } });
+    expect(parseConnectionString('Data Source=SQL01\\ARCHIVE;Initial Catalog=ic;User ID=u;Pwd=p').location).toBe(
+      'mssql://sql01\\archive:1433/ic',
+    );
+    expect(parseConnectionString('mssql://ic:p%40ss@db:1433/archive').server).toMatchObject({ password: 'p@ss', database: 'archive' });
+    expect(parseConnectionString('postgres://ic:pw@localhost/archive').location).toBe('postgres://loopback:5432/archive');
+    expect(parseConnectionString('postgresql://127.0.0.1:5433/a').location).toBe('postgres://loopback:5433/a');
+    expect(parseConnectionString('mariadb://root@db/ic').location).toBe('mysql://db:3306/ic');
+    expect(parseConnectionString('mysql://root@db:3307/ic').engine).toBe('mysql');
+    expect(parseConnectionString('sqlite:data/s.db', '/srv').location).toBe('sqlite:/srv/data/s.db');
+    expect(parseConnectionString('sqlite:///var/s.db').file).toBe('/var/s.db');
+    for (const s of [ado.location, parseConnectionString('mysql://root:pw@db/ic').location]) expect(s).not.toMatch(/s3cret|pw/);
+  });
+
+  it('refuses unknown forms with IC_ERR_CONFIG_INVALID and never echoes the string', () => {
+    for (const bad of ['', 'oracle://u:topsecret@h/db', 'Server=h;User Id=u;Password=topsecret', 'postgres://u:topsecret@h', 'just text topsecret', 'sqlite:']) {
+      let err: unknown;
+      try {
+        parseConnectionString(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(isIcError(err) && err.code).toBe('IC_ERR_CONFIG_INVALID');
+      expect((err as Error).message).not.toContain('topsecret');
+      expect((err as Error).message).toMatch(/use Server=/);
+    }
+  });
+
+  it('tells when two connection strings name the same database, whatever the credentials', () => {
+    expect(sameDatabase('postgres://a:1@localhost/ic', 'postgresql://b:2@127.0.0.1:5432/IC')).toBe(true);
+    expect(sameDatabase('postgres://localhost/ic', 'postgres://localhost/ic2')).toBe(false);
+    expect(sameDatabase('Server=db;Database=ic;User Id=a', 'mssql://b@db:1433/ic')).toBe(true);
+    expect(sameDatabase('mysql://db/ic', 'postgres://db/ic')).toBe(false);
+    expect(sameDatabase('sqlite:/a/../b/s.db', 'sqlite:/b/s.db')).toBe(true);
+  });
+});
+
+describe('rows', () => {
+  it("writes durations as the seed's HH:MM:SS", () => {
+    expect([hhmmss(0), hhmmss(902), hhmmss(90_061), hhmmss(undefined)]).toEqual(['00:00:00', '00:15:02', '25:01:01', null]);
+  });
+});
+
+// ---- SQL Server: no server here. The statements are parsed by node-sql-parser's T-SQL grammar. ----
+
+const { Parser } = pkg;
+const tsql = new Parser();
+const FOREIGN_KEY = /, CONSTRAINT \[fk_\w+\] FOREIGN KEY \(\[\w+\]\) REFERENCES \[\w+\] \(\[id\]\)/g;
+
+/**
+ * Parses one T-SQL statement. The grammar (node-sql-parser 5.4, `transactsql`) has no rule for a FOREIGN KEY
+ * table constraint, which is standard T-SQL; such constraints are matched against the exact T-SQL form instead
+ * and removed before the rest of the statement is parsed.
+ */
+function parseTsql(statement: string): void {
+  const fks = statement.match(FOREIGN_KEY) ?? [];
+  const rest = statement.replace(FOREIGN_KEY, '');
+  expect(rest).not.toMatch(/FOREIGN KEY|REFERENCES/);
+  if (fks.length) expect(statement).toMatch(/^CREATE TABLE /);
+  tsql.astify(rest, { database: 'transactsql' });
+}
+
+/** A Driver that records the SQL it is given instead of running it — a mock, because no SQL Server runs here. */
+function recordingDriver(): { driver: Driver; statements: string[] } {
+  const statements: string[] = [];
+  let nextId = 1;
+  const tx: Tx = {
+    query(sql) {
+      statements.push(sql);
+      if (sql.startsWith('SELECT [id], [lsid] FROM [session]')) return Promise.resolve([{ id: 7, lsid: 'c69a8e10bea9428f816cfababe9815fe' }]);
+      if (sql.startsWith('SELECT [id] FROM [session_event]')) return Promise.resolve([1, 2, 3, 4].map((id) => ({ id })));
+      return Promise.resolve([]);
+    },
+    insert(table, rows, wantIds) {
+      statements.push(insertBatchSql(table, rows.length, wantIds));
+      return Promise.resolve(rows.map(() => nextId++));
+    },
+    lockForMigration() {
+      statements.push(MIGRATION_LOCK_SQL);
+      return Promise.resolve();
+    },
+  };
+  const driver: Driver = {
+    engine: 'mssql',
+    dialect: DIALECTS.mssql,
+    transaction: (fn) => fn(tx).catch((e: unknown) => (String(e).includes('probe done') ? undefined : Promise.reject(e))) as never,
+    tableNames: () => Promise.resolve(new Set<string>()),
+    close: () => Promise.resolve(),
+  };
+  return { driver, statements };
+}
+
+describe('SQL Server dialect', () => {
+  it('the grammar accepts valid T-SQL and rejects broken T-SQL (the check can fail)', () => {
+    expect(() => parseTsql('SELECT [id] FROM [session] WHERE [lsid] = @p0')).not.toThrow();
+    expect(() => parseTsql('CREATE TABLE [t] ([a] BIGIN NULL)')).toThrow();
+    expect(() => parseTsql('DELETE [session] WHER [id] = 1')).toThrow();
+    expect(() => parseTsql('INSERT INTO [session] ([lsid]) VALUES (@p0')).toThrow();
+    expect(() => parseTsql('CREATE TABLE [t] ([a] BIGINT NULL, FOREIGN KEY ([a]) REFERENCES [s] ([id]))')).toThrow();
+  });
+
+  it('parses every DDL statement of every migration', () => {
+    const ddl = [migrationsTableDdl(DIALECTS.mssql), ...MIGRATIONS.flatMap((m) => m.statements(DIALECTS.mssql))];
+    expect(ddl.filter((s) => s.startsWith('CREATE TABLE'))).toHaveLength(TABLES.length);
+    for (const s of ddl) parseTsql(s);
+    expect(ddl.join('\n')).toMatch(/\[id\] BIGINT IDENTITY\(1,1\) NOT NULL PRIMARY KEY/);
+    expect(ddl.join('\n')).toMatch(/CONSTRAINT \[uq_session_host_name_lsid\] UNIQUE \(\[host_name\], \[lsid\]\)/);
+    expect(ddl.join('\n').match(FOREIGN_KEY)).toHaveLength(8);
+  });
+
+  it('parses every statement the store sends: migrate, replace a stored session, system information, probes', async () => {
+    const { driver, statements } = recordingDriver();
+    const store = new SessionStore(driver);
+    await store.migrate();
+    const rows = sessionRows(sampleSession(), true);
+    expect(await store.writeSessions([rows, sessionRows(sampleSession({ lsid: 'other' }), true)])).toEqual(['replaced', 'written']);
+    await store.writeSystemInformation(rows);
+    await store.probeCreate();
+    await store.probeDml();
+    expect(statements.some((s) => s.startsWith('DELETE FROM [session_event_data]'))).toBe(true);
+    expect(statements.some((s) => s.includes('SCOPE_IDENTITY()'))).toBe(true);
+    let parsed = 0;
+    for (const s of statements)
+      for (const one of s.split('; ')) {
+        parseTsql(one);
+        parsed++;
+      }
+    expect(parsed).toBeGreaterThan(40);
+  });
+
+  it('builds the mssql config from both forms and fails unreachable servers as retryable', async () => {
+    expect(mssqlConfig(parseConnectionString('Server=h,1444;Database=d;User Id=u;Password=p;TrustServerCertificate=true'))).toMatchObject({
+      server: 'h',
+      port: 1444,
+      database: 'd',
+      user: 'u',
+      password: 'p',
+      options: { encrypt: true, trustServerCertificate: true, useUTC: true },
+    });
+    const { dest } = await makeDestination({ connectionString: 'Server=127.0.0.1,1;Database=ic;User Id=u;Password=p' });
+    const check = await dest.check();
+    expect(check.steps[0]).toMatchObject({ name: 'connect', ok: false, message: expect.stringMatching(/cannot be reached/) });
+    await expect(deliver(dest, sessionItem(sampleSession()))).rejects.toThrow(
+      expect.objectContaining({ code: 'IC_ERR_DESTINATION_UNAVAILABLE', retryable: true }),
+    );
+    await dest.close();
+    const driver = openMssql(parseConnectionString('mssql://u:p@127.0.0.1:1/ic'));
+    await expect(driver.tableNames()).rejects.toMatchObject({ code: 'ESOCKET' });
+    await driver.close();
+  });
+});
+
+describe('group commit', () => {
+  it('batches concurrent submissions up to the limit and settles each with its own result', async () => {
+    const batches: number[][] = [];
+    const gc = new GroupCommit<number, string>((jobs) => {
+      batches.push(jobs);
+      return Promise.resolve(jobs.map((j) => `ok ${j}`));
+    }, 4);
+    const out = await Promise.all(Array.from({ length: 10 }, (_, i) => gc.submit(i)));
+    expect(out).toEqual(Array.from({ length: 10 }, (_, i) => `ok ${i}`));
+    expect(batches).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+  });
+
+  it('splits a failed batch so one bad job fails alone; an unreachable database fails the whole batch', async () => {
+    const gc = new GroupCommit<number, number>((jobs) => {
+      if (jobs.includes(2)) return Promise.reject(new DestinationError('IC_ERR_DESTINATION_BAD_ITEM', 'bad 2'));
+      return Promise.resolve(jobs);
+    }, 10);
+    const r = await Promise.allSettled([1, 2, 3].map((j) => gc.submit(j)));
+    expect(r.map((x) => x.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    let calls = 0;
+    const down = new GroupCommit<number, number>(() => {
+      calls++;
+      return Promise.reject(new DestinationError('IC_ERR_DESTINATION_UNAVAILABLE', 'down'));
+    }, 10);
+    const all = await Promise.allSettled([1, 2, 3].map((j) => down.submit(j)));
+    expect(all.every((x) => x.status === 'rejected')).toBe(true);
+    expect(calls).toBe(1);
+  });
+
+  it('drops a job whose call was aborted before its batch started, writing nothing for it', async () => {
+    const written: number[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const gc = new GroupCommit<number, number>(async (jobs) => {
+      await gate;
+      written.push(...jobs);
+      return jobs;
+    }, 10);
+    const first = gc.submit(1);
+    await Promise.resolve();
+    const ac = new AbortController();
+    const second = gc.submit(2, ac.signal);
+    ac.abort();
+    release();
+    await first;
+    await expect(second).rejects.toThrow(expect.objectContaining({ code: 'IC_ERR_DESTINATION_WRITE_FAILED' }));
+    expect(written).toEqual([1]);
+  });
+});
+
+describe('plugin config', () => {
+  it('a connection string with no known form fails create() with a coded config error', async () => {
+    await expect(makeDestination({ connectionString: 'nonsense' })).rejects.toThrow(
+      expect.objectContaining({ code: 'IC_ERR_CONFIG_INVALID' }),
+    );
+    const sessions: Session[] = sampleSessions({ count: 2 });
+    expect(sessions[1]!.lsid).toBe('s00000001');
+  });
+});
