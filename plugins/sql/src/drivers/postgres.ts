@@ -1,37 +1,44 @@
 /**
- * PostgreSQL through pg. Rows go in with one `INSERT … SELECT * FROM unnest($1::type[], …)` per table and batch
- * (one parameter per column, whatever the row count); ids for parent rows are taken from the table's identity
- * sequence first, so children can point at them in the same round of statements.
+ * PostgreSQL through pg. Rows go in with one `COPY … FROM STDIN` per table and batch (pg-copy-streams, ADR 007),
+ * inside the batch's transaction; ids for parent rows are taken from the table's identity sequence first, so
+ * children can point at them in the same round of statements.
  */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import { DIALECTS } from '../dialects.js';
 import type { Driver, ResultRow, Tx } from '../driver.js';
-import type { Value } from '../rows.js';
-import { insertColumns, type ColumnKind, type TableName } from '../schema.js';
+import type { Row, Value } from '../rows.js';
+import { insertColumns, type TableName } from '../schema.js';
 import { serialized } from './common.js';
 
-const ARRAY_TYPES: Record<ColumnKind, string> = {
-  id: 'bigint[]',
-  ref: 'bigint[]',
-  bigint: 'bigint[]',
-  int: 'integer[]',
-  flag: 'smallint[]',
-  key: 'text[]',
-  short: 'text[]',
-  text: 'text[]',
-  time: 'timestamptz[]',
-};
+/** COPY text format: `\N` for NULL; backslash, tab, newline and carriage return escaped. */
+function copyField(v: Value): string {
+  if (v === null || v === undefined) return '\\N';
+  const s = String(v);
+  return /[\\\t\n\r]/.test(s)
+    ? s.replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r')
+    : s;
+}
 
-/** The INSERT for `table`, with the id column first when ids are supplied. */
-export function unnestInsert(table: TableName, withIds: boolean): string {
+/** The COPY statement for `table`, with the id column first when ids are supplied. */
+export function copyStatement(table: TableName, withIds: boolean): string {
   const q = DIALECTS.postgres.q;
-  const cols = insertColumns(table);
-  const names = [...(withIds ? ['id'] : []), ...cols.map((c) => c.name)];
-  const kinds: ColumnKind[] = [...(withIds ? (['id'] as const) : []), ...cols.map((c) => c.kind)];
-  return (
-    `INSERT INTO ${q(table)} (${names.map(q).join(', ')}) ` +
-    `SELECT * FROM unnest(${kinds.map((k, i) => `$${i + 1}::${ARRAY_TYPES[k]}`).join(', ')})`
-  );
+  const names = [...(withIds ? ['id'] : []), ...insertColumns(table).map((c) => c.name)];
+  return `COPY ${q(table)} (${names.map(q).join(', ')}) FROM STDIN`;
+}
+
+/** Rows as COPY text, in chunks of about 1,000 lines. */
+function* copyText(rows: readonly Row[], ids: readonly number[]): Generator<string> {
+  for (let at = 0; at < rows.length; at += 1000) {
+    let chunk = '';
+    for (let r = at; r < Math.min(rows.length, at + 1000); r++) {
+      const fields = rows[r]!.map(copyField).join('\t');
+      chunk += ids.length ? `${ids[r]}\t${fields}\n` : `${fields}\n`;
+    }
+    yield chunk;
+  }
 }
 
 export function openPostgres(connectionString: string): Driver {
@@ -58,13 +65,7 @@ export function openPostgres(connectionString: string): Driver {
       async insert(table, rows, wantIds) {
         if (!rows.length) return [];
         const ids = wantIds ? await nextIds(table, rows.length) : [];
-        const width = insertColumns(table).length;
-        const columns: Value[][] = Array.from({ length: width }, () => new Array<Value>(rows.length));
-        for (let r = 0; r < rows.length; r++) {
-          const row = rows[r]!;
-          for (let c = 0; c < width; c++) columns[c]![r] = row[c] ?? null;
-        }
-        await client.query(unnestInsert(table, wantIds), wantIds ? [ids, ...columns] : columns);
+        await pipeline(Readable.from(copyText(rows, ids)), client.query(copyFrom(copyStatement(table, wantIds))));
         return ids;
       },
       async lockForMigration() {
