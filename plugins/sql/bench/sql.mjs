@@ -56,7 +56,8 @@ function flatten(all) {
 
 const names = (t, withId) => [...(withId ? ['id'] : []), ...cols(t).map((c) => c.name)];
 const withIds = (t) => t === 'session' || t === 'session_event';
-const dbTime = (v) => (typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v) ? v.replace('T', ' ').replace(/Z$/, '') : v);
+const dbTime = (v) =>
+  typeof v === 'string' && /^\d{4}-\d\d-\d\dT/.test(v) ? v.replace('T', ' ').replace(/Z$/, '') : v;
 
 const FLOORS = {
   async sqlite(cs, flat) {
@@ -68,7 +69,9 @@ const FLOORS = {
     db.exec('BEGIN');
     for (const t of TABLES.map((x) => x.name)) {
       const n = names(t, withIds(t));
-      const s = db.prepare(`INSERT INTO "${t}" (${n.map((x) => `"${x}"`).join(', ')}) VALUES (${n.map(() => '?').join(', ')})`);
+      const s = db.prepare(
+        `INSERT INTO "${t}" (${n.map((x) => `"${x}"`).join(', ')}) VALUES (${n.map(() => '?').join(', ')})`,
+      );
       for (const r of flat[t]) s.run(...r.map(dbTime));
     }
     db.exec('COMMIT');
@@ -80,7 +83,9 @@ const FLOORS = {
     const client = new pg.Client({ connectionString: cs });
     await client.connect();
     const esc = (v) =>
-      v === null || v === undefined ? '\\N' : String(v).replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+      v === null || v === undefined
+        ? '\\N'
+        : String(v).replace(/\\/g, '\\\\').replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r');
     const t0 = process.hrtime.bigint();
     await client.query('BEGIN');
     for (const t of TABLES.map((x) => x.name)) {
@@ -88,9 +93,17 @@ const FLOORS = {
       const rows = flat[t];
       async function* lines() {
         for (let i = 0; i < rows.length; i += 1000)
-          yield rows.slice(i, i + 1000).map((r) => r.map(esc).join('\t')).join('\n') + '\n';
+          yield (
+            rows
+              .slice(i, i + 1000)
+              .map((r) => r.map(esc).join('\t'))
+              .join('\n') + '\n'
+          );
       }
-      await pipeline(Readable.from(lines()), client.query(copyStreams.from(`COPY "${t}" (${n.map((x) => `"${x}"`).join(', ')}) FROM STDIN`)));
+      await pipeline(
+        Readable.from(lines()),
+        client.query(copyStreams.from(`COPY "${t}" (${n.map((x) => `"${x}"`).join(', ')}) FROM STDIN`)),
+      );
     }
     await client.query('COMMIT');
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -99,14 +112,22 @@ const FLOORS = {
   },
   async mysql(cs, flat) {
     const u = new URL(cs);
-    const c = await mysql.createConnection({ host: u.hostname, port: Number(u.port), user: u.username, database: u.pathname.slice(1), charset: 'utf8mb4' });
+    const c = await mysql.createConnection({
+      host: u.hostname,
+      port: Number(u.port),
+      user: u.username,
+      database: u.pathname.slice(1),
+      charset: 'utf8mb4',
+    });
     const t0 = process.hrtime.bigint();
     await c.beginTransaction();
     for (const t of TABLES.map((x) => x.name)) {
       const n = names(t, withIds(t));
       const rows = flat[t];
       for (let i = 0; i < rows.length; i += 2000)
-        await c.query(`INSERT INTO \`${t}\` (${n.map((x) => `\`${x}\``).join(', ')}) VALUES ?`, [rows.slice(i, i + 2000).map((r) => r.map(dbTime))]);
+        await c.query(`INSERT INTO \`${t}\` (${n.map((x) => `\`${x}\``).join(', ')}) VALUES ?`, [
+          rows.slice(i, i + 2000).map((r) => r.map(dbTime)),
+        ]);
     }
     await c.commit();
     const s = Number(process.hrtime.bigint() - t0) / 1e9;
@@ -138,14 +159,22 @@ async function freshDatabase(engine, tag) {
     };
   } else {
     const u = new URL(MYSQL_ADMIN);
-    const a = await mysql.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: u.username || 'root' });
+    const a = await mysql.createConnection({
+      host: u.hostname,
+      port: Number(u.port || 3306),
+      user: u.username || 'root',
+    });
     await a.query(`DROP DATABASE IF EXISTS ${name}`);
     await a.query(`CREATE DATABASE ${name}`);
     await a.end();
     u.pathname = `/${name}`;
     cs = u.href;
     drop = async () => {
-      const b = await mysql.createConnection({ host: u.hostname, port: Number(u.port || 3306), user: u.username || 'root' });
+      const b = await mysql.createConnection({
+        host: u.hostname,
+        port: Number(u.port || 3306),
+        user: u.username || 'root',
+      });
       await b.query(`DROP DATABASE IF EXISTS ${name}`);
       await b.end();
     };
@@ -167,7 +196,10 @@ async function throughPlugin(cs, sessions) {
   const worker = async () => {
     while (next < sessions.length) {
       const s = sessions[next++];
-      const ack = await handler({ operation: 'session-data', site: { host: s.supportSiteHost }, session: s, xml: '' }, { signal });
+      const ack = await handler(
+        { operation: 'session-data', site: { host: s.supportSiteHost }, session: s, xml: '' },
+        { signal },
+      );
       if (ack.status !== 'written') throw new Error(`unexpected ack ${JSON.stringify(ack)}`);
     }
   };
@@ -196,8 +228,14 @@ for (const engine of ENGINES) {
   }
   const value = Math.max(...runs.plugin);
   const floor = Math.max(...runs.floor);
-  results[engine] = { value: Math.round(value), floor: Math.round(floor), ratio: Math.round((value / floor) * 1000) / 1000 };
-  console.log(`  ${engine}: plugin ${value.toFixed(0)} / floor ${floor.toFixed(0)} sessions/s = ${(value / floor).toFixed(3)} (best of 2 each)`);
+  results[engine] = {
+    value: Math.round(value),
+    floor: Math.round(floor),
+    ratio: Math.round((value / floor) * 1000) / 1000,
+  };
+  console.log(
+    `  ${engine}: plugin ${value.toFixed(0)} / floor ${floor.toFixed(0)} sessions/s = ${(value / floor).toFixed(3)} (best of 2 each)`,
+  );
 }
 const worst = Object.entries(results).sort((a, b) => a[1].ratio - b[1].ratio)[0];
 console.log(

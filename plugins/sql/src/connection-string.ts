@@ -119,7 +119,21 @@ function parseAdo(s: string): ParsedConnection {
   if (!host || !Number.isInteger(port) || port <= 0) throw invalid('has an unreadable Server (use host or host,port)');
   const options: Record<string, string> = {};
   for (const [k, v] of parts) {
-    if (!['server', 'data source', 'address', 'addr', 'database', 'initial catalog', 'user id', 'uid', 'user', 'password', 'pwd'].includes(k))
+    if (
+      ![
+        'server',
+        'data source',
+        'address',
+        'addr',
+        'database',
+        'initial catalog',
+        'user id',
+        'uid',
+        'user',
+        'password',
+        'pwd',
+      ].includes(k)
+    )
       options[k] = v;
   }
   if (instance) options.instancename = instance;

@@ -66,7 +66,13 @@ const BAD_VALUE_CODES = new Set([
 export function isConnectionFailure(err: unknown): boolean {
   const e = (err ?? {}) as DbError;
   const code = String(e.code ?? e.originalError?.code ?? '');
-  return CONNECTION_CODES.has(code) || code.startsWith('08') || /Connection terminated|connection is closed|Client has encountered a connection error|not queryable/i.test(e.message ?? '');
+  return (
+    CONNECTION_CODES.has(code) ||
+    code.startsWith('08') ||
+    /Connection terminated|connection is closed|Client has encountered a connection error|not queryable/i.test(
+      e.message ?? '',
+    )
+  );
 }
 
 /** Maps a database failure while doing `action` to a coded error. */

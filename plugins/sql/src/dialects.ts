@@ -8,9 +8,9 @@ import { MIGRATIONS_TABLE, SHORT_LENGTH, TABLES, type Column, type ColumnKind, t
 export interface Dialect {
   readonly engine: Engine;
   /** Quotes an identifier. */
-  q(name: string): string;
+  readonly q: (name: string) => string;
   /** The marker of the i-th (0-based) parameter. */
-  param(i: number): string;
+  readonly param: (i: number) => string;
   /** The current UTC time as an SQL expression. */
   readonly now: string;
   /** Column type with NOT NULL / identity as needed. */
@@ -99,14 +99,29 @@ function makeDialect(
         );
       const create = `CREATE TABLE ${ifNotExists}${q(t.name)} (${defs.join(', ')})${tableSuffix}`;
       if (engine === 'mysql') return [create];
-      return [create, ...(t.indexes ?? []).map((i) => `CREATE INDEX ${ifNotExists}${q(indexName(t, i))} ON ${q(t.name)} (${cols(i)})`)];
+      return [
+        create,
+        ...(t.indexes ?? []).map(
+          (i) => `CREATE INDEX ${ifNotExists}${q(indexName(t, i))} ON ${q(t.name)} (${cols(i)})`,
+        ),
+      ];
     },
   };
 }
 
 export const DIALECTS: Readonly<Record<Engine, Dialect>> = {
-  sqlite: makeDialect('sqlite', (n) => `"${n}"`, () => '?', 'CURRENT_TIMESTAMP'),
-  postgres: makeDialect('postgres', (n) => `"${n}"`, (i) => `$${i + 1}`, 'CURRENT_TIMESTAMP'),
+  sqlite: makeDialect(
+    'sqlite',
+    (n) => `"${n}"`,
+    () => '?',
+    'CURRENT_TIMESTAMP',
+  ),
+  postgres: makeDialect(
+    'postgres',
+    (n) => `"${n}"`,
+    (i) => `$${i + 1}`,
+    'CURRENT_TIMESTAMP',
+  ),
   mysql: makeDialect(
     'mysql',
     (n) => `\`${n}\``,
@@ -114,7 +129,12 @@ export const DIALECTS: Readonly<Record<Engine, Dialect>> = {
     'UTC_TIMESTAMP(3)',
     ' ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin',
   ),
-  mssql: makeDialect('mssql', (n) => `[${n}]`, (i) => `@p${i}`, 'SYSUTCDATETIME()'),
+  mssql: makeDialect(
+    'mssql',
+    (n) => `[${n}]`,
+    (i) => `@p${i}`,
+    'SYSUTCDATETIME()',
+  ),
 };
 
 /** A schema version: what it does and its statements for one engine. */

@@ -76,15 +76,16 @@ class SqlDestination implements Destination {
     this.#ready ??= Promise.resolve()
       .then(() => this.store.migrate())
       .then(
-      (m) => {
-        if (m.from !== m.to) this.ctx.logger.info({ from: m.from, to: m.to, at: this.conn.location }, 'schema upgraded');
-        return m;
-      },
-      (err: unknown) => {
-        this.#ready = undefined;
-        throw toDestinationError(err, `preparing the tables in ${this.conn.location}`);
-      },
-    );
+        (m) => {
+          if (m.from !== m.to)
+            this.ctx.logger.info({ from: m.from, to: m.to, at: this.conn.location }, 'schema upgraded');
+          return m;
+        },
+        (err: unknown) => {
+          this.#ready = undefined;
+          throw toDestinationError(err, `preparing the tables in ${this.conn.location}`);
+        },
+      );
     return this.#ready;
   }
 
@@ -139,7 +140,9 @@ class SqlDestination implements Destination {
       };
     }
     await step('create table', 'may create tables', () => this.store.probeCreate());
-    await step('insert, select, update, delete', 'may insert, select, update and delete rows', () => this.store.probeDml());
+    await step('insert, select, update, delete', 'may insert, select, update and delete rows', () =>
+      this.store.probeDml(),
+    );
     return checkResult(steps);
   }
 

@@ -131,7 +131,11 @@ export class SessionStore {
     const args = ['ic-permission-probe', `ic-permission-probe-${Date.now()}`];
     const key = `${q('host_name')} = ${param(0)} AND ${q('lsid')} = ${param(1)}`;
     const steps: [string, string, Value[]][] = [
-      ['INSERT', `INSERT INTO ${q('session')} (${q('host_name')}, ${q('lsid')}) VALUES (${param(0)}, ${param(1)})`, args],
+      [
+        'INSERT',
+        `INSERT INTO ${q('session')} (${q('host_name')}, ${q('lsid')}) VALUES (${param(0)}, ${param(1)})`,
+        args,
+      ],
       ['SELECT', `SELECT ${q('id')} FROM ${q('session')} WHERE ${key}`, args],
       ['UPDATE', `UPDATE ${q('session')} SET ${q('type')} = ${param(2)} WHERE ${key}`, [...args, 'probe']],
       ['DELETE', `DELETE FROM ${q('session')} WHERE ${key}`, args],
@@ -140,7 +144,9 @@ export class SessionStore {
     await this.driver
       .transaction(async (tx) => {
         for (const [what, sql, params] of steps)
-          await tx.query(sql, params).catch((err: unknown) => Promise.reject(toDestinationError(err, `${what} on table session`)));
+          await tx
+            .query(sql, params)
+            .catch((err: unknown) => Promise.reject(toDestinationError(err, `${what} on table session`)));
         throw rollback;
       })
       .catch((err: unknown) => {
@@ -183,7 +189,15 @@ export class SessionStore {
       true,
     );
     const events: Row[] = [];
-    batch.forEach((s, i) => events.push(...withRef(s.events.map((e) => e.row), 'session_event', sessionIds[i]!)));
+    batch.forEach((s, i) =>
+      events.push(
+        ...withRef(
+          s.events.map((e) => e.row),
+          'session_event',
+          sessionIds[i]!,
+        ),
+      ),
+    );
     const eventIds = await tx.insert('session_event', events, true);
     const data: Row[] = [];
     const info: Row[] = [];

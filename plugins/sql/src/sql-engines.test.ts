@@ -18,12 +18,67 @@ import {
 } from './test-helpers.js';
 
 const SEED_COLUMNS: Record<string, string[]> = {
-  session: ['id', 'lsid', 'type', 'start_time', 'end_time', 'duration', 'file_transfers', 'host_name', 'external_key', 'public_site_id', 'public_site_name', 'lseq', 'jump_group_id', 'jump_group_name', 'jump_group_type'],
-  session_event: ['id', 'session_id', 'type', 'event_time', 'performed_by', 'performed_by_type', 'destination', 'destination_type'],
+  session: [
+    'id',
+    'lsid',
+    'type',
+    'start_time',
+    'end_time',
+    'duration',
+    'file_transfers',
+    'host_name',
+    'external_key',
+    'public_site_id',
+    'public_site_name',
+    'lseq',
+    'jump_group_id',
+    'jump_group_name',
+    'jump_group_type',
+  ],
+  session_event: [
+    'id',
+    'session_id',
+    'type',
+    'event_time',
+    'performed_by',
+    'performed_by_type',
+    'destination',
+    'destination_type',
+  ],
   session_event_data: ['id', 'session_event_id', 'name', 'value'],
   system_information: ['id', 'session_event_id', 'category', 'information'],
-  representative: ['id', 'gs_number', 'session_id', 'user_id', 'user_name', 'display_name', 'public_display_name', 'display_number', 'public_ip', 'private_ip', 'is_owner', 'is_primary', 'duration', 'host_name', 'operating_system'],
-  customer: ['id', 'session_id', 'gs_number', 'issue', 'issue_description', 'display_name', 'company_name', 'company_code', 'public_ip', 'private_ip', 'rpat_support', 'host_name', 'operating_system'],
+  representative: [
+    'id',
+    'gs_number',
+    'session_id',
+    'user_id',
+    'user_name',
+    'display_name',
+    'public_display_name',
+    'display_number',
+    'public_ip',
+    'private_ip',
+    'is_owner',
+    'is_primary',
+    'duration',
+    'host_name',
+    'operating_system',
+  ],
+  customer: [
+    'id',
+    'session_id',
+    'gs_number',
+    'issue',
+    'issue_description',
+    'display_name',
+    'company_name',
+    'company_code',
+    'public_ip',
+    'private_ip',
+    'rpat_support',
+    'host_name',
+    'operating_system',
+  ],
   team: ['id', 'session_id', 'team_id', 'name', 'is_primary'],
   custom_attribute: ['id', 'session_id', 'display_name', 'code_name', 'value'],
 };
@@ -56,7 +111,12 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('SQL destination on %s',
   it("creates the seed's tables with its column names, records the schema version, and upgrades idempotently", async () => {
     const { dest } = await destination();
     const check = await dest.check();
-    expect(check.steps.map((s) => s.name)).toEqual(['connect', 'tables', 'create table', 'insert, select, update, delete']);
+    expect(check.steps.map((s) => s.name)).toEqual([
+      'connect',
+      'tables',
+      'create table',
+      'insert, select, update, delete',
+    ]);
     expect(check.ok).toBe(true);
     for (const [table, cols] of Object.entries(SEED_COLUMNS)) expect(await columnsOf(db, table)).toEqual(cols);
     expect(await columnsOf(db, 'session_extra')).toEqual(['id', 'session_id', 'name', 'value']);
@@ -94,40 +154,83 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('SQL destination on %s',
     const ack = await deliver(dest, sessionItem(s));
     expect(ack).toEqual({ status: 'written', location: `${engine}:session/map.example.com/map-${engine}` });
     const [row] = await db.sql(`SELECT * FROM session WHERE lsid = 'map-${engine}'`);
-    expect(row).toMatchObject({ type: 'support', duration: '00:15:02', host_name: 'map.example.com', external_key: 'INC0012345', public_site_name: 'Default', jump_group_name: 'Helpdesk', jump_group_type: 'shared' });
+    expect(row).toMatchObject({
+      type: 'support',
+      duration: '00:15:02',
+      host_name: 'map.example.com',
+      external_key: 'INC0012345',
+      public_site_name: 'Default',
+      jump_group_name: 'Helpdesk',
+      jump_group_type: 'shared',
+    });
     expect(Number(row!.file_transfers)).toBe(2);
     expect(Number(row!.lseq)).toBe(1234);
     expect(new Date(utc(row!.start_time)).toISOString()).toBe('2024-12-03T15:26:05.000Z');
     expect(new Date(utc(row!.end_time)).toISOString()).toBe('2024-12-03T15:41:07.000Z');
     const id = row!.id as number;
     const [rep] = await db.sql(`SELECT * FROM representative WHERE session_id = ${id}`);
-    expect(rep).toMatchObject({ user_name: 'admin', display_name: 'Admin', public_ip: '2a01:e34::1', host_name: 'REP-PC' });
+    expect(rep).toMatchObject({
+      user_name: 'admin',
+      display_name: 'Admin',
+      public_ip: '2a01:e34::1',
+      host_name: 'REP-PC',
+    });
     expect([rep!.is_owner, rep!.is_primary, rep!.duration, rep!.gs_number].map(Number)).toEqual([1, 1, 901, 21]);
     const [cust] = await db.sql(`SELECT * FROM customer WHERE session_id = ${id}`);
-    expect(cust).toMatchObject({ issue: '3', issue_description: 'Printer broken', display_name: 'Jane Customer', company_name: 'Acme', company_code: 'AC1', private_ip: '10.0.0.4', host_name: 'PC-042', operating_system: 'Windows 11 Pro' });
+    expect(cust).toMatchObject({
+      issue: '3',
+      issue_description: 'Printer broken',
+      display_name: 'Jane Customer',
+      company_name: 'Acme',
+      company_code: 'AC1',
+      private_ip: '10.0.0.4',
+      host_name: 'PC-042',
+      operating_system: 'Windows 11 Pro',
+    });
     expect(Number(cust!.rpat_support)).toBe(0);
     const [team] = await db.sql(`SELECT * FROM team WHERE session_id = ${id}`);
     expect(team).toMatchObject({ name: 'Tier 1' });
     const [attr] = await db.sql(`SELECT * FROM custom_attribute WHERE session_id = ${id}`);
     expect(attr).toMatchObject({ display_name: 'Ticket', code_name: 'ticket_id', value: '12345' });
     const events = await db.sql(`SELECT * FROM session_event WHERE session_id = ${id} ORDER BY id`);
-    expect(events.map((e) => e.type)).toEqual(['Session Start', 'Chat Message', 'System Information Retrieved', 'Session End']);
-    expect(events[1]).toMatchObject({ performed_by: 'Admin', performed_by_type: 'representative', destination: 'Jane Customer', destination_type: 'customer' });
-    const [body] = await db.sql(`SELECT name, value FROM session_event_data WHERE session_event_id = ${events[1]!.id as number}`);
+    expect(events.map((e) => e.type)).toEqual([
+      'Session Start',
+      'Chat Message',
+      'System Information Retrieved',
+      'Session End',
+    ]);
+    expect(events[1]).toMatchObject({
+      performed_by: 'Admin',
+      performed_by_type: 'representative',
+      destination: 'Jane Customer',
+      destination_type: 'customer',
+    });
+    const [body] = await db.sql(
+      `SELECT name, value FROM session_event_data WHERE session_event_id = ${events[1]!.id as number}`,
+    );
     expect(body).toEqual({ name: 'body', value: 'Hello' });
-    const [info] = await db.sql(`SELECT category, information FROM system_information WHERE session_event_id = ${events[2]!.id as number}`);
+    const [info] = await db.sql(
+      `SELECT category, information FROM system_information WHERE session_event_id = ${events[2]!.id as number}`,
+    );
     expect(info).toEqual({
       category: 'General',
-      information: '<description><field name="os">Operating System</field></description><data><row><field name="os">Windows 11 Pro</field></row></data>',
+      information:
+        '<description><field name="os">Operating System</field></description><data><row><field name="os">Windows 11 Pro</field></row></data>',
     });
     const extras = await db.sql(`SELECT name FROM session_extra WHERE session_id = ${id} ORDER BY name`);
-    expect(extras.map((e) => e.name)).toEqual(['exit_surveys', 'file_delete_count', 'primary_customer', 'primary_rep', 'recordings']);
+    expect(extras.map((e) => e.name)).toEqual([
+      'exit_surveys',
+      'file_delete_count',
+      'primary_customer',
+      'primary_rep',
+      'recordings',
+    ]);
   });
 
   it('completes a session first stored in progress, in place', async () => {
     const { dest } = await destination();
     const done = sampleSessions({ count: 1, events: 6, host: 'progress.example.com', from: 77 })[0]!;
-    const { endTime: _end, duration: _d, ...open } = done;
+    const open = { ...done, endTime: undefined, duration: undefined };
     const running = { ...open, events: done.events.slice(0, 3) };
     expect((await deliver(dest, sessionItem(running))).status).toBe('written');
     const [before] = await db.sql(`SELECT end_time FROM session WHERE host_name = 'progress.example.com'`);
@@ -148,7 +251,12 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('SQL destination on %s',
       `SELECT COUNT(*) AS n FROM system_information i JOIN session_event e ON e.id = i.session_event_id JOIN session s ON s.id = e.session_id WHERE s.host_name = 'nosys.example.com'`,
     );
     expect(Number(n!.n)).toBe(0);
-    const ack = await deliver(dest, { operation: 'system-information', site: { host: 'nosys.example.com' }, session: s, xml: '' });
+    const ack = await deliver(dest, {
+      operation: 'system-information',
+      site: { host: 'nosys.example.com' },
+      session: s,
+      xml: '',
+    });
     expect(ack.status).toBe('skipped');
   });
 
@@ -157,7 +265,11 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('SQL destination on %s',
     const s = sampleSession({ lsid: 'sys', supportSiteHost: 'sys.example.com' });
     const item = { operation: 'system-information' as const, site: { host: 'sys.example.com' }, session: s, xml: '' };
     await expect(deliver(dest, item)).rejects.toThrow(
-      expect.objectContaining({ code: 'IC_ERR_DESTINATION_WRITE_FAILED', retryable: true, message: expect.stringMatching(/not stored yet/) }),
+      expect.objectContaining({
+        code: 'IC_ERR_DESTINATION_WRITE_FAILED',
+        retryable: true,
+        message: expect.stringMatching(/not stored yet/),
+      }),
     );
     await deliver(dest, sessionItem(s));
     expect((await deliver(dest, item)).status).toBe('replaced');
@@ -178,7 +290,9 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('SQL destination on %s',
     expect(isIcError(err) && err.code).toBe('IC_ERR_DESTINATION_BAD_ITEM');
     expect(err.message).toMatch(/session\.external_key contains a NUL/);
     const tooLong = { ...b!, jumpGroup: { id: 1, name: 'x'.repeat(300), type: 'shared' } };
-    await expect(deliver(dest, sessionItem(tooLong))).rejects.toThrow(expect.objectContaining({ code: 'IC_ERR_DESTINATION_BAD_ITEM', retryable: false }));
+    await expect(deliver(dest, sessionItem(tooLong))).rejects.toThrow(
+      expect.objectContaining({ code: 'IC_ERR_DESTINATION_BAD_ITEM', retryable: false }),
+    );
     const lsids = await db.sql(`SELECT lsid FROM session WHERE host_name = 'bad.example.com' ORDER BY lsid`);
     expect(lsids.map((r) => r.lsid)).toEqual([a!.lsid, c!.lsid]);
   });
@@ -223,7 +337,9 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('SQL destination on %s',
       const check = await dest.check();
       expect(check.ok).toBe(false);
       expect(check.steps.at(-1)!.message).toMatch(/settings database .* must never be the same/);
-      await expect(deliver(dest, sessionItem(sampleSession()))).rejects.toThrow(expect.objectContaining({ code: 'IC_ERR_CONFIG_INVALID' }));
+      await expect(deliver(dest, sessionItem(sampleSession()))).rejects.toThrow(
+        expect.objectContaining({ code: 'IC_ERR_CONFIG_INVALID' }),
+      );
       await dest.close();
       expect((await other.sql(`SELECT COUNT(*) AS n FROM ic_settings_meta`)).length).toBe(1);
     } finally {

@@ -10,7 +10,15 @@ import { sampleSessions } from './sample-sessions.js';
 import { sessionRows } from './rows.js';
 import { SessionStore } from './session-store.js';
 import { toDestinationError } from './db-errors.js';
-import { counts, createDatabase, CuttableProxy, deliver, makeDestination, sessionItem, type TestDatabase } from './test-helpers.js';
+import {
+  counts,
+  createDatabase,
+  CuttableProxy,
+  deliver,
+  makeDestination,
+  sessionItem,
+  type TestDatabase,
+} from './test-helpers.js';
 
 describe.each(['postgres', 'mysql'] as const)('%s faults', (engine) => {
   let db: TestDatabase;
@@ -30,7 +38,9 @@ describe.each(['postgres', 'mysql'] as const)('%s faults', (engine) => {
     expect((await deliver(dest, sessionItem(first!))).status).toBe('written');
     proxy.cutAfter(200_000); // well into the INSERTs of the next transaction
     const results = await Promise.allSettled(rest.map((s) => deliver(dest, sessionItem(s))));
-    const codes = new Set(results.map((r) => (r.status === 'rejected' && isIcError(r.reason) ? r.reason.code : r.status)));
+    const codes = new Set(
+      results.map((r) => (r.status === 'rejected' && isIcError(r.reason) ? r.reason.code : r.status)),
+    );
     expect([...codes]).toEqual(['IC_ERR_DESTINATION_UNAVAILABLE']);
     expect(results.every((r) => r.status === 'rejected' && (r.reason as { retryable: boolean }).retryable)).toBe(true);
     expect((await counts(db)).session).toBe(1);

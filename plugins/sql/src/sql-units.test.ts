@@ -21,22 +21,41 @@ describe('connection strings', () => {
   it('picks the engine from the form and keeps credentials out of the location', () => {
     const ado = parseConnectionString('Server=db.corp,1444;Database=Archive;User Id=ic;Password=s3cret;Encrypt=true');
     expect(ado).toMatchObject({ engine: 'mssql', location: 'mssql://db.corp:1444/archive' });
-    expect(ado.server).toMatchObject({ host: 'db.corp', port: 1444, user: 'ic', password: 's3cret', options: { encrypt: 'true' } });
+    expect(ado.server).toMatchObject({
+      host: 'db.corp',
+      port: 1444,
+      user: 'ic',
+      password: 's3cret',
+      options: { encrypt: 'true' },
+    });
     expect(parseConnectionString('Data Source=SQL01\\ARCHIVE;Initial Catalog=ic;User ID=u;Pwd=p').location).toBe(
       'mssql://sql01\\archive:1433/ic',
     );
-    expect(parseConnectionString('mssql://ic:p%40ss@db:1433/archive').server).toMatchObject({ password: 'p@ss', database: 'archive' });
-    expect(parseConnectionString('postgres://ic:pw@localhost/archive').location).toBe('postgres://loopback:5432/archive');
+    expect(parseConnectionString('mssql://ic:p%40ss@db:1433/archive').server).toMatchObject({
+      password: 'p@ss',
+      database: 'archive',
+    });
+    expect(parseConnectionString('postgres://ic:pw@localhost/archive').location).toBe(
+      'postgres://loopback:5432/archive',
+    );
     expect(parseConnectionString('postgresql://127.0.0.1:5433/a').location).toBe('postgres://loopback:5433/a');
     expect(parseConnectionString('mariadb://root@db/ic').location).toBe('mysql://db:3306/ic');
     expect(parseConnectionString('mysql://root@db:3307/ic').engine).toBe('mysql');
     expect(parseConnectionString('sqlite:data/s.db', '/srv').location).toBe('sqlite:/srv/data/s.db');
     expect(parseConnectionString('sqlite:///var/s.db').file).toBe('/var/s.db');
-    for (const s of [ado.location, parseConnectionString('mysql://root:pw@db/ic').location]) expect(s).not.toMatch(/s3cret|pw/);
+    for (const s of [ado.location, parseConnectionString('mysql://root:pw@db/ic').location])
+      expect(s).not.toMatch(/s3cret|pw/);
   });
 
   it('refuses unknown forms with IC_ERR_CONFIG_INVALID and never echoes the string', () => {
-    for (const bad of ['', 'oracle://u:topsecret@h/db', 'Server=h;User Id=u;Password=topsecret', 'postgres://u:topsecret@h', 'just text topsecret', 'sqlite:']) {
+    for (const bad of [
+      '',
+      'oracle://u:topsecret@h/db',
+      'Server=h;User Id=u;Password=topsecret',
+      'postgres://u:topsecret@h',
+      'just text topsecret',
+      'sqlite:',
+    ]) {
       let err: unknown;
       try {
         parseConnectionString(bad);
@@ -60,7 +79,12 @@ describe('connection strings', () => {
 
 describe('rows', () => {
   it("writes durations as the seed's HH:MM:SS", () => {
-    expect([hhmmss(0), hhmmss(902), hhmmss(90_061), hhmmss(undefined)]).toEqual(['00:00:00', '00:15:02', '25:01:01', null]);
+    expect([hhmmss(0), hhmmss(902), hhmmss(90_061), hhmmss(undefined)]).toEqual([
+      '00:00:00',
+      '00:15:02',
+      '25:01:01',
+      null,
+    ]);
   });
 });
 
@@ -90,8 +114,10 @@ function recordingDriver(): { driver: Driver; statements: string[] } {
   const tx: Tx = {
     query(sql) {
       statements.push(sql);
-      if (sql.startsWith('SELECT [id], [lsid] FROM [session]')) return Promise.resolve([{ id: 7, lsid: 'c69a8e10bea9428f816cfababe9815fe' }]);
-      if (sql.startsWith('SELECT [id] FROM [session_event]')) return Promise.resolve([1, 2, 3, 4].map((id) => ({ id })));
+      if (sql.startsWith('SELECT [id], [lsid] FROM [session]'))
+        return Promise.resolve([{ id: 7, lsid: 'c69a8e10bea9428f816cfababe9815fe' }]);
+      if (sql.startsWith('SELECT [id] FROM [session_event]'))
+        return Promise.resolve([1, 2, 3, 4].map((id) => ({ id })));
       return Promise.resolve([]);
     },
     insert(table, rows, wantIds) {
@@ -106,7 +132,10 @@ function recordingDriver(): { driver: Driver; statements: string[] } {
   const driver: Driver = {
     engine: 'mssql',
     dialect: DIALECTS.mssql,
-    transaction: (fn) => fn(tx).catch((e: unknown) => (String(e).includes('probe done') ? undefined : Promise.reject(e))) as never,
+    transaction: (fn) =>
+      fn(tx).catch((e: unknown) =>
+        String(e).includes('probe done') ? undefined : Promise.reject(e as Error),
+      ) as never,
     tableNames: () => Promise.resolve(new Set<string>()),
     close: () => Promise.resolve(),
   };
@@ -136,7 +165,10 @@ describe('SQL Server dialect', () => {
     const store = new SessionStore(driver);
     await store.migrate();
     const rows = sessionRows(sampleSession(), true);
-    expect(await store.writeSessions([rows, sessionRows(sampleSession({ lsid: 'other' }), true)])).toEqual(['replaced', 'written']);
+    expect(await store.writeSessions([rows, sessionRows(sampleSession({ lsid: 'other' }), true)])).toEqual([
+      'replaced',
+      'written',
+    ]);
     await store.writeSystemInformation(rows);
     await store.probeCreate();
     await store.probeDml();
@@ -152,7 +184,9 @@ describe('SQL Server dialect', () => {
   });
 
   it('builds the mssql config from both forms and fails unreachable servers as retryable', async () => {
-    expect(mssqlConfig(parseConnectionString('Server=h,1444;Database=d;User Id=u;Password=p;TrustServerCertificate=true'))).toMatchObject({
+    expect(
+      mssqlConfig(parseConnectionString('Server=h,1444;Database=d;User Id=u;Password=p;TrustServerCertificate=true')),
+    ).toMatchObject({
       server: 'h',
       port: 1444,
       database: 'd',
@@ -162,7 +196,11 @@ describe('SQL Server dialect', () => {
     });
     const { dest } = await makeDestination({ connectionString: 'Server=127.0.0.1,1;Database=ic;User Id=u;Password=p' });
     const check = await dest.check();
-    expect(check.steps[0]).toMatchObject({ name: 'connect', ok: false, message: expect.stringMatching(/cannot be reached/) });
+    expect(check.steps[0]).toMatchObject({
+      name: 'connect',
+      ok: false,
+      message: expect.stringMatching(/cannot be reached/),
+    });
     await expect(deliver(dest, sessionItem(sampleSession()))).rejects.toThrow(
       expect.objectContaining({ code: 'IC_ERR_DESTINATION_UNAVAILABLE', retryable: true }),
     );
@@ -182,7 +220,11 @@ describe('group commit', () => {
     }, 4);
     const out = await Promise.all(Array.from({ length: 10 }, (_, i) => gc.submit(i)));
     expect(out).toEqual(Array.from({ length: 10 }, (_, i) => `ok ${i}`));
-    expect(batches).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+    expect(batches).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+      [8, 9],
+    ]);
   });
 
   it('splits a failed batch so one bad job fails alone; an unreachable database fails the whole batch', async () => {

@@ -77,7 +77,11 @@ export async function createDatabase(engine: TestDatabase['engine']): Promise<Te
     };
   }
   const url = new URL(MYSQL_ADMIN);
-  const admin = await mysql.createConnection({ host: url.hostname, port: Number(url.port || 3306), user: url.username || 'root' });
+  const admin = await mysql.createConnection({
+    host: url.hostname,
+    port: Number(url.port || 3306),
+    user: url.username || 'root',
+  });
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.changeUser({ database: name });
   url.pathname = `/${name}`;
@@ -104,7 +108,11 @@ export async function makeDestination(
 }
 
 /** Delivers one item to its handler. */
-export function deliver(dest: Destination, item: Item, signal: globalThis.AbortSignal = new AbortController().signal): Promise<Ack> {
+export function deliver(
+  dest: Destination,
+  item: Item,
+  signal: globalThis.AbortSignal = new AbortController().signal,
+): Promise<Ack> {
   const handler = dest.handlers[item.operation] as (i: Item, o: { signal: AbortSignal }) => Promise<Ack>;
   return handler(item, { signal });
 }

@@ -41,7 +41,8 @@ export const MIGRATION_LOCK_SQL =
 export function mssqlConfig(conn: ParsedConnection): sql.config {
   const s = conn.server!;
   const o = s.options;
-  const yes = (v: string | undefined, dflt: boolean) => (v === undefined ? dflt : /^(true|yes|1|strict|mandatory)$/i.test(v));
+  const yes = (v: string | undefined, dflt: boolean) =>
+    v === undefined ? dflt : /^(true|yes|1|strict|mandatory)$/i.test(v);
   return {
     server: s.host,
     port: o.instancename ? undefined : s.port,
@@ -78,7 +79,9 @@ export function openMssql(conn: ParsedConnection): Driver {
     },
     async insert(table, rows, wantIds) {
       const times = timeColumns(table);
-      const per = wantIds ? Math.max(1, Math.floor(MAX_PARAMS / insertColumns(table).length / 2)) : rowsPerRequest(table);
+      const per = wantIds
+        ? Math.max(1, Math.floor(MAX_PARAMS / insertColumns(table).length / 2))
+        : rowsPerRequest(table);
       const ids: number[] = [];
       for (let at = 0; at < rows.length; at += per) {
         const part = rows.slice(at, at + per);
@@ -116,7 +119,9 @@ export function openMssql(conn: ParsedConnection): Driver {
       await connecting;
       const r = await pool
         .request()
-        .query<{ name: string }>(`SELECT TABLE_NAME AS name FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = SCHEMA_NAME()`);
+        .query<{ name: string }>(
+          `SELECT TABLE_NAME AS name FROM INFORMATION_SCHEMA.TABLES WHERE TABLE_SCHEMA = SCHEMA_NAME()`,
+        );
       return new Set(r.recordset.map((x) => x.name.toLowerCase()));
     },
     close: () => pool.close(),

@@ -105,7 +105,8 @@ export function openMysql(conn: ParsedConnection): Driver {
         await c.rollback().catch(() => (broken = true));
         throw err;
       } finally {
-        if (held.lock) await c.query(`SELECT RELEASE_LOCK('integration-client.sql.migrate')`).catch(() => (broken = true));
+        if (held.lock)
+          await c.query(`SELECT RELEASE_LOCK('integration-client.sql.migrate')`).catch(() => (broken = true));
         if (broken) c.destroy();
         else c.release();
       }
