@@ -7,3 +7,6 @@ export function fixture(name: string): string {
 
 /** Absolute path of the built `ic` binary. */
 export const IC_BIN = fileURLToPath(new URL('../../host/dist/cli.js', import.meta.url));
+
+/** The repository root. */
+export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));

@@ -9,7 +9,14 @@ import {
   type ScheduleSettings,
   type SiteSettings,
 } from '@integration-client/schemas';
-import { checkValid, createAjv, type ConfigError } from '@integration-client/plugin-sdk';
+import {
+  checkValid,
+  createAjv,
+  DestinationError,
+  type ConfigError,
+  type Operation,
+  type PluginManifest,
+} from '@integration-client/plugin-sdk';
 import type { ValidateFunction } from 'ajv';
 
 export type { ConfigError };
@@ -85,3 +92,50 @@ function rejectWith(issues: { path: string; message: string }[]): ValidateFuncti
   }));
   return fn;
 }
+
+/** What a destination can take: its plugin's manifest id and declared operations. */
+export interface DestinationCapabilities {
+  readonly plugin: string;
+  readonly operations: readonly Operation[];
+}
+
+const CANNOT_BE_SQL: readonly Operation[] = [
+  'session-recording',
+  'command-shell-recording',
+  'show-my-screen-recording',
+  'presentation-recording',
+  'site-backup',
+];
+
+/**
+ * Refuses a schedule that routes a data type to a destination whose plugin does not declare it
+ * (IC_ERR_DESTINATION_OPERATION_UNSUPPORTED), saying which transfer, which types, what the destination takes and
+ * what to do — e.g. recordings sent to SQL, which cannot store them (seed).
+ */
+export function checkRouting(
+  schedule: Pick<ScheduleSettings, 'name' | 'transfers'>,
+  destinationOf: (name: string) => DestinationCapabilities | undefined,
+): void {
+  schedule.transfers.forEach((t, i) => {
+    const dest = destinationOf(t.destination);
+    if (!dest) return;
+    const refused = t.dataTypes.filter((op) => !dest.operations.includes(op));
+    if (!refused.length) return;
+    const binary = refused.filter((op) => CANNOT_BE_SQL.includes(op));
+    const hint =
+      dest.plugin === 'sql' && binary.length
+        ? ' Recordings and site backups cannot be stored in a SQL database (seed): route them to a file-system destination in a separate transfer.'
+        : ' Remove them from the transfer or choose a destination that declares them.';
+    throw new DestinationError(
+      'IC_ERR_DESTINATION_OPERATION_UNSUPPORTED',
+      `schedule ${JSON.stringify(schedule.name)}, transfer ${i + 1}: destination ${JSON.stringify(t.destination)} (plugin ${dest.plugin}) does not take ${refused.join(', ')}; it declares ${dest.operations.join(', ')}.${hint}`,
+      { details: { transfer: i, destination: t.destination, refused } },
+    );
+  });
+}
+
+/** The capabilities a manifest declares. */
+export const capabilitiesOf = (m: PluginManifest): DestinationCapabilities => ({
+  plugin: m.id,
+  operations: m.operations,
+});
