@@ -10,3 +10,8 @@ export * from './report/xml-names.js';
 export * from './site/site-client.js';
 export * from './site/appliance-api.js';
 export * from './site/retry-policy.js';
+export * from './secrets/secret-box.js';
+export * from './settings-db/settings-db.js';
+export * from './engine/transfer-engine.js';
+export * from './engine/destinations.js';
+export * from './engine/schedule-runner.js';

@@ -1,0 +1,96 @@
+/**
+ * Runs a schedule once: its transfers together, each site and destination opened once, the outcome recorded in
+ * the run history (succeeded / partly failed / failed, counts, error). An unreachable appliance is a failed run
+ * with the cursor kept — not, as in the seed, a schedule marked complete.
+ */
+import type { Logger } from 'pino';
+import type { SettingsDb, RunOutcome } from '../settings-db/settings-db.js';
+import { checkRouting } from '../settings/settings-validator.js';
+import { SiteClient, type SiteClientOptions } from '../site/site-client.js';
+import type { DestinationLoader } from './destinations.js';
+import { TransferEngine, type EngineOptions, type OpenDestination, type TransferOutcome } from './transfer-engine.js';
+
+export interface ScheduleRun {
+  readonly runId: number;
+  readonly schedule: string;
+  readonly outcome: RunOutcome;
+  readonly transfers: readonly TransferOutcome[];
+  readonly seconds: number;
+  readonly error?: string;
+}
+
+export class ScheduleRunner {
+  readonly #engine: TransferEngine;
+
+  constructor(
+    private readonly db: SettingsDb,
+    private readonly destinations: DestinationLoader,
+    private readonly log: Logger,
+    private readonly engineOptions: EngineOptions = {},
+    private readonly siteOptions: Partial<Pick<SiteClientOptions, 'retry' | 'headersTimeoutMs' | 'bodyTimeoutMs'>> = {},
+  ) {
+    this.#engine = new TransferEngine(db, log);
+  }
+
+  async run(name: string, signal?: AbortSignal): Promise<ScheduleRun> {
+    const t0 = Date.now();
+    const schedule = this.db.schedule(name);
+    const runId = this.db.startRun(name);
+    const opened = new Map<string, OpenDestination>();
+    const sites = new Map<string, SiteClient>();
+    const transfers: TransferOutcome[] = [];
+    let error: string | undefined;
+    try {
+      for (const t of schedule.transfers)
+        if (!opened.has(t.destination)) opened.set(t.destination, await this.destinations.open(t.destination));
+      checkRouting(schedule, (n) => opened.get(n));
+      for (const t of schedule.transfers)
+        if (!sites.has(t.site))
+          sites.set(
+            t.site,
+            await SiteClient.create({ ...this.siteOptions, site: this.db.site(t.site), logger: this.log }),
+          );
+      const results = await Promise.all(
+        schedule.transfers.map((t) =>
+          this.#engine.run(
+            {
+              siteName: t.site,
+              site: sites.get(t.site)!,
+              backupPassword: this.db.site(t.site).backupPassword,
+              destination: opened.get(t.destination)!,
+              dataTypes: t.dataTypes,
+            },
+            { ...this.engineOptions, runId, signal },
+          ),
+        ),
+      );
+      transfers.push(...results);
+    } catch (err) {
+      error = err instanceof Error ? err.message : String(err);
+      this.log.error({ err, schedule: name }, 'the schedule could not run');
+    } finally {
+      for (const d of opened.values()) await d.instance.close().catch(() => undefined);
+      for (const s of sites.values()) await s.close().catch(() => undefined);
+    }
+    const sum = (k: 'delivered' | 'skipped' | 'deferred' | 'bytes' | 'failed' | 'retryable') =>
+      transfers.reduce((n, t) => n + t[k], 0);
+    const counts = {
+      delivered: sum('delivered'),
+      skipped: sum('skipped'),
+      deferred: sum('deferred'),
+      bytes: sum('bytes'),
+      failed: sum('failed'),
+      retryable: sum('retryable'),
+    };
+    const problems = counts.failed + counts.retryable;
+    const outcome: RunOutcome =
+      error !== undefined || (problems > 0 && counts.delivered === 0)
+        ? 'failed'
+        : problems > 0
+          ? 'partly-failed'
+          : 'succeeded';
+    error ??= transfers.flatMap((t) => t.errors)[0];
+    this.db.finishRun(runId, outcome, counts, error);
+    return { runId, schedule: name, outcome, transfers, seconds: (Date.now() - t0) / 1000, error };
+  }
+}

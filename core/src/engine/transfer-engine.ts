@@ -1,0 +1,362 @@
+/**
+ * The transfer engine: one transfer = one site × one destination × some data types. The data path reads as one
+ * line: site client (report stream) → report parser (session models + XML) → this engine (window, ledger,
+ * cursor) → the destination plugin's handler.
+ *
+ * Semantics, beyond the seed's:
+ * - Sessions are pulled by END time over [cursor − overlap, appliance now − settle], on the appliance's clock
+ *   (`duration=0` asks up to the appliance's now; the `Date` header of the answer gives that now), so a host clock
+ *   running ahead cannot skip data. Sessions still open are not in an end-time window; they come when they close.
+ * - A delivered-items ledger (per destination and item) skips what the overlap brings again.
+ * - A data type's cursor moves to the window's end only when every item of that type in the window was
+ *   acknowledged, or failed for good (recorded as a failed item, to be replayed by hand). A retryable failure
+ *   — appliance or destination down — keeps the cursor; the next run catches up.
+ * - Site backups are taken once per run.
+ */
+import {
+  isIcError,
+  toIcError,
+  type Ack,
+  type Destination,
+  type Item,
+  type Operation,
+  type Presentation,
+  type Session,
+} from '@integration-client/plugin-sdk';
+import type { Logger } from 'pino';
+import type { SettingsDb } from '../settings-db/settings-db.js';
+import { downloadBackup, downloadRecording, type RecordingKind } from '../site/appliance-api.js';
+import { API } from '../site/api-names.js';
+import type { SiteClient } from '../site/site-client.js';
+
+/** A live destination instance and what its plugin declares. */
+export interface OpenDestination {
+  readonly name: string;
+  readonly plugin: string;
+  readonly operations: readonly Operation[];
+  readonly instance: Destination;
+}
+
+export interface TransferSpec {
+  readonly siteName: string;
+  readonly site: SiteClient;
+  readonly backupPassword?: string;
+  readonly destination: OpenDestination;
+  readonly dataTypes: readonly Operation[];
+}
+
+export interface EngineOptions {
+  /** Seconds re-read before the cursor on every run (default 3600). */
+  readonly overlapSeconds?: number;
+  /** Seconds before the appliance's now that are left for the next run (default 60). */
+  readonly settleSeconds?: number;
+  /**
+   * How far back (seconds before the host's now) the first run of a transfer reaches. Default: everything the
+   * appliance still keeps (it keeps at most 90 days), asked as `end_time=0` so the host clock plays no part.
+   */
+  readonly initialLookbackSeconds?: number;
+  /** Sessions delivered at the same time (default 32). */
+  readonly concurrency?: number;
+  readonly runId?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** What one transfer run did. */
+export interface TransferOutcome {
+  readonly transfer: string;
+  readonly window?: { readonly from: number; readonly to: number };
+  readonly delivered: number;
+  readonly skipped: number;
+  readonly deferred: number;
+  readonly bytes: number;
+  readonly failed: number;
+  /** Retryable failures: the cursor of their data type did not move. */
+  readonly retryable: number;
+  readonly cursorsMoved: readonly Operation[];
+  readonly errors: readonly string[];
+  readonly byType: Readonly<Partial<Record<Operation, number>>>;
+}
+
+const SESSION_TYPES: readonly Operation[] = [
+  'session-data',
+  'system-information',
+  'session-recording',
+  'command-shell-recording',
+  'show-my-screen-recording',
+];
+const PRESENTATION_TYPES: readonly Operation[] = ['presentation-data', 'presentation-recording'];
+
+/** The id of a transfer in cursors and logs. */
+export const transferId = (site: string, destination: string) => `${site}->${destination}`;
+
+class Tally {
+  delivered = 0;
+  skipped = 0;
+  deferred = 0;
+  bytes = 0;
+  failed = 0;
+  retryable = 0;
+  readonly blocked = new Set<Operation>();
+  readonly errors: string[] = [];
+  readonly byType: Partial<Record<Operation, number>> = {};
+}
+
+export class TransferEngine {
+  constructor(
+    private readonly db: SettingsDb,
+    private readonly log: Logger,
+  ) {}
+
+  async run(spec: TransferSpec, options: EngineOptions = {}): Promise<TransferOutcome> {
+    const id = transferId(spec.siteName, spec.destination.name);
+    const log = this.log.child({ transfer: id });
+    const tally = new Tally();
+    const moved: Operation[] = [];
+    let window: { from: number; to: number } | undefined;
+    const groups: [readonly Operation[], 'session' | 'presentation'][] = [
+      [SESSION_TYPES, 'session'],
+      [PRESENTATION_TYPES, 'presentation'],
+    ];
+    for (const [types, kind] of groups) {
+      const wanted = spec.dataTypes.filter((t) => types.includes(t));
+      if (!wanted.length) continue;
+      try {
+        window = await this.#pull(spec, id, wanted, kind, tally, options, log);
+        for (const t of wanted)
+          if (!tally.blocked.has(t)) {
+            this.db.setCursor(id, t, window.to);
+            moved.push(t);
+          }
+      } catch (err) {
+        const e = toIcError(err, 'IC_ERR_INTERNAL');
+        tally.retryable++;
+        tally.errors.push(`${e.code}: ${e.message}`);
+        log.error({ err: e, kind }, 'pulling the report failed; the cursor stays and the next run catches up');
+      }
+    }
+    if (spec.dataTypes.includes('site-backup')) await this.#backup(spec, tally, options, log);
+    const outcome: TransferOutcome = {
+      transfer: id,
+      window,
+      delivered: tally.delivered,
+      skipped: tally.skipped,
+      deferred: tally.deferred,
+      bytes: tally.bytes,
+      failed: tally.failed,
+      retryable: tally.retryable,
+      cursorsMoved: moved,
+      errors: tally.errors,
+      byType: tally.byType,
+    };
+    log.info({ ...outcome, errors: outcome.errors.length }, 'transfer finished');
+    return outcome;
+  }
+
+  async #pull(
+    spec: TransferSpec,
+    id: string,
+    types: Operation[],
+    kind: 'session' | 'presentation',
+    tally: Tally,
+    options: EngineOptions,
+    log: Logger,
+  ): Promise<{ from: number; to: number }> {
+    const overlap = options.overlapSeconds ?? 3600;
+    const settle = options.settleSeconds ?? 60;
+    const nowS = () => Math.floor(spec.site.applianceNow() / 1000);
+    const cursors = types.map((t) => this.db.cursor(id, t));
+    const from = cursors.some((c) => c === undefined)
+      ? options.initialLookbackSeconds === undefined
+        ? 0
+        : Math.floor(Date.now() / 1000) - options.initialLookbackSeconds
+      : Math.max(0, Math.min(...(cursors as number[])) - overlap);
+    const params = { [API.params.endTime]: from, [API.params.duration]: 0 };
+    const items = kind === 'session' ? spec.site.sessions(params) : spec.site.presentations(params);
+    let to: number | undefined;
+    const inFlight = new Set<Promise<void>>();
+    const limit = options.concurrency ?? 32;
+    for await (const parsed of items) {
+      to ??= nowS() - settle; // the answer's Date header has set the appliance clock by now
+      if (options.signal?.aborted) throw toIcError(options.signal.reason, 'IC_ERR_INTERNAL', 'stopped');
+      if (!parsed.ok) {
+        tally.failed++;
+        tally.errors.push(`${parsed.error.code}: ${parsed.error.message}`);
+        this.db.recordFailure(
+          options.runId,
+          spec.destination.name,
+          `${kind}|${spec.site.host}|${parsed.lsid ?? '?'}`,
+          parsed.error.code,
+          parsed.error.message,
+        );
+        log.error(
+          { err: parsed.error, lsid: parsed.lsid },
+          'a session in the report is invalid; recorded, the others go on',
+        );
+        continue;
+      }
+      const model = parsed.model;
+      const end = model.endTime ? Date.parse(model.endTime) / 1000 : undefined;
+      if (end === undefined || end > to) {
+        tally.deferred++;
+        continue;
+      }
+      const job = this.#deliverAll(spec, types, kind, model, parsed.xml, tally, options, log).finally(() =>
+        inFlight.delete(job),
+      );
+      inFlight.add(job);
+      if (inFlight.size >= limit) await Promise.race(inFlight);
+    }
+    await Promise.all(inFlight);
+    return { from, to: to ?? nowS() - settle };
+  }
+
+  /** Delivers the data types of one session in order (data first, so SQL has the rows system information needs). */
+  async #deliverAll(
+    spec: TransferSpec,
+    types: Operation[],
+    kind: 'session' | 'presentation',
+    model: Session | Presentation,
+    xml: string,
+    tally: Tally,
+    options: EngineOptions,
+    log: Logger,
+  ): Promise<void> {
+    const host = spec.site.host;
+    const site = { host, name: spec.siteName };
+    for (const op of types) {
+      for (const unit of units(op, kind, model)) {
+        const key = `${op}|${host}|${model.lsid}${unit.instance === undefined ? '' : `#${unit.instance}`}`;
+        if (this.db.wasDelivered(spec.destination.name, key)) {
+          tally.skipped++;
+          continue;
+        }
+        try {
+          const ack = await this.#deliverOne(spec, op, unit, model, xml, site, options);
+          this.db.markDelivered(spec.destination.name, key, ack.location);
+          tally.delivered++;
+          tally.bytes += ack.bytes ?? 0;
+          tally.byType[op] = (tally.byType[op] ?? 0) + 1;
+        } catch (err) {
+          const e = toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
+          tally.errors.push(`${e.code}: ${e.message}`);
+          if (e.retryable) {
+            tally.retryable++;
+            tally.blocked.add(op);
+            log.warn({ err: e, item: key }, 'delivery failed (retryable); the cursor stays and the next run retries');
+          } else {
+            tally.failed++;
+            this.db.recordFailure(options.runId, spec.destination.name, key, e.code, e.message);
+            log.error({ err: e, item: key }, 'delivery failed for good; recorded as a failed item, the others go on');
+          }
+        }
+      }
+    }
+  }
+
+  async #deliverOne(
+    spec: TransferSpec,
+    op: Operation,
+    unit: Unit,
+    model: Session | Presentation,
+    xml: string,
+    site: { host: string; name: string },
+    options: EngineOptions,
+  ): Promise<Ack> {
+    let item: Item;
+    if (op === 'session-data' || op === 'system-information')
+      item = { operation: op, site, session: model as Session, xml };
+    else if (op === 'presentation-data') item = { operation: op, site, presentation: model as Presentation, xml };
+    else {
+      const d = await downloadRecording(spec.site, unit.recording!, model.lsid, unit.instance);
+      const s = model as Session;
+      item = {
+        operation: op as 'session-recording',
+        site,
+        meta: {
+          siteHost: site.host,
+          lsid: model.lsid,
+          lseq: model.lseq,
+          externalKey: s.externalKey,
+          sessionType: s.sessionType,
+          instance: unit.instance,
+          extension: 'flv',
+          byteLength: d.byteLength,
+          contentType: d.contentType,
+        },
+        stream: d.stream,
+      };
+    }
+    return this.#call(spec.destination, item, options);
+  }
+
+  async #backup(spec: TransferSpec, tally: Tally, options: EngineOptions, log: Logger): Promise<void> {
+    try {
+      const d = await downloadBackup(spec.site, spec.backupPassword);
+      const ack = await this.#call(
+        spec.destination,
+        {
+          operation: 'site-backup',
+          site: { host: spec.site.host, name: spec.siteName },
+          meta: {
+            siteHost: spec.site.host,
+            takenAt: new Date(spec.site.applianceNow()).toISOString(),
+            extension: 'nsb',
+            byteLength: d.byteLength,
+          },
+          stream: d.stream,
+        },
+        options,
+      );
+      tally.delivered++;
+      tally.bytes += ack.bytes ?? 0;
+      tally.byType['site-backup'] = 1;
+    } catch (err) {
+      const e = toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
+      tally.errors.push(`${e.code}: ${e.message}`);
+      if (e.retryable) tally.retryable++;
+      else tally.failed++;
+      log.error({ err: e }, 'site backup failed');
+    }
+  }
+
+  /** Calls a handler; a stream the plugin left unread is drained so the connection is freed. */
+  async #call(dest: OpenDestination, item: Item, options: EngineOptions): Promise<Ack> {
+    const handler = dest.instance.handlers[item.operation] as
+      ((i: Item, o: { signal: AbortSignal }) => Promise<Ack>) | undefined;
+    if (!handler)
+      throw toIcError(
+        new Error(`destination ${dest.name} has no ${item.operation} handler`),
+        'IC_ERR_DESTINATION_OPERATION_UNSUPPORTED',
+      );
+    try {
+      return await handler(item, { signal: options.signal ?? new AbortController().signal });
+    } catch (err) {
+      if ('stream' in item && !item.stream.destroyed) item.stream.destroy();
+      throw isIcError(err) ? err : toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
+    }
+  }
+}
+
+interface Unit {
+  readonly recording?: RecordingKind;
+  readonly instance?: number;
+}
+
+/** The deliverable units of a data type for one session: one, none (no such recording), or one per instance. */
+function units(op: Operation, kind: 'session' | 'presentation', model: Session | Presentation): Unit[] {
+  if (kind === 'presentation') {
+    if (op === 'presentation-data') return [{}];
+    return (model as Presentation).recording ? [{ recording: 'presentation' }] : [];
+  }
+  const s = model as Session;
+  switch (op) {
+    case 'session-recording':
+      return s.recordings.session ? [{ recording: 'session' }] : [];
+    case 'command-shell-recording':
+      return s.recordings.commandShell.map((r) => ({ recording: 'command-shell' as const, instance: r.instance }));
+    case 'show-my-screen-recording':
+      return s.recordings.showMyScreen.map((r) => ({ recording: 'show-my-screen' as const, instance: r.instance }));
+    default:
+      return [{}];
+  }
+}

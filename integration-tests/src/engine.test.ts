@@ -1,0 +1,182 @@
+/**
+ * The transfer engine end to end: appliance simulator over HTTPS → site client → report parser → engine →
+ * the File System and SQL plugins (loaded from their packages), with a real SQLite settings database.
+ */
+import { readdir, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { DestinationLoader, ScheduleRunner, SecretBox, SettingsDb, transferId } from '@integration-client/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from './paths.js';
+import { captureLogger, FAST_RETRY } from './site-helpers.js';
+import { ApplianceSimulator, type SimulatorOptions } from './simulator/index.js';
+
+const PLUGINS = new Map([
+  ['file-system', join(REPO_ROOT, 'plugins/file-system')],
+  ['sql', join(REPO_ROOT, 'plugins/sql')],
+]);
+const ALL_FILE_TYPES = [
+  'session-data',
+  'session-recording',
+  'command-shell-recording',
+  'show-my-screen-recording',
+  'presentation-data',
+  'presentation-recording',
+  'site-backup',
+] as const;
+
+interface Rig {
+  sim: ApplianceSimulator;
+  db: SettingsDb;
+  runner: ScheduleRunner;
+  files: string;
+  sqlFile: string;
+  home: string;
+  log: ReturnType<typeof captureLogger>;
+}
+
+const open: Rig[] = [];
+afterEach(async () => {
+  for (const r of open.splice(0)) {
+    r.db.close();
+    await r.sim.stop();
+  }
+});
+
+async function rig(sim: SimulatorOptions, engine = { overlapSeconds: 3600, settleSeconds: 0 }): Promise<Rig> {
+  const home = await mkdtemp(join(tmpdir(), 'ic-engine-'));
+  const s = new ApplianceSimulator({ recordingBytes: 2048, backupBytes: 4096, ...sim });
+  const a = await s.start();
+  const box = await SecretBox.open(join(home, 'secret.key'), {});
+  const db = SettingsDb.open(join(home, 'settings.db'), box);
+  const log = captureLogger();
+  const files = join(home, 'files');
+  const sqlFile = join(home, 'sessions.db');
+  db.putSite({
+    name: 'main',
+    host: a.host,
+    clientId: a.clientId,
+    clientSecret: a.clientSecret,
+    caFile: ApplianceSimulator.caFile,
+  });
+  db.putDestination({ name: 'files', plugin: 'file-system', config: { destinationDirectory: files } }, []);
+  db.putDestination({ name: 'archive', plugin: 'sql', config: { connectionString: `sqlite:${sqlFile}` } }, [
+    'connectionString',
+  ]);
+  db.putSchedule({
+    name: 'nightly',
+    period: '1d',
+    enabled: true,
+    transfers: [
+      { site: 'main', destination: 'files', dataTypes: [...ALL_FILE_TYPES] },
+      { site: 'main', destination: 'archive', dataTypes: ['session-data', 'system-information'] },
+    ],
+  });
+  const loader = new DestinationLoader({
+    db,
+    logger: log.logger,
+    pluginDirs: PLUGINS,
+    dataDir: join(home, 'data'),
+    hostVersion: '0.1.0',
+  });
+  const r = {
+    sim: s,
+    db,
+    runner: new ScheduleRunner(db, loader, log.logger, engine, { retry: FAST_RETRY }),
+    files,
+    sqlFile,
+    home,
+    log,
+  };
+  open.push(r);
+  return r;
+}
+
+const sqlSessions = (file: string) => {
+  const db = new Database(file, { readonly: true });
+  try {
+    return db
+      .prepare('SELECT lsid FROM session ORDER BY lsid')
+      .all()
+      .map((r) => (r as { lsid: string }).lsid);
+  } finally {
+    db.close();
+  }
+};
+const xmlFiles = async (dir: string) =>
+  (await readdir(dir)).filter((f) => f.endsWith('.xml') && !f.includes('presentation')).sort();
+
+describe('transfer engine', () => {
+  it('moves every data type into files and SQLite, then a second run finds nothing new and duplicates nothing', async () => {
+    const r = await rig({ sessions: 30 }, { overlapSeconds: 30 * 86400, settleSeconds: 0 });
+    const closed = r.sim.closedSessions();
+    const first = await r.runner.run('nightly');
+    expect(first.error).toBeUndefined();
+    expect(first.outcome).toBe('succeeded');
+    const [toFiles, toSql] = first.transfers;
+    expect(toFiles!.byType['session-data']).toBe(closed.length);
+    expect(toFiles!.byType['session-recording']).toBe(closed.filter((s) => s.hasRecording).length);
+    expect(toFiles!.byType['command-shell-recording']).toBe(closed.reduce((n, s) => n + s.shellInstances, 0));
+    expect(toFiles!.byType['show-my-screen-recording']).toBe(closed.reduce((n, s) => n + s.smsInstances, 0));
+    expect(toFiles!.byType['presentation-data']).toBeGreaterThan(0);
+    expect(toFiles!.byType['site-backup']).toBe(1);
+    expect(toSql!.byType['session-data']).toBe(closed.length);
+    const names = await readdir(r.files);
+    expect(names.filter((n) => n.endsWith('.nsb'))).toHaveLength(1);
+    expect(sqlSessions(r.sqlFile)).toEqual(closed.map((s) => s.lsid).sort());
+    const before = { files: names.length, xml: (await xmlFiles(r.files)).length };
+
+    const second = await r.runner.run('nightly');
+    expect(second.outcome).toBe('succeeded');
+    expect(second.transfers[0]!.delivered).toBe(1); // only the per-run backup
+    expect(second.transfers[1]!.delivered).toBe(0);
+    expect(second.transfers[0]!.skipped).toBeGreaterThan(0);
+    expect((await xmlFiles(r.files)).length).toBe(before.xml);
+    expect((await readdir(r.files)).length).toBe(before.files + 1);
+    expect(sqlSessions(r.sqlFile)).toHaveLength(closed.length);
+    expect(r.db.runs('nightly').map((x) => x.outcome)).toEqual(['succeeded', 'succeeded']);
+    // Secrets are sealed at rest in the settings database.
+    const raw = new Database(r.db.file, { readonly: true });
+    const dump =
+      JSON.stringify(raw.prepare('SELECT * FROM site').all()) +
+      JSON.stringify(raw.prepare('SELECT * FROM destination').all());
+    raw.close();
+    expect(dump).not.toContain(r.sim.clientSecret);
+    expect(dump).not.toContain(r.sqlFile);
+  });
+
+  it('picks up sessions in progress when they close, on the appliance clock, even with the host clock far ahead', async () => {
+    const firstStart = Date.UTC(2024, 11, 1) / 1000;
+    // Appliance time: only part of the population has closed. The host clock (2026) is years ahead of it.
+    const r = await rig({ sessions: 20, firstStart, spacing: 600, now: firstStart + 10 * 600 });
+    const closedAtFirst = r.sim.closedSessions().length;
+    expect(closedAtFirst).toBeLessThan(20);
+    const first = await r.runner.run('nightly');
+    expect(first.outcome).toBe('succeeded');
+    expect(sqlSessions(r.sqlFile)).toHaveLength(closedAtFirst);
+    const cursor = r.db.cursor(transferId('main', 'archive'), 'session-data')!;
+    expect(cursor).toBeLessThanOrEqual(r.sim.now);
+    expect(cursor).toBeGreaterThan(r.sim.now - 60);
+    r.sim.now = firstStart + 20 * 600 + 7200; // everything has closed now
+    await r.runner.run('nightly');
+    expect(sqlSessions(r.sqlFile)).toHaveLength(20);
+    expect((await xmlFiles(r.files)).length).toBe(20);
+  });
+
+  it('an unreachable appliance fails the run, keeps every cursor, and the next run catches up', async () => {
+    const r = await rig({ sessions: 10 });
+    const port = Number(new URL(r.sim.address.url).port);
+    await r.sim.stop();
+    const down = await r.runner.run('nightly');
+    expect(down.outcome).toBe('failed');
+    expect(down.error).toMatch(/IC_ERR_SITE_UNREACHABLE/);
+    expect(r.db.cursors()).toEqual([]);
+    expect(r.db.deliveredCount()).toBe(0);
+    await r.sim.start(port);
+    const back = await r.runner.run('nightly');
+    expect(back.outcome).toBe('succeeded');
+    expect(sqlSessions(r.sqlFile)).toHaveLength(r.sim.closedSessions().length);
+    expect(r.db.cursors().length).toBeGreaterThan(0);
+  });
+});
