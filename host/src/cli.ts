@@ -1,6 +1,10 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { destinationCommands } from './commands/destination.js';
+import { initCommand } from './commands/init.js';
 import { pluginCheck } from './commands/plugin-check.js';
+import { scheduleCommands } from './commands/schedule.js';
+import { siteCommands } from './commands/site.js';
 import { EXIT } from './exit-codes.js';
 import { HOST_VERSION } from './host-version.js';
 import { out } from './output.js';
@@ -12,8 +16,13 @@ function program(): Command {
       'Integration Client for BeyondTrust Remote Support: pulls session data, recordings and backups into destinations.',
     )
     .version(HOST_VERSION)
+    .option('--home <dir>', 'data directory (default: $IC_HOME or ~/.integration-client)')
     .exitOverride()
     .showHelpAfterError();
+  initCommand(ic);
+  siteCommands(ic);
+  destinationCommands(ic);
+  scheduleCommands(ic);
   const plugin = ic.command('plugin').description('work with destination plugins');
   plugin
     .command('check <dir>')
@@ -34,6 +43,10 @@ try {
     process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   } else {
     out.error(err);
-    process.exitCode = isIcError(err) && err.code === 'IC_ERR_CONFIG_INVALID' ? EXIT.usage : EXIT.failed;
+    process.exitCode =
+      isIcError(err) &&
+      ['IC_ERR_CONFIG_INVALID', 'IC_ERR_NOT_FOUND', 'IC_ERR_DESTINATION_OPERATION_UNSUPPORTED'].includes(err.code)
+        ? EXIT.usage
+        : EXIT.failed;
   }
 }

@@ -6,11 +6,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  loadPluginPackage,
-  NotFoundError,
-  type LoadedPluginPackage,
-} from '@integration-client/plugin-sdk';
+import { loadPluginPackage, NotFoundError, type LoadedPluginPackage } from '@integration-client/plugin-sdk';
 import type { Logger } from 'pino';
 import type { SettingsDb } from '../settings-db/settings-db.js';
 import type { OpenDestination } from './transfer-engine.js';

@@ -3,6 +3,7 @@
  * the run history (succeeded / partly failed / failed, counts, error). An unreachable appliance is a failed run
  * with the cursor kept — not, as in the seed, a schedule marked complete.
  */
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { SettingsDb, RunOutcome } from '../settings-db/settings-db.js';
 import { checkRouting } from '../settings/settings-validator.js';
@@ -36,6 +37,8 @@ export class ScheduleRunner {
     const t0 = Date.now();
     const schedule = this.db.schedule(name);
     const runId = this.db.startRun(name);
+    // Every in-flight delivery listens on the run's signal.
+    if (signal) setMaxListeners(0, signal);
     const opened = new Map<string, OpenDestination>();
     const sites = new Map<string, SiteClient>();
     const transfers: TransferOutcome[] = [];

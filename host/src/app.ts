@@ -1,0 +1,73 @@
+/**
+ * The host's composition root: where the data directory is, the secret key, the settings database, the log,
+ * and which plugins are available. Commands get everything from here.
+ */
+import { createRequire } from 'node:module';
+import { existsSync, mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { pino } from 'pino';
+import { createLogger, DestinationLoader, SecretBox, SettingsDb, SettingsValidator } from '@integration-client/core';
+import { ConfigError } from '@integration-client/plugin-sdk';
+import { HOST_VERSION } from './host-version.js';
+
+/** `--home`, else `IC_HOME`, else `~/.integration-client`. */
+export function icHome(option?: string): string {
+  return resolve(option ?? process.env.IC_HOME ?? join(homedir(), '.integration-client'));
+}
+
+const require = createRequire(import.meta.url);
+/** First-party plugins ship with the host and load exactly like third-party ones: from their package folder. */
+const FIRST_PARTY = ['@integration-client/plugin-file-system', '@integration-client/plugin-sql'];
+
+export function pluginDirs(): Map<string, string> {
+  const dirs = new Map<string, string>();
+  for (const name of FIRST_PARTY) {
+    const dir = dirname(require.resolve(`${name}/package.json`));
+    const manifest = (require(`${name}/package.json`) as { integrationClient: { id: string } }).integrationClient;
+    dirs.set(manifest.id, dir);
+  }
+  return dirs;
+}
+
+export interface App {
+  readonly home: string;
+  readonly db: SettingsDb;
+  readonly log: ReturnType<typeof createLogger>;
+  readonly destinations: DestinationLoader;
+  readonly validator: SettingsValidator;
+  close(): void;
+}
+
+/** Opens the data directory. Without `create`, a missing one is an error that says to run `ic init`. */
+export async function openApp(home: string, options: { create?: boolean } = {}): Promise<App> {
+  const settings = join(home, 'settings.db');
+  if (!options.create && !existsSync(settings))
+    throw new ConfigError(`no settings database in ${home}; run \`ic init\` first (or pass --home / set IC_HOME)`);
+  mkdirSync(join(home, 'logs'), { recursive: true, mode: 0o700 });
+  const box = await SecretBox.open(join(home, 'secret.key'));
+  const db = SettingsDb.open(settings, box);
+  const log = createLogger({
+    level: (process.env.IC_LOG_LEVEL ?? 'info') as 'info',
+    name: 'ic',
+    destination: pino.destination({ dest: join(home, 'logs', 'client.log'), sync: true, mkdir: true }),
+  });
+  const destinations = new DestinationLoader({
+    db,
+    logger: log,
+    pluginDirs: pluginDirs(),
+    dataDir: join(home, 'data'),
+    hostVersion: HOST_VERSION,
+  });
+  return {
+    home,
+    db,
+    log,
+    destinations,
+    validator: new SettingsValidator(),
+    close: () => {
+      destinations.shutdown();
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,71 @@
+import { readFile } from 'node:fs/promises';
+import { ConfigError } from '@integration-client/plugin-sdk';
+import { icHome, openApp, type App } from '../app.js';
+
+/** Options every settings command takes. */
+export interface HomeOptions {
+  readonly home?: string;
+  readonly json?: boolean;
+}
+
+/** Opens the data directory, runs `fn`, closes it; returns fn's exit code. */
+export async function withApp(o: HomeOptions, fn: (app: App) => Promise<number>): Promise<number> {
+  const app = await openApp(icHome(o.home));
+  try {
+    return await fn(app);
+  } finally {
+    app.close();
+  }
+}
+
+/** `--config` as JSON text or a JSON file. */
+export async function readJsonArg(arg: string, what: string): Promise<Record<string, unknown>> {
+  const text = arg.trimStart().startsWith('{')
+    ? arg
+    : await readFile(arg, 'utf8').catch((err: Error) => {
+        throw new ConfigError(`cannot read ${what} file ${arg}: ${err.message}`);
+      });
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error('not a JSON object');
+    return v as Record<string, unknown>;
+  } catch (err) {
+    throw new ConfigError(`${what} is not a JSON object: ${(err as Error).message}`);
+  }
+}
+
+/** Collects a repeatable option. */
+export const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+/** `key=value` pairs; values read as the schema's property type (boolean, integer, number), else text. */
+export function parseSets(sets: readonly string[], schema: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const props = (schema.properties ?? {}) as Record<string, { type?: string }>;
+  const out: Record<string, unknown> = {};
+  for (const s of sets) {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new ConfigError(`--set ${JSON.stringify(s)} must look like key=value`);
+    const key = s.slice(0, eq);
+    const raw = s.slice(eq + 1);
+    const type = props[key]?.type;
+    out[key] =
+      type === 'boolean' && /^(true|false)$/.test(raw)
+        ? raw === 'true'
+        : (type === 'integer' || type === 'number') && raw.trim() !== '' && !Number.isNaN(Number(raw))
+          ? Number(raw)
+          : raw;
+  }
+  return out;
+}
+
+/** Prints rows as an aligned table. */
+export function table(rows: readonly (readonly string[])[]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows
+    .map((r) =>
+      r
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
+}

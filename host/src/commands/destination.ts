@@ -1,0 +1,172 @@
+import { checkRouting, capabilitiesOf } from '@integration-client/core';
+import { ConfigError, type CheckResult } from '@integration-client/plugin-sdk';
+import type { Command } from 'commander';
+import type { App } from '../app.js';
+import { EXIT } from '../exit-codes.js';
+import { out } from '../output.js';
+import { collect, parseSets, readJsonArg, table, withApp, type HomeOptions } from './common.js';
+import { opts } from './site.js';
+
+interface DestinationOptions extends HomeOptions {
+  plugin?: string;
+  set?: string[];
+  config?: string;
+  test?: boolean;
+}
+
+/** What list/show print of a stored destination (its config already masked). */
+const shown = (d: { name: string; plugin: string; config: Record<string, unknown> }) => ({
+  name: d.name,
+  plugin: d.plugin,
+  config: d.config,
+});
+
+async function check(app: App, name: string): Promise<CheckResult> {
+  const d = await app.destinations.open(name);
+  try {
+    return await d.instance.check();
+  } finally {
+    await d.instance.close();
+  }
+}
+
+function printCheck(name: string, r: CheckResult, json?: boolean): void {
+  if (json) return out.json({ destination: name, ...r });
+  for (const s of r.steps) out.line(`${s.ok ? 'ok  ' : 'FAIL'} ${s.name}: ${s.message}`);
+}
+
+async function save(
+  app: App,
+  name: string,
+  o: DestinationOptions,
+  base?: { plugin: string; config: Record<string, unknown> },
+) {
+  const pluginId = o.plugin ?? base?.plugin;
+  if (!pluginId) throw new ConfigError('--plugin <id> is required (see `ic plugin list`)');
+  const pkg = await app.destinations.plugin(pluginId);
+  const given = {
+    ...(base?.config ?? {}),
+    ...(o.config ? await readJsonArg(o.config, '--config') : {}),
+    ...parseSets(o.set ?? [], pkg.configSchema.schema),
+  };
+  const config = pkg.configSchema.validate<Record<string, unknown>>(given, `destination ${JSON.stringify(name)}`);
+  const settings = app.validator.destination({ name, plugin: pluginId, config: { ...config } });
+  const previous = base ? app.db.destination(name) : undefined;
+  app.db.putDestination(settings, pkg.configSchema.secretFields);
+  if (o.test !== false) {
+    const r = await check(app, name).catch((err: unknown) => ({
+      ok: false,
+      steps: [{ name: 'create', ok: false, message: err instanceof Error ? err.message : String(err) }],
+    }));
+    if (!r.ok) {
+      if (previous) app.db.putDestination(previous, previous.secretFields);
+      else app.db.removeDestination(name);
+      printCheck(name, r, o.json);
+      process.stderr.write(`destination ${JSON.stringify(name)} was NOT saved; fix the problem or pass --no-test\n`);
+      return EXIT.failed;
+    }
+    if (!o.json) printCheck(name, r);
+  }
+  if (o.json) out.json({ saved: name, plugin: pluginId });
+  else out.line(`destination ${JSON.stringify(name)} (${pluginId}) saved; secret fields stored encrypted`);
+  return EXIT.ok;
+}
+
+export function destinationCommands(ic: Command): void {
+  const d = ic.command('destination').description('destinations: configured instances of destination plugins');
+  const fields = (c: Command) =>
+    c
+      .option('--plugin <id>', 'plugin id (see `ic plugin list`)')
+      .option('--set <key=value>', 'one config field (repeatable)', collect)
+      .option('--config <json|file>', 'the whole config as JSON text or a file')
+      .option('--no-test', 'save without testing the destination')
+      .option('--json', 'print JSON');
+  fields(d.command('add <name>').description("add a destination; validated against the plugin's schema and tested"))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  ic destination add files --plugin file-system --set destinationDirectory=/srv/archive\n  ic destination add archive --plugin sql --set connectionString=postgres://ic@db/archive',
+    )
+    .action(async (name: string, o: DestinationOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), (app) => {
+        if (app.db.destinations().some((x) => x.name === name))
+          throw new ConfigError(`destination ${JSON.stringify(name)} exists; use \`ic destination edit\``);
+        return save(app, name, o);
+      });
+    });
+  fields(d.command('edit <name>').description('change config fields of a destination (tested again)'))
+    .addHelpText('after', '\nExample:\n  ic destination edit files --set fileNameConflictHandling=Skip')
+    .action(async (name: string, o: DestinationOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), (app) => save(app, name, o, app.db.destination(name)));
+    });
+  d.command('list')
+    .description('list destinations (secret fields masked)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  ic destination list')
+    .action(async (o: HomeOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), (app) => {
+        const all = app.db.destinations();
+        if (o.json) out.json(all.map(shown));
+        else if (!all.length) out.line('no destinations; add one with `ic destination add`');
+        else
+          out.line(
+            table([['NAME', 'PLUGIN', 'CONFIG'], ...all.map((x) => [x.name, x.plugin, JSON.stringify(x.config)])]),
+          );
+        return Promise.resolve(EXIT.ok);
+      });
+    });
+  d.command('show <name>')
+    .description('show one destination (secret fields masked)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  ic destination show archive --json')
+    .action(async (name: string, o: HomeOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), (app) => {
+        app.db.destination(name);
+        const x = shown(app.db.destinations().find((y) => y.name === name)!);
+        if (o.json) out.json(x);
+        else {
+          out.line(`name     ${x.name}\nplugin   ${x.plugin}`);
+          for (const [k, v] of Object.entries(x.config)) out.line(`  ${k.padEnd(26)} ${JSON.stringify(v)}`);
+        }
+        return Promise.resolve(EXIT.ok);
+      });
+    });
+  d.command('test <name>')
+    .description("run the destination's check: connection, permissions, what is missing in words")
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  ic destination test archive')
+    .action(async (name: string, o: HomeOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        const r = await check(app, name);
+        printCheck(name, r, o.json);
+        return r.ok ? EXIT.ok : EXIT.failed;
+      });
+    });
+  d.command('remove <name>')
+    .description('remove a destination')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  ic destination remove old-archive')
+    .action(async (name: string, o: HomeOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), (app) => {
+        app.db.destination(name);
+        const used = app.db.schedules().filter((s) => s.transfers.some((t) => t.destination === name));
+        if (used.length)
+          throw new ConfigError(
+            `destination ${JSON.stringify(name)} is used by schedule(s) ${used.map((s) => s.name).join(', ')}; remove them first`,
+          );
+        app.db.removeDestination(name);
+        if (o.json) out.json({ removed: name });
+        else out.line(`destination ${JSON.stringify(name)} removed`);
+        return Promise.resolve(EXIT.ok);
+      });
+    });
+}
+
+/** The routing check against the plugins of the named destinations. */
+export async function checkScheduleRouting(app: App, schedule: Parameters<typeof checkRouting>[0]): Promise<void> {
+  const caps = new Map<string, ReturnType<typeof capabilitiesOf>>();
+  for (const t of schedule.transfers) {
+    const stored = app.db.destination(t.destination);
+    caps.set(t.destination, capabilitiesOf((await app.destinations.plugin(stored.plugin)).manifest));
+  }
+  checkRouting(schedule, (n) => caps.get(n));
+}

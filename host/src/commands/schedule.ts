@@ -1,0 +1,181 @@
+import { ScheduleRunner, periodMinutes } from '@integration-client/core';
+import { ConfigError } from '@integration-client/plugin-sdk';
+import type { ScheduleSettings } from '@integration-client/schemas';
+import type { Command } from 'commander';
+import type { App } from '../app.js';
+import { EXIT } from '../exit-codes.js';
+import { out } from '../output.js';
+import { collect, table, withApp, type HomeOptions } from './common.js';
+import { checkScheduleRouting } from './destination.js';
+import { opts } from './site.js';
+
+interface ScheduleOptions extends HomeOptions {
+  every?: string;
+  at?: string;
+  transfer?: string[];
+  disabled?: boolean;
+}
+
+/** `site:destination:type,type` → a transfer. */
+function parseTransfer(text: string): ScheduleSettings['transfers'][number] {
+  const [site, destination, types, ...rest] = text.split(':');
+  if (!site || !destination || !types || rest.length)
+    throw new ConfigError(
+      `--transfer ${JSON.stringify(text)} must look like site:destination:type[,type…], e.g. main:files:session-data,session-recording`,
+    );
+  return { site, destination, dataTypes: types.split(',') as ScheduleSettings['transfers'][number]['dataTypes'] };
+}
+
+async function save(app: App, name: string, o: ScheduleOptions, base?: ScheduleSettings): Promise<number> {
+  const schedule = app.validator.schedule({
+    ...base,
+    name,
+    ...(o.every !== undefined && { period: o.every }),
+    ...(o.at !== undefined && { timeOfDay: o.at }),
+    ...(o.disabled !== undefined && { enabled: !o.disabled }),
+    ...(o.transfer?.length && { transfers: o.transfer.map(parseTransfer) }),
+  });
+  for (const t of schedule.transfers) app.db.site(t.site);
+  await checkScheduleRouting(app, schedule);
+  app.db.putSchedule(schedule);
+  if (o.json) out.json({ saved: name });
+  else
+    out.line(
+      `schedule ${JSON.stringify(name)} saved: every ${schedule.period}${schedule.timeOfDay ? ` at ${schedule.timeOfDay}` : ''}, ${schedule.transfers.length} transfer(s)`,
+    );
+  return EXIT.ok;
+}
+
+const fmtBytes = (n: number) =>
+  n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
+
+export function scheduleCommands(ic: Command): void {
+  const s = ic
+    .command('schedule')
+    .description("schedules: a period and the transfers that run together (the seed's Schedule)");
+  const fields = (c: Command) =>
+    c
+      .option('--every <period>', 'how often: 1m … 7d (minutes m, hours h, days d)')
+      .option('--at <HH:MM>', 'time of day (host local time), for periods in whole days')
+      .option('--transfer <site:destination:types>', 'a transfer; data types comma-separated (repeatable)', collect)
+      .option('--disabled', 'save it switched off')
+      .option('--json', 'print JSON');
+  fields(s.command('add <name>').description('add a schedule'))
+    .addHelpText(
+      'after',
+      '\nExample:\n  ic schedule add nightly --every 1d --at 02:00 \\\n    --transfer main:files:session-data,session-recording,site-backup \\\n    --transfer main:archive:session-data,system-information',
+    )
+    .action(async (name: string, o: ScheduleOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), (app) => {
+        if (app.db.schedules().some((x) => x.name === name))
+          throw new ConfigError(`schedule ${JSON.stringify(name)} exists; use \`ic schedule edit\``);
+        return save(app, name, o);
+      });
+    });
+  fields(s.command('edit <name>').description('change a schedule (--transfer replaces all transfers)'))
+    .addHelpText('after', '\nExample:\n  ic schedule edit nightly --every 12h')
+    .action(async (name: string, o: ScheduleOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), (app) => save(app, name, o, app.db.schedule(name)));
+    });
+  s.command('list')
+    .description('list schedules with their last run')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  ic schedule list')
+    .action(async (o: HomeOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), (app) => {
+        const all = app.db.schedules().map((x) => ({ ...x, lastRun: app.db.runs(x.name, 1)[0] }));
+        if (o.json) out.json(all);
+        else if (!all.length) out.line('no schedules; add one with `ic schedule add`');
+        else
+          out.line(
+            table([
+              ['NAME', 'EVERY', 'AT', 'TRANSFERS', 'ENABLED', 'LAST RUN', 'OUTCOME'],
+              ...all.map((x) => [
+                x.name,
+                x.period,
+                x.timeOfDay ?? '',
+                String(x.transfers.length),
+                x.enabled === false ? 'no' : 'yes',
+                x.lastRun?.startedAt ?? 'never',
+                x.lastRun?.outcome ?? '',
+              ]),
+            ]),
+          );
+        return Promise.resolve(EXIT.ok);
+      });
+    });
+  s.command('show <name>')
+    .description('show a schedule, its transfers and recent runs')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  ic schedule show nightly')
+    .action(async (name: string, o: HomeOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), (app) => {
+        const x = app.db.schedule(name);
+        const runs = app.db.runs(name, 5);
+        if (o.json) out.json({ ...x, periodMinutes: periodMinutes(x.period), runs });
+        else {
+          out.line(
+            `${x.name}: every ${x.period}${x.timeOfDay ? ` at ${x.timeOfDay}` : ''}${x.enabled === false ? ' (disabled)' : ''}`,
+          );
+          out.line(
+            table([
+              ['SITE', 'DESTINATION', 'DATA TYPES'],
+              ...x.transfers.map((t) => [t.site, t.destination, t.dataTypes.join(',')]),
+            ]),
+          );
+          for (const r of runs)
+            out.line(
+              `run ${r.id} ${r.startedAt} ${r.outcome ?? 'running'} ${JSON.stringify(r.counts)}${r.error ? ` — ${r.error}` : ''}`,
+            );
+        }
+        return Promise.resolve(EXIT.ok);
+      });
+    });
+  s.command('remove <name>')
+    .description('remove a schedule (its cursors stay with the site/destination pairs)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  ic schedule remove nightly')
+    .action(async (name: string, o: HomeOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), (app) => {
+        app.db.schedule(name);
+        app.db.removeSchedule(name);
+        if (o.json) out.json({ removed: name });
+        else out.line(`schedule ${JSON.stringify(name)} removed`);
+        return Promise.resolve(EXIT.ok);
+      });
+    });
+  s.command('run <name>')
+    .description('run a schedule now, once (cursors move as on a scheduled run)')
+    .option('--json', 'print the outcome as JSON')
+    .addHelpText('after', '\nExample:\n  ic schedule run nightly\nExit code: 0 succeeded, 1 partly failed or failed.')
+    .action(async (name: string, o: HomeOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        const ac = new AbortController();
+        const stop = () => ac.abort(new Error('interrupted'));
+        process.once('SIGINT', stop).once('SIGTERM', stop);
+        const run = await new ScheduleRunner(app.db, app.destinations, app.log).run(name, ac.signal);
+        if (o.json) out.json(run);
+        else {
+          out.line(
+            table([
+              ['TRANSFER', 'DELIVERED', 'SKIPPED', 'OPEN', 'FAILED', 'RETRY', 'BYTES'],
+              ...run.transfers.map((t) => [
+                t.transfer,
+                String(t.delivered),
+                String(t.skipped),
+                String(t.deferred),
+                String(t.failed),
+                String(t.retryable),
+                fmtBytes(t.bytes),
+              ]),
+            ]),
+          );
+          out.line(
+            `\nrun ${run.runId} ${run.outcome} in ${run.seconds.toFixed(1)} s${run.error ? `: ${run.error}` : ''}`,
+          );
+          if (run.outcome !== 'succeeded') out.line(`details: ${app.home}/logs/client.log`);
+        }
+        return run.outcome === 'succeeded' ? EXIT.ok : EXIT.failed;
+      });
+    });
+}

@@ -1,0 +1,164 @@
+import { ConfigError } from '@integration-client/plugin-sdk';
+import { SiteClient, testCredentials, type CredentialsTest } from '@integration-client/core';
+import type { SiteSettings } from '@integration-client/schemas';
+import type { Command } from 'commander';
+import type { App } from '../app.js';
+import { EXIT } from '../exit-codes.js';
+import { out } from '../output.js';
+import { table, withApp, type HomeOptions } from './common.js';
+
+interface SiteOptions extends HomeOptions {
+  host?: string;
+  clientId?: string;
+  clientSecret?: string;
+  backupPassword?: string;
+  caFile?: string;
+  insecure?: boolean;
+  rateLimit?: string;
+  test?: boolean;
+}
+
+async function credentialsTest(app: App, site: SiteSettings): Promise<CredentialsTest> {
+  const client = await SiteClient.create({ site, logger: app.log, retry: { attempts: 2 } });
+  try {
+    return await testCredentials(client);
+  } finally {
+    await client.close();
+  }
+}
+
+function printTest(name: string, t: CredentialsTest, json?: boolean): void {
+  if (json) out.json({ site: name, ...t });
+  else out.line(t.ok ? `ok: ${t.message}` : `FAILED (${t.problem}): ${t.message}`);
+}
+
+async function save(app: App, o: SiteOptions, base: Partial<SiteSettings>, name: string): Promise<number> {
+  const site = app.validator.site({
+    ...base,
+    name,
+    ...(o.host !== undefined && { host: o.host }),
+    ...(o.clientId !== undefined && { clientId: o.clientId }),
+    ...((o.clientSecret ?? process.env.IC_CLIENT_SECRET) !== undefined && {
+      clientSecret: o.clientSecret ?? process.env.IC_CLIENT_SECRET,
+    }),
+    ...(o.backupPassword !== undefined && { backupPassword: o.backupPassword }),
+    ...(o.caFile !== undefined && { caFile: o.caFile }),
+    ...(o.insecure !== undefined && { insecure: o.insecure }),
+    ...(o.rateLimit !== undefined && { rateLimitPerSecond: Number(o.rateLimit) }),
+  });
+  if (o.test !== false) {
+    const t = await credentialsTest(app, site);
+    if (!t.ok) {
+      printTest(name, t, o.json);
+      process.stderr.write(`site ${JSON.stringify(name)} was NOT saved; fix the problem or pass --no-test\n`);
+      return EXIT.failed;
+    }
+    if (!o.json) out.line(`ok: ${t.message}`);
+  }
+  app.db.putSite(site);
+  if (o.json) out.json({ saved: name });
+  else out.line(`site ${JSON.stringify(name)} saved (client secret stored encrypted)`);
+  return EXIT.ok;
+}
+
+export function siteCommands(ic: Command): void {
+  const site = ic.command('site').description("BeyondTrust sites to pull from (the seed's Site Configuration)");
+  const fields = (c: Command) =>
+    c
+      .option('--host <host>', 'site host name, without https:// (e.g. support.example.com)')
+      .option('--client-id <id>', 'OAuth client id of the API account')
+      .option('--client-secret <secret>', 'its client secret (or set IC_CLIENT_SECRET, which keeps it out of `ps`)')
+      .option('--backup-password <password>', 'optional password applied to site backups')
+      .option('--ca-file <pem>', 'extra CA certificates trusted for this site')
+      .option('--insecure', 'skip certificate checks (logged as a warning on every run)')
+      .option('--rate-limit <perSecond>', 'client-side request limit (default 20)')
+      .option('--no-test', 'save without the credentials test')
+      .option('--json', 'print the result as JSON');
+  fields(site.command('add <name>').description('add a site; its credentials are tested before it is saved'))
+    .addHelpText(
+      'after',
+      '\nExample:\n  IC_CLIENT_SECRET=… ic site add main --host support.example.com --client-id 3b0c…',
+    )
+    .action(async (name: string, o: SiteOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        if (app.db.sites().some((s) => s.name === name))
+          throw new ConfigError(`site ${JSON.stringify(name)} exists; use \`ic site edit\``);
+        return save(app, o, {}, name);
+      });
+    });
+  fields(site.command('edit <name>').description('change fields of a site (tested again before it is saved)'))
+    .addHelpText('after', '\nExample:\n  ic site edit main --client-secret "$NEW_SECRET"')
+    .action(async (name: string, o: SiteOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), (app) => save(app, o, app.db.site(name), name));
+    });
+  site
+    .command('list')
+    .description('list sites (secrets are never shown)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  ic site list --json')
+    .action(async (o: HomeOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), (app) => {
+        const sites = app.db.sites();
+        if (o.json) out.json(sites);
+        else if (!sites.length) out.line('no sites; add one with `ic site add`');
+        else
+          out.line(
+            table([
+              ['NAME', 'HOST', 'CLIENT ID', 'CA FILE'],
+              ...sites.map((s) => [s.name, s.host, s.clientId, s.caFile ?? '']),
+            ]),
+          );
+        return Promise.resolve(EXIT.ok);
+      });
+    });
+  site
+    .command('show <name>')
+    .description('show one site (secrets masked)')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  ic site show main')
+    .action(async (name: string, o: HomeOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), (app) => {
+        app.db.site(name); // not-found error when missing
+        const s = app.db.sites().find((x) => x.name === name)!;
+        if (o.json) out.json(s);
+        else for (const [k, v] of Object.entries(s)) out.line(`${k.padEnd(20)} ${String(v)}`);
+        return Promise.resolve(EXIT.ok);
+      });
+    });
+  site
+    .command('test <name>')
+    .description('the seed\'s "Test the supplied credentials": a token and one cheap report call')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  ic site test main')
+    .action(async (name: string, o: HomeOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        const t = await credentialsTest(app, app.db.site(name));
+        printTest(name, t, o.json);
+        return t.ok ? EXIT.ok : EXIT.failed;
+      });
+    });
+  site
+    .command('remove <name>')
+    .description('remove a site')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  ic site remove old-site')
+    .action(async (name: string, o: HomeOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), (app) => {
+        app.db.site(name);
+        const used = app.db.schedules().filter((s) => s.transfers.some((t) => t.site === name));
+        if (used.length)
+          throw new ConfigError(
+            `site ${JSON.stringify(name)} is used by schedule(s) ${used.map((s) => s.name).join(', ')}; remove them first`,
+          );
+        app.db.removeSite(name);
+        if (o.json) out.json({ removed: name });
+        else out.line(`site ${JSON.stringify(name)} removed`);
+        return Promise.resolve(EXIT.ok);
+      });
+    });
+}
+
+/** Merges the global `--home` into a command's options. */
+export function opts<T extends HomeOptions>(cmd: Command, o: T): T {
+  return { ...cmd.optsWithGlobals<HomeOptions>(), ...o };
+}

@@ -1,0 +1,228 @@
+/**
+ * `ic init`, `ic site`, `ic destination`, `ic schedule` run as a user runs them: the built binary in a child
+ * process, a real settings database in a temporary IC_HOME, the appliance simulator over HTTPS.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IC_BIN } from './paths.js';
+import { ApplianceSimulator } from './simulator/index.js';
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let home: string;
+let out: string;
+let sim: ApplianceSimulator;
+
+const ic = async (args: string[], env: Record<string, string> = {}): Promise<Result> => {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [IC_BIN, ...args], {
+      env: { ...process.env, IC_HOME: home, ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+};
+const json = <T = Record<string, unknown>>(r: Result): T => JSON.parse(r.stdout) as T;
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'ic-home-'));
+  out = await mkdtemp(join(tmpdir(), 'ic-out-'));
+  sim = new ApplianceSimulator({ sessions: 12, recordingBytes: 1024, backupBytes: 2048 });
+  await sim.start();
+});
+afterAll(async () => {
+  await sim.stop();
+});
+
+describe('ic settings commands (built binary, real settings database, simulator)', () => {
+  it('refuses to work before `ic init`, then init creates the key (0600) and the database', async () => {
+    const before = await ic(['site', 'list']);
+    expect(before.code).toBe(2);
+    expect(before.stderr).toMatch(/IC_ERR_CONFIG_INVALID: no settings database .* run `ic init`/);
+    const r = await ic(['init', '--json']);
+    expect(r.code).toBe(0);
+    expect(json(r)).toMatchObject({ home, created: true, schemaVersion: 1 });
+    const again = await ic(['init', '--json']);
+    expect(json(again)).toMatchObject({ created: false });
+  });
+
+  it('site add tests the credentials first, saves the secret encrypted, and never shows it', async () => {
+    const a = sim.address;
+    const base = [
+      'site',
+      'add',
+      'main',
+      '--host',
+      a.host,
+      '--client-id',
+      a.clientId,
+      '--ca-file',
+      ApplianceSimulator.caFile,
+    ];
+    const bad = await ic([...base, '--client-secret', 'wrong-secret']);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toMatch(/FAILED \(bad-secret\)/);
+    expect(bad.stderr).toMatch(/NOT saved/);
+    expect(json<unknown[]>(await ic(['site', 'list', '--json']))).toEqual([]);
+    const good = await ic(base, { IC_CLIENT_SECRET: a.clientSecret });
+    expect(good.code).toBe(0);
+    expect(good.stdout).toMatch(/credentials accepted/);
+    const listed = await ic(['site', 'list', '--json']);
+    expect(json<unknown[]>(listed)).toEqual([
+      expect.objectContaining({ name: 'main', host: a.host, clientSecret: '********' }),
+    ]);
+    const shown = await ic(['site', 'show', 'main']);
+    expect(shown.stdout).not.toContain(a.clientSecret);
+    expect(await readFile(join(home, 'settings.db'))).not.toContain(Buffer.from(a.clientSecret));
+    expect((await ic(['site', 'test', 'main'])).code).toBe(0);
+    const dup = await ic(base, { IC_CLIENT_SECRET: a.clientSecret });
+    expect(dup.code).toBe(2);
+    expect(
+      (await ic(['site', 'add', 'x', '--host', 'https://bad', '--client-id', 'i', '--client-secret', 's'])).stderr,
+    ).toMatch(/\/host: must match pattern/);
+    expect((await ic(['site', 'show', 'nope'])).code).toBe(2);
+  });
+
+  it("destination add validates against the plugin's schema naming the field, tests, and masks secrets", async () => {
+    const bad = await ic([
+      'destination',
+      'add',
+      'db',
+      '--plugin',
+      'sql',
+      '--set',
+      'connectionString=sqlite:/tmp/x.db',
+      '--set',
+      'batchSize=0',
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/IC_ERR_CONFIG_INVALID: destination "db" is invalid: \/batchSize: must be >= 1/);
+    const unknown = await ic(['destination', 'add', 'db', '--plugin', 'nosuch']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/no plugin with id "nosuch"/);
+    const unreachable = await ic([
+      'destination',
+      'add',
+      'db',
+      '--plugin',
+      'sql',
+      '--set',
+      'connectionString=postgres://u:pw@127.0.0.1:1/x',
+    ]);
+    expect(unreachable.code).toBe(1);
+    expect(unreachable.stdout).toMatch(/FAIL connect: .*cannot be reached/);
+    expect(unreachable.stdout + unreachable.stderr).not.toContain('u:pw');
+    const db = join(out, 'sessions.db');
+    expect(
+      (await ic(['destination', 'add', 'db', '--plugin', 'sql', '--set', `connectionString=sqlite:${db}`])).code,
+    ).toBe(0);
+    expect(
+      (
+        await ic([
+          'destination',
+          'add',
+          'files',
+          '--plugin',
+          'file-system',
+          '--config',
+          JSON.stringify({ destinationDirectory: join(out, 'files') }),
+        ])
+      ).code,
+    ).toBe(0);
+    const list = json<{ name: string; config: Record<string, unknown> }[]>(await ic(['destination', 'list', '--json']));
+    expect(list.map((d) => d.name)).toEqual(['db', 'files']);
+    expect(list[0]!.config.connectionString).toBe('********');
+    expect(JSON.stringify(list)).not.toContain(db);
+    const test = await ic(['destination', 'test', 'db', '--json']);
+    expect(json(test)).toMatchObject({ ok: true });
+  });
+
+  it('schedule add refuses recordings to SQL and bad periods, runs on demand, and records the run', async () => {
+    const wrong = await ic([
+      'schedule',
+      'add',
+      'w',
+      '--every',
+      '1h',
+      '--transfer',
+      'main:db:session-data,session-recording',
+    ]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/IC_ERR_DESTINATION_OPERATION_UNSUPPORTED: .*cannot be stored in a SQL database/);
+    expect((await ic(['schedule', 'add', 'w', '--every', '8d', '--transfer', 'main:db:session-data'])).stderr).toMatch(
+      /must be at most 7d/,
+    );
+    expect((await ic(['schedule', 'add', 'w', '--every', '1h', '--transfer', 'main-db'])).stderr).toMatch(
+      /must look like site:destination/,
+    );
+    expect((await ic(['schedule', 'add', 'w', '--every', '1h', '--transfer', 'ghost:db:session-data'])).stderr).toMatch(
+      /no site named "ghost"/,
+    );
+    const add = await ic([
+      'schedule',
+      'add',
+      'nightly',
+      '--every',
+      '1d',
+      '--at',
+      '02:00',
+      '--transfer',
+      'main:files:session-data,session-recording,command-shell-recording,show-my-screen-recording,presentation-data,presentation-recording,site-backup',
+      '--transfer',
+      'main:db:session-data,system-information',
+    ]);
+    expect(add.code).toBe(0);
+    const run = await ic(['schedule', 'run', 'nightly', '--json']);
+    expect(run.code).toBe(0);
+    const outcome = json<{ outcome: string; transfers: { transfer: string; delivered: number }[] }>(run);
+    expect(outcome.outcome).toBe('succeeded');
+    const closed = sim.closedSessions().length;
+    const rows = new Database(join(out, 'sessions.db'), { readonly: true });
+    expect((rows.prepare('SELECT COUNT(*) AS n FROM session').get() as { n: number }).n).toBe(closed);
+    rows.close();
+    const files = await readdir(join(out, 'files'));
+    expect(files.filter((f) => f.endsWith('.nsb'))).toHaveLength(1);
+    const text = await ic(['schedule', 'run', 'nightly']);
+    expect(text.stdout).toMatch(/main->db\s+0\s+/);
+    expect(text.stdout).toMatch(/run 2 succeeded/);
+    const list = json<{ name: string; lastRun: { outcome: string } }[]>(await ic(['schedule', 'list', '--json']));
+    expect(list[0]).toMatchObject({ name: 'nightly', lastRun: { outcome: 'succeeded' } });
+    expect((await ic(['schedule', 'show', 'nightly'])).stdout).toMatch(/run 2 .* succeeded/);
+    expect((await ic(['site', 'remove', 'main'])).stderr).toMatch(/used by schedule\(s\) nightly/);
+    expect((await ic(['schedule', 'remove', 'nightly'])).code).toBe(0);
+    expect((await ic(['destination', 'remove', 'db'])).code).toBe(0);
+  });
+
+  it('a run against an appliance that is down exits 1 and says where the details are', async () => {
+    await ic(['schedule', 'add', 'again', '--every', '1h', '--transfer', 'main:files:session-data']);
+    const port = Number(new URL(sim.address.url).port);
+    await sim.stop();
+    try {
+      const r = await ic(['schedule', 'run', 'again']);
+      expect(r.code).toBe(1);
+      expect(r.stdout).toMatch(/failed.*IC_ERR_SITE_UNREACHABLE/s);
+      expect(r.stdout).toContain(join(home, 'logs', 'client.log'));
+    } finally {
+      await sim.start(port);
+    }
+  }, 120_000);
+
+  it('every command has help with an example', async () => {
+    for (const cmd of [['site', 'add'], ['destination', 'add'], ['schedule', 'add'], ['schedule', 'run'], ['init']]) {
+      const r = await ic([...cmd, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/Example/);
+    }
+  });
+});
