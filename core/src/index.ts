@@ -15,3 +15,4 @@ export * from './settings-db/settings-db.js';
 export * from './engine/transfer-engine.js';
 export * from './engine/destinations.js';
 export * from './engine/schedule-runner.js';
+export * from './engine/scheduler.js';

@@ -4,6 +4,7 @@ import { destinationCommands } from './commands/destination.js';
 import { initCommand } from './commands/init.js';
 import { pluginCheck } from './commands/plugin-check.js';
 import { scheduleCommands } from './commands/schedule.js';
+import { serviceCommands } from './commands/service.js';
 import { siteCommands } from './commands/site.js';
 import { EXIT } from './exit-codes.js';
 import { HOST_VERSION } from './host-version.js';
@@ -23,6 +24,7 @@ function program(): Command {
   siteCommands(ic);
   destinationCommands(ic);
   scheduleCommands(ic);
+  serviceCommands(ic);
   const plugin = ic.command('plugin').description('work with destination plugins');
   plugin
     .command('check <dir>')

@@ -4,12 +4,19 @@
  * with the cursor kept — not, as in the seed, a schedule marked complete.
  */
 import { setMaxListeners } from 'node:events';
+import { hostname } from 'node:os';
+import { IcError } from '@integration-client/plugin-sdk';
+import type { ScheduleSettings } from '@integration-client/schemas';
 import type { Logger } from 'pino';
 import type { SettingsDb, RunOutcome } from '../settings-db/settings-db.js';
 import { checkRouting } from '../settings/settings-validator.js';
 import { SiteClient, type SiteClientOptions } from '../site/site-client.js';
 import type { DestinationLoader } from './destinations.js';
 import { TransferEngine, type EngineOptions, type OpenDestination, type TransferOutcome } from './transfer-engine.js';
+
+/** Who holds a schedule's lease: this process. A crashed holder's lease expires after LEASE_SECONDS. */
+const HOLDER = `${hostname()}:${process.pid}`;
+const LEASE_SECONDS = 120;
 
 export interface ScheduleRun {
   readonly runId: number;
@@ -36,6 +43,23 @@ export class ScheduleRunner {
   async run(name: string, signal?: AbortSignal): Promise<ScheduleRun> {
     const t0 = Date.now();
     const schedule = this.db.schedule(name);
+    const lease = `schedule:${name}`;
+    if (!this.db.tryLease(lease, HOLDER, LEASE_SECONDS))
+      throw new IcError(
+        'IC_ERR_SCHEDULE_BUSY',
+        `schedule ${JSON.stringify(name)} is already running; wait for that run to finish`,
+      );
+    const renew = setInterval(() => this.db.tryLease(lease, HOLDER, LEASE_SECONDS), (LEASE_SECONDS / 3) * 1000);
+    renew.unref();
+    try {
+      return await this.#run(name, schedule, t0, signal);
+    } finally {
+      clearInterval(renew);
+      this.db.releaseLease(lease, HOLDER);
+    }
+  }
+
+  async #run(name: string, schedule: ScheduleSettings, t0: number, signal?: AbortSignal): Promise<ScheduleRun> {
     const runId = this.db.startRun(name);
     // Every in-flight delivery listens on the run's signal.
     if (signal) setMaxListeners(0, signal);

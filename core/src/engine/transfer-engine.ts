@@ -15,6 +15,7 @@
  */
 import {
   isIcError,
+  SiteAccessError,
   toIcError,
   type Ack,
   type Destination,
@@ -77,6 +78,13 @@ export interface TransferOutcome {
   readonly byType: Readonly<Partial<Record<Operation, number>>>;
 }
 
+/** The run was asked to stop (SIGTERM/SIGINT); retryable: the next run goes on from the kept cursor. */
+const stopped = () =>
+  new SiteAccessError('IC_ERR_SITE_UNAVAILABLE', 'the run was stopped before the window was complete', {
+    retryable: true,
+    details: { reason: 'stopped' },
+  });
+
 const SESSION_TYPES: readonly Operation[] = [
   'session-data',
   'system-information',
@@ -134,7 +142,8 @@ export class TransferEngine {
         log.error({ err: e, kind }, 'pulling the report failed; the cursor stays and the next run catches up');
       }
     }
-    if (spec.dataTypes.includes('site-backup')) await this.#backup(spec, tally, options, log);
+    if (spec.dataTypes.includes('site-backup') && !options.signal?.aborted)
+      await this.#backup(spec, tally, options, log);
     const outcome: TransferOutcome = {
       transfer: id,
       window,
@@ -175,38 +184,42 @@ export class TransferEngine {
     let to: number | undefined;
     const inFlight = new Set<Promise<void>>();
     const limit = options.concurrency ?? 32;
-    for await (const parsed of items) {
-      to ??= nowS() - settle; // the answer's Date header has set the appliance clock by now
-      if (options.signal?.aborted) throw toIcError(options.signal.reason, 'IC_ERR_INTERNAL', 'stopped');
-      if (!parsed.ok) {
-        tally.failed++;
-        tally.errors.push(`${parsed.error.code}: ${parsed.error.message}`);
-        this.db.recordFailure(
-          options.runId,
-          spec.destination.name,
-          `${kind}|${spec.site.host}|${parsed.lsid ?? '?'}`,
-          parsed.error.code,
-          parsed.error.message,
+    try {
+      for await (const parsed of items) {
+        to ??= nowS() - settle; // the answer's Date header has set the appliance clock by now
+        if (options.signal?.aborted) throw stopped();
+        if (!parsed.ok) {
+          tally.failed++;
+          tally.errors.push(`${parsed.error.code}: ${parsed.error.message}`);
+          this.db.recordFailure(
+            options.runId,
+            spec.destination.name,
+            `${kind}|${spec.site.host}|${parsed.lsid ?? '?'}`,
+            parsed.error.code,
+            parsed.error.message,
+          );
+          log.error(
+            { err: parsed.error, lsid: parsed.lsid },
+            'a session in the report is invalid; recorded, the others go on',
+          );
+          continue;
+        }
+        const model = parsed.model;
+        const end = model.endTime ? Date.parse(model.endTime) / 1000 : undefined;
+        if (end === undefined || end > to) {
+          tally.deferred++;
+          continue;
+        }
+        const job = this.#deliverAll(spec, types, kind, model, parsed.xml, tally, options, log).finally(() =>
+          inFlight.delete(job),
         );
-        log.error(
-          { err: parsed.error, lsid: parsed.lsid },
-          'a session in the report is invalid; recorded, the others go on',
-        );
-        continue;
+        inFlight.add(job);
+        if (inFlight.size >= limit) await Promise.race(inFlight);
       }
-      const model = parsed.model;
-      const end = model.endTime ? Date.parse(model.endTime) / 1000 : undefined;
-      if (end === undefined || end > to) {
-        tally.deferred++;
-        continue;
-      }
-      const job = this.#deliverAll(spec, types, kind, model, parsed.xml, tally, options, log).finally(() =>
-        inFlight.delete(job),
-      );
-      inFlight.add(job);
-      if (inFlight.size >= limit) await Promise.race(inFlight);
+    } finally {
+      // Stopping (SIGTERM, a failed report): deliveries already under way finish and are recorded.
+      await Promise.allSettled(inFlight);
     }
-    await Promise.all(inFlight);
     return { from, to: to ?? nowS() - settle };
   }
 

@@ -43,6 +43,7 @@ const MIGRATIONS: readonly string[] = [
    CREATE TABLE run (id INTEGER PRIMARY KEY, schedule TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, outcome TEXT, counts TEXT NOT NULL DEFAULT '{}', error TEXT);
    CREATE INDEX ix_run_schedule ON run (schedule, id);
    CREATE TABLE failed_item (id INTEGER PRIMARY KEY, run_id INTEGER, destination TEXT NOT NULL, item TEXT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL, at TEXT NOT NULL);`,
+  `CREATE TABLE lease (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL);`,
 ];
 
 export class SettingsDb {
@@ -255,6 +256,29 @@ export class SettingsDb {
       counts: JSON.parse(r.counts) as Record<string, number>,
       error: r.error ?? undefined,
     }));
+  }
+
+  /**
+   * Takes a named lease for `ttlSeconds` unless another holder has one that has not expired (a crashed holder's
+   * lease runs out). Returns whether this holder has it now.
+   */
+  tryLease(name: string, holder: string, ttlSeconds: number): boolean {
+    const now = Math.floor(Date.now() / 1000);
+    return this.#db
+      .transaction(() => {
+        const row = this.#db.prepare(`SELECT holder, expires_at FROM lease WHERE name = ?`).get(name) as
+          { holder: string; expires_at: number } | undefined;
+        if (row && row.holder !== holder && row.expires_at > now) return false;
+        this.#db
+          .prepare(`INSERT OR REPLACE INTO lease (name, holder, expires_at) VALUES (?, ?, ?)`)
+          .run(name, holder, now + ttlSeconds);
+        return true;
+      })
+      .immediate();
+  }
+
+  releaseLease(name: string, holder: string): void {
+    this.#db.prepare(`DELETE FROM lease WHERE name = ? AND holder = ?`).run(name, holder);
   }
 
   recordFailure(runId: number | undefined, destination: string, item: string, code: string, message: string): void {

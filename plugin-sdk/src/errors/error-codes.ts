@@ -33,6 +33,11 @@ export const ERROR_CODES = {
     false,
     'A named site, destination, schedule or plugin does not exist; check the name.',
   ),
+  IC_ERR_SCHEDULE_BUSY: code(
+    'config',
+    true,
+    'The schedule is already running (in the service or another `ic schedule run`); wait for that run to finish.',
+  ),
   IC_ERR_SITE_AUTH_FAILED: code(
     'site-access',
     false,

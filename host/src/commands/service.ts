@@ -1,0 +1,192 @@
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ScheduleRunner, Scheduler } from '@integration-client/core';
+import { ConfigError } from '@integration-client/plugin-sdk';
+import type { Command } from 'commander';
+import { icHome, openApp } from '../app.js';
+import { EXIT } from '../exit-codes.js';
+import { out } from '../output.js';
+import { ServiceMetrics, startHealthServer } from '../service/health-server.js';
+import { table, withApp, type HomeOptions } from './common.js';
+import { opts } from './site.js';
+
+interface ServiceState {
+  pid: number;
+  startedAt: string;
+  healthUrl: string;
+  home: string;
+}
+
+const stateFile = (home: string) => join(home, 'service.json');
+const UNIT = 'integration-client.service';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function unitText(home: string): string {
+  const bin = resolve(fileURLToPath(new URL('../../bin/ic.js', import.meta.url)));
+  return `[Unit]
+Description=BeyondTrust Integration Client scheduler
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=simple
+Environment=IC_HOME=${home}
+ExecStart=${process.execPath} ${bin} service run
+Restart=on-failure
+RestartSec=10
+KillSignal=SIGTERM
+TimeoutStopSec=120
+
+[Install]
+WantedBy=multi-user.target
+`;
+}
+
+export function serviceCommands(ic: Command): void {
+  const s = ic.command('service').description('the scheduler service');
+  s.command('run')
+    .description('run the scheduler in the foreground (what a service manager starts); SIGTERM stops it cleanly')
+    .option('--health-port <port>', '/health and /metrics on 127.0.0.1 (0 = any free port)', '9187')
+    .addHelpText('after', '\nExample:\n  IC_HOME=/var/lib/integration-client ic service run --health-port 9187')
+    .action(async (o: HomeOptions & { healthPort: string }, cmd: Command) => {
+      const home = icHome(opts(cmd, o).home);
+      const app = await openApp(home);
+      const metrics = new ServiceMetrics();
+      const scheduler = new Scheduler(app.db, new ScheduleRunner(app.db, app.destinations, app.log), app.log, {
+        onRun: (run) => metrics.record(run),
+      });
+      const startedAt = new Date().toISOString();
+      const server = await startHealthServer(Number(o.healthPort), metrics, app.db, scheduler, startedAt);
+      const healthUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      writeFileSync(
+        stateFile(home),
+        JSON.stringify({ pid: process.pid, startedAt, healthUrl, home } satisfies ServiceState),
+      );
+      scheduler.start();
+      app.log.info({ home, healthUrl, schedules: scheduler.nextRuns() }, 'service started');
+      out.line(
+        `service running (pid ${process.pid}); health ${healthUrl}/health, metrics ${healthUrl}/metrics; log ${join(home, 'logs', 'client.log')}`,
+      );
+      await new Promise<void>((done) => {
+        const stop = (signal: string) => {
+          app.log.info({ signal, running: scheduler.running }, 'stopping: runs under way finish their deliveries');
+          void scheduler
+            .stop()
+            .then(() => new Promise((r) => server.close(r)))
+            .then(() => done());
+        };
+        process.once('SIGTERM', () => stop('SIGTERM')).once('SIGINT', () => stop('SIGINT'));
+      });
+      rmSync(stateFile(home), { force: true });
+      app.log.info('service stopped');
+      app.close();
+      out.line('service stopped');
+      process.exitCode = EXIT.ok;
+    });
+  s.command('install')
+    .description(`write a systemd unit (${UNIT}) that runs \`ic service run\``)
+    .option('--unit-dir <dir>', 'where to write the unit', '/etc/systemd/system')
+    .option('--dry-run', 'print the unit instead of writing it')
+    .addHelpText(
+      'after',
+      '\nExample:\n  sudo ic service install --home /var/lib/integration-client && sudo systemctl enable --now integration-client',
+    )
+    .action(async (o: HomeOptions & { unitDir: string; dryRun?: boolean }, cmd: Command) => {
+      const home = icHome(opts(cmd, o).home);
+      if (!existsSync(join(home, 'settings.db')))
+        throw new ConfigError(`no settings database in ${home}; run \`ic init\` first`);
+      const text = unitText(home);
+      if (o.dryRun) out.line(text);
+      else {
+        await mkdir(o.unitDir, { recursive: true });
+        await writeFile(join(o.unitDir, UNIT), text, { mode: 0o644 });
+        out.line(
+          `wrote ${join(o.unitDir, UNIT)}; now: systemctl daemon-reload && systemctl enable --now integration-client`,
+        );
+      }
+      process.exitCode = EXIT.ok;
+    });
+  s.command('uninstall')
+    .description('remove the systemd unit')
+    .option('--unit-dir <dir>', 'where the unit is', '/etc/systemd/system')
+    .option('--dry-run', 'say what would be removed')
+    .addHelpText('after', '\nExample:\n  sudo systemctl disable --now integration-client && sudo ic service uninstall')
+    .action((o: { unitDir: string; dryRun?: boolean }) => {
+      const file = join(o.unitDir, UNIT);
+      if (!existsSync(file)) out.line(`not installed (${file} does not exist)`);
+      else if (o.dryRun) out.line(`would remove ${file}`);
+      else {
+        rmSync(file);
+        out.line(`removed ${file}; run systemctl daemon-reload`);
+      }
+      process.exitCode = EXIT.ok;
+    });
+  s.command('status')
+    .description(
+      'running / stopped / not installed, the last run, and per schedule its period, transfers and last outcome',
+    )
+    .option('--unit-dir <dir>', 'where the unit is', '/etc/systemd/system')
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  ic service status --json')
+    .action(async (o: HomeOptions & { unitDir: string }, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), (app) => {
+        const file = stateFile(app.home);
+        const state = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as ServiceState) : undefined;
+        const running = !!state && alive(state.pid);
+        const installed = existsSync(join(o.unitDir, UNIT));
+        const lastRun = app.db.runs(undefined, 1)[0];
+        const schedules = app.db.schedules().map((x) => {
+          const last = app.db.runs(x.name, 1)[0];
+          return {
+            name: x.name,
+            period: x.period,
+            timeOfDay: x.timeOfDay,
+            enabled: x.enabled !== false,
+            transfers: x.transfers.length,
+            lastRun: last?.startedAt,
+            outcome: last?.outcome,
+          };
+        });
+        const status = {
+          service: running ? 'running' : installed ? 'stopped' : 'not installed',
+          pid: running ? state.pid : undefined,
+          healthUrl: running ? state.healthUrl : undefined,
+          lastRun,
+          schedules,
+        };
+        if (o.json) out.json(status);
+        else {
+          out.line(`service: ${status.service}${running ? ` (pid ${state.pid}, ${state.healthUrl}/health)` : ''}`);
+          out.line(
+            `last run: ${lastRun ? `${lastRun.schedule} ${lastRun.startedAt} ${lastRun.outcome ?? 'running'}` : 'never'}`,
+          );
+          if (schedules.length)
+            out.line(
+              table([
+                ['SCHEDULE', 'EVERY', 'AT', 'TRANSFERS', 'LAST RUN', 'OUTCOME'],
+                ...schedules.map((x) => [
+                  x.name,
+                  x.period,
+                  x.timeOfDay ?? '',
+                  String(x.transfers),
+                  x.lastRun ?? 'never',
+                  x.outcome ?? '',
+                ]),
+              ]),
+            );
+        }
+        return Promise.resolve(EXIT.ok);
+      });
+    });
+}

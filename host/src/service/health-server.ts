@@ -1,0 +1,79 @@
+/**
+ * `/health` (JSON) and `/metrics` (Prometheus text) on a loopback port for the running service. Counters are
+ * this process's since it started; cursor lag comes from the settings database.
+ */
+import { createServer, type Server } from 'node:http';
+import type { ScheduleRun, Scheduler, SettingsDb } from '@integration-client/core';
+
+export class ServiceMetrics {
+  readonly runs = new Map<string, number>();
+  readonly items = new Map<string, number>();
+  readonly bytes = new Map<string, number>();
+  readonly failures = new Map<string, number>();
+
+  record(run: ScheduleRun): void {
+    inc(this.runs, labels({ schedule: run.schedule, outcome: run.outcome }));
+    for (const t of run.transfers) {
+      const [site, destination] = t.transfer.split('->') as [string, string];
+      const l = labels({ site, destination });
+      inc(this.items, l, t.delivered);
+      inc(this.bytes, l, t.bytes);
+      inc(this.failures, l, t.failed + t.retryable);
+    }
+  }
+}
+
+const inc = (m: Map<string, number>, key: string, by = 1) => m.set(key, (m.get(key) ?? 0) + by);
+const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+const labels = (l: Record<string, string>) =>
+  Object.entries(l)
+    .map(([k, v]) => `${k}="${esc(v)}"`)
+    .join(',');
+
+export function metricsText(m: ServiceMetrics, db: SettingsDb, nowS = Math.floor(Date.now() / 1000)): string {
+  const lines: string[] = [];
+  const family = (name: string, help: string, type: 'counter' | 'gauge', values: Map<string, number>) => {
+    lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+    for (const [l, v] of values) lines.push(`${name}{${l}} ${v}`);
+  };
+  family('ic_runs_total', 'Schedule runs by outcome since the service started.', 'counter', m.runs);
+  family('ic_items_delivered_total', 'Items acknowledged by destinations.', 'counter', m.items);
+  family('ic_bytes_delivered_total', 'Bytes of recordings and backups acknowledged.', 'counter', m.bytes);
+  family('ic_item_failures_total', 'Items that failed (retryable or not).', 'counter', m.failures);
+  const lag = new Map<string, number>();
+  for (const c of db.cursors()) lag.set(labels({ transfer: c.transfer, data_type: c.dataType }), nowS - c.position);
+  family('ic_cursor_lag_seconds', "Seconds between now and a transfer's cursor.", 'gauge', lag);
+  return `${lines.join('\n')}\n`;
+}
+
+export function startHealthServer(
+  port: number,
+  m: ServiceMetrics,
+  db: SettingsDb,
+  scheduler: Scheduler,
+  startedAt: string,
+): Promise<Server> {
+  const server = createServer((req, res) => {
+    if (req.url === '/health') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(
+        JSON.stringify({
+          status: 'ok',
+          pid: process.pid,
+          startedAt,
+          running: scheduler.running,
+          schedules: scheduler.nextRuns(),
+        }),
+      );
+    } else if (req.url === '/metrics') {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+      res.end(metricsText(m, db));
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve(server));
+  });
+}

@@ -1,0 +1,163 @@
+/**
+ * `ic service run|status|install|uninstall` as a user runs them: the built binary, a real settings database,
+ * the simulator; SIGTERM in the middle of a run; /health and /metrics.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { IC_BIN } from './paths.js';
+import { ApplianceSimulator } from './simulator/index.js';
+
+let home: string;
+let files: string;
+let sim: ApplianceSimulator;
+
+const ic = async (...args: string[]) => {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [IC_BIN, ...args], {
+      env: { ...process.env, IC_HOME: home },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+};
+
+/** Starts `ic service run`; resolves once it printed its health URL. */
+async function startService(): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [IC_BIN, 'service', 'run', '--health-port', '0'], {
+    env: { ...process.env, IC_HOME: home },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const [line] = (await once(createInterface({ input: child.stdout }), 'line')) as [string];
+  const url = /health (http:\/\/127\.0\.0\.1:\d+)\/health/.exec(line)?.[1];
+  if (!url) throw new Error(`unexpected first line: ${line}`);
+  return { child, url };
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const status = async () =>
+  JSON.parse((await ic('service', 'status', '--json', '--unit-dir', join(home, 'units'))).stdout) as {
+    service: string;
+    pid?: number;
+    lastRun?: { id: number; outcome?: string; counts: Record<string, number> };
+  };
+const xmlCount = async () => (await readdir(files)).filter((f) => f.endsWith('.xml')).length;
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'ic-svc-'));
+  files = join(home, 'files');
+  // Slow answers so that a SIGTERM lands in the middle of the first run.
+  sim = new ApplianceSimulator({ sessions: 60, recordingBytes: 64 * 1024, faults: { latencyMs: 40 } });
+  const a = await sim.start();
+  await ic('init');
+  expect(
+    (
+      await ic(
+        'site',
+        'add',
+        'main',
+        '--host',
+        a.host,
+        '--client-id',
+        a.clientId,
+        '--client-secret',
+        a.clientSecret,
+        '--ca-file',
+        ApplianceSimulator.caFile,
+      )
+    ).code,
+  ).toBe(0);
+  expect(
+    (await ic('destination', 'add', 'files', '--plugin', 'file-system', '--set', `destinationDirectory=${files}`)).code,
+  ).toBe(0);
+  expect(
+    (
+      await ic(
+        'schedule',
+        'add',
+        'hourly',
+        '--every',
+        '1h',
+        '--transfer',
+        'main:files:session-data,session-recording,command-shell-recording',
+      )
+    ).code,
+  ).toBe(0);
+});
+afterAll(async () => {
+  await sim.stop();
+});
+
+describe('ic service (built binary)', () => {
+  it('install/uninstall a systemd unit (dry run and into a directory); status says not installed / stopped', async () => {
+    const units = join(home, 'units');
+    const dry = await ic('service', 'install', '--dry-run');
+    expect(dry.stdout).toMatch(/ExecStart=.*ic\.js service run/);
+    expect(dry.stdout).toContain(`Environment=IC_HOME=${home}`);
+    expect((await status()).service).toBe('not installed');
+    expect((await ic('service', 'install', '--unit-dir', units)).code).toBe(0);
+    expect(await readFile(join(units, 'integration-client.service'), 'utf8')).toContain('KillSignal=SIGTERM');
+    expect((await status()).service).toBe('stopped');
+    expect((await ic('service', 'uninstall', '--unit-dir', units)).stdout).toMatch(/removed/);
+    expect((await status()).service).toBe('not installed');
+  });
+
+  it('catches up at start; SIGTERM mid-run exits cleanly keeping the cursor; a restart completes without duplicates', async () => {
+    const closed = sim.closedSessions().length;
+    const first = await startService();
+    expect((await status()).service).toBe('running');
+    // Let some sessions land, then stop the service in the middle of the run.
+    await until('some files', async () => ((await readdir(files).catch(() => [])).length >= 5 ? true : undefined));
+    first.child.kill('SIGTERM');
+    const [code] = (await once(first.child, 'exit')) as [number];
+    expect(code).toBe(0);
+    const interrupted = (await status()).lastRun!;
+    expect(interrupted.outcome).not.toBe('succeeded');
+    expect(await xmlCount()).toBeLessThan(closed);
+    expect((await status()).service).not.toBe('running');
+
+    const second = await startService();
+    try {
+      const done = await until('a succeeded run', async () => {
+        const s = await status();
+        return s.lastRun && s.lastRun.id > interrupted.id && s.lastRun.outcome ? s.lastRun : undefined;
+      });
+      expect(done.outcome).toBe('succeeded');
+      expect(await xmlCount()).toBe(closed);
+      const names = await readdir(files);
+      expect(names.filter((n) => /\.\d+\.(xml|flv)$/.test(n))).toEqual([]); // no AppendNumber copies
+      const health = (await (await fetch(`${second.url}/health`)).json()) as {
+        status: string;
+        schedules: { schedule: string; next?: string }[];
+      };
+      expect(health.status).toBe('ok');
+      expect(health.schedules).toEqual([{ schedule: 'hourly', next: expect.any(String) }]);
+      const metrics = await (await fetch(`${second.url}/metrics`)).text();
+      expect(metrics).toMatch(/ic_runs_total\{schedule="hourly",outcome="succeeded"\} 1/);
+      expect(metrics).toMatch(/ic_items_delivered_total\{site="main",destination="files"\} \d+/);
+      expect(metrics).toMatch(/ic_cursor_lag_seconds\{transfer="main->files",data_type="session-data"\} \d+/);
+      const busy = await ic('schedule', 'run', 'hourly');
+      expect([0, 1]).toContain(busy.code);
+    } finally {
+      second.child.kill('SIGTERM');
+      await once(second.child, 'exit');
+    }
+    expect(await xmlCount()).toBe(closed);
+  }, 180_000);
+});
