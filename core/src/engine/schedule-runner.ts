@@ -18,6 +18,18 @@ import { TransferEngine, type EngineOptions, type OpenDestination, type Transfer
 const HOLDER = `${hostname()}:${process.pid}`;
 const LEASE_SECONDS = 120;
 
+/** A holder on this host whose process has ended (killed, crashed) does not hold its lease any more. */
+function holderGone(holder: string): boolean {
+  const at = holder.lastIndexOf(':');
+  if (holder.slice(0, at) !== hostname()) return false;
+  try {
+    process.kill(Number(holder.slice(at + 1)), 0);
+    return false;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
 export interface ScheduleRun {
   readonly runId: number;
   readonly schedule: string;
@@ -44,7 +56,7 @@ export class ScheduleRunner {
     const t0 = Date.now();
     const schedule = this.db.schedule(name);
     const lease = `schedule:${name}`;
-    if (!this.db.tryLease(lease, HOLDER, LEASE_SECONDS))
+    if (!this.db.tryLease(lease, HOLDER, LEASE_SECONDS, holderGone))
       throw new IcError(
         'IC_ERR_SCHEDULE_BUSY',
         `schedule ${JSON.stringify(name)} is already running; wait for that run to finish`,
@@ -52,6 +64,9 @@ export class ScheduleRunner {
     const renew = setInterval(() => this.db.tryLease(lease, HOLDER, LEASE_SECONDS), (LEASE_SECONDS / 3) * 1000);
     renew.unref();
     try {
+      const abandoned = this.db.closeAbandonedRuns(name);
+      if (abandoned)
+        this.log.warn({ schedule: name, abandoned }, 'earlier runs ended with their process; marked failed');
       return await this.#run(name, schedule, t0, signal);
     } finally {
       clearInterval(renew);

@@ -241,6 +241,17 @@ export class SettingsDb {
       .run(new Date().toISOString(), outcome, JSON.stringify(counts), error ?? null, id);
   }
 
+  /** Marks runs of `schedule` that never finished (their process ended) as failed. Call holding its lease. */
+  closeAbandonedRuns(schedule: string): number {
+    return this.#db
+      .prepare(`UPDATE run SET ended_at = ?, outcome = 'failed', error = ? WHERE schedule = ? AND outcome IS NULL`)
+      .run(
+        new Date().toISOString(),
+        'the process running it ended before it finished; the next run caught up',
+        schedule,
+      ).changes;
+  }
+
   runs(schedule?: string, limit = 20): RunRecord[] {
     const rows = (
       schedule
@@ -260,15 +271,21 @@ export class SettingsDb {
 
   /**
    * Takes a named lease for `ttlSeconds` unless another holder has one that has not expired (a crashed holder's
-   * lease runs out). Returns whether this holder has it now.
+   * lease runs out, or is taken over at once when `isGone` says its holder no longer exists). Returns whether this
+   * holder has it now.
    */
-  tryLease(name: string, holder: string, ttlSeconds: number): boolean {
+  tryLease(
+    name: string,
+    holder: string,
+    ttlSeconds: number,
+    isGone: (holder: string) => boolean = () => false,
+  ): boolean {
     const now = Math.floor(Date.now() / 1000);
     return this.#db
       .transaction(() => {
         const row = this.#db.prepare(`SELECT holder, expires_at FROM lease WHERE name = ?`).get(name) as
           { holder: string; expires_at: number } | undefined;
-        if (row && row.holder !== holder && row.expires_at > now) return false;
+        if (row && row.holder !== holder && row.expires_at > now && !isGone(row.holder)) return false;
         this.#db
           .prepare(`INSERT OR REPLACE INTO lease (name, holder, expires_at) VALUES (?, ?, ?)`)
           .run(name, holder, now + ttlSeconds);

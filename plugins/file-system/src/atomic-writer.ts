@@ -6,6 +6,8 @@
  * "place" is where File Name Conflict Handling happens, and it is atomic in every mode: AppendNumber and Skip
  * claim a name with link(2), which fails instead of replacing, so two writers racing for one name each get
  * their own (AppendNumber) or exactly one wins (Skip); Overwrite uses rename(2), which replaces in one step.
+ * AppendNumber never keeps the same bytes twice: content equal to a file already under the name (or one of its
+ * numbered names) is the same item delivered again, and is acknowledged as skipped.
  * A failure at any point removes the temporary file, so no partial file ever carries a final name.
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -69,6 +71,26 @@ async function claim(tmp: string, target: string): Promise<boolean> {
   }
   await rename(tmp, target);
   return true;
+}
+
+/** True when the file at `b` holds exactly the `size` bytes of the file at `a`. */
+async function sameContent(a: string, b: string, size: number): Promise<boolean> {
+  const sb = await stat(b).catch(() => undefined);
+  if (!sb || sb.size !== size) return false;
+  const [fa, fb] = await Promise.all([open(a, 'r'), open(b, 'r')]);
+  try {
+    const chunk = 1024 * 1024;
+    const ba = Buffer.allocUnsafe(chunk);
+    const bb = Buffer.allocUnsafe(chunk);
+    for (let at = 0; at < size; at += chunk) {
+      const [ra, rb] = await Promise.all([fa.read(ba, 0, chunk, at), fb.read(bb, 0, chunk, at)]);
+      if (ra.bytesRead !== rb.bytesRead || !ba.subarray(0, ra.bytesRead).equals(bb.subarray(0, rb.bytesRead)))
+        return false;
+    }
+    return true;
+  } finally {
+    await Promise.all([fa.close(), fb.close()]);
+  }
 }
 
 async function syncDir(dir: string): Promise<void> {
@@ -156,6 +178,8 @@ export class AtomicWriter {
       const path = join(this.dir, numberedName(name, n));
       if (await claim(tmp, path)) return { status: 'written', path, bytes };
       if (this.conflict === 'Skip') return { status: 'skipped', path, bytes: 0 };
+      // The same item delivered again (e.g. after a crash between write and acknowledgement): never a copy.
+      if (await sameContent(tmp, path, bytes)) return { status: 'skipped', path, bytes: 0 };
     }
   }
 }

@@ -79,6 +79,29 @@ describe('File System plugin', () => {
     expect((await stat(join(dir, 'support.example.com-support-1234.2.flv'))).size).toBe(102);
   });
 
+  it('AppendNumber: the same bytes delivered again are acknowledged skipped, never stored as a numbered copy', async () => {
+    const dir = await tempDir();
+    const { dest } = await makeDestination({ destinationDirectory: dir });
+    expect((await deliver(dest, recording('1234', 5000))).status).toBe('written');
+    expect((await deliver(dest, recording('1234', 5001))).status).toBe('written');
+    const again = await deliver(dest, recording('1234', 5001));
+    expect(again).toMatchObject({ status: 'skipped', location: join(dir, 'support.example.com-support-1234.1.flv') });
+    const xml = sampleSessionXml(sampleSession({ lsid: '77' }));
+    const item = {
+      operation: 'session-data' as const,
+      site: { host: 'support.example.com' },
+      session: sampleSession({ lsid: '77' }),
+      xml,
+    };
+    await deliver(dest, item);
+    expect((await deliver(dest, item)).status).toBe('skipped');
+    expect(await listing(dir)).toEqual([
+      'support.example.com-support-1234.1.flv',
+      'support.example.com-support-1234.flv',
+      'support.example.com-support-77.xml',
+    ]);
+  });
+
   it('AppendNumber: two concurrent writers of one name each get their own complete file', async () => {
     const dir = await tempDir();
     const [a, b] = await Promise.all([
