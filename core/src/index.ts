@@ -16,3 +16,4 @@ export * from './engine/transfer-engine.js';
 export * from './engine/destinations.js';
 export * from './engine/schedule-runner.js';
 export * from './engine/scheduler.js';
+export * from './notify/notifier.js';

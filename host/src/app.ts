@@ -6,8 +6,16 @@ import { createRequire } from 'node:module';
 import { existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { pino } from 'pino';
-import { createLogger, DestinationLoader, SecretBox, SettingsDb, SettingsValidator } from '@integration-client/core';
+import { pino, type Logger } from 'pino';
+import {
+  createLogger,
+  DestinationLoader,
+  eventFromLog,
+  Notifier,
+  SecretBox,
+  SettingsDb,
+  SettingsValidator,
+} from '@integration-client/core';
 import { ConfigError } from '@integration-client/plugin-sdk';
 import { HOST_VERSION } from './host-version.js';
 
@@ -33,10 +41,12 @@ export function pluginDirs(): Map<string, string> {
 export interface App {
   readonly home: string;
   readonly db: SettingsDb;
-  readonly log: ReturnType<typeof createLogger>;
+  readonly log: Logger;
   readonly destinations: DestinationLoader;
   readonly validator: SettingsValidator;
-  close(): void;
+  /** Sends grouped error mails when notifications are set up (`ic notify set`). */
+  readonly notifier?: Notifier;
+  close(): Promise<void>;
 }
 
 /** Opens the data directory. Without `create`, a missing one is an error that says to run `ic init`. */
@@ -47,11 +57,16 @@ export async function openApp(home: string, options: { create?: boolean } = {}):
   mkdirSync(join(home, 'logs'), { recursive: true, mode: 0o700 });
   const box = await SecretBox.open(join(home, 'secret.key'));
   const db = SettingsDb.open(settings, box);
-  const log = createLogger({
+  const notification = db.application().notification;
+  let notifier: Notifier | undefined;
+  const log: Logger = createLogger({
     level: (process.env.IC_LOG_LEVEL ?? 'info') as 'info',
     name: 'ic',
     destination: pino.destination({ dest: join(home, 'logs', 'client.log'), sync: true, mkdir: true }),
+    onError: (bindings, obj, msg) => notifier?.notify(eventFromLog(bindings, obj, msg)),
   });
+  if (notification && notification.enabled !== false)
+    notifier = new Notifier(notification, (err) => log.warn({ err }, 'a notification mail could not be sent'));
   const destinations = new DestinationLoader({
     db,
     logger: log,
@@ -65,8 +80,11 @@ export async function openApp(home: string, options: { create?: boolean } = {}):
     log,
     destinations,
     validator: new SettingsValidator(),
-    close: () => {
+    notifier,
+    close: async () => {
       destinations.shutdown();
+      await notifier?.flush();
+      notifier?.close();
       db.close();
     },
   };

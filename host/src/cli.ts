@@ -2,6 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { destinationCommands } from './commands/destination.js';
 import { initCommand } from './commands/init.js';
+import { notifyCommands } from './commands/notify.js';
 import { pluginCheck } from './commands/plugin-check.js';
 import { scheduleCommands } from './commands/schedule.js';
 import { serviceCommands } from './commands/service.js';
@@ -25,6 +26,7 @@ function program(): Command {
   destinationCommands(ic);
   scheduleCommands(ic);
   serviceCommands(ic);
+  notifyCommands(ic);
   const plugin = ic.command('plugin').description('work with destination plugins');
   plugin
     .command('check <dir>')

@@ -10,6 +10,8 @@ export interface LoggerOptions {
   readonly secretKeys?: readonly string[];
   /** Where lines go; stdout by default. */
   readonly destination?: DestinationStream;
+  /** Called for every line at level error or above (e.g. to send a notification), with the logger's bindings. */
+  readonly onError?: (bindings: Record<string, unknown>, obj: unknown, msg: string | undefined) => void;
 }
 
 /**
@@ -24,6 +26,22 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       name: options.name,
       redact: { paths: redactPaths(keys), censor: '[redacted]' },
       serializers: { err: pino.stdSerializers.err },
+      ...(options.onError && {
+        hooks: {
+          logMethod(args, method, level) {
+            if (level >= 50) {
+              const [first, second] = args as unknown[];
+              const msg = typeof first === 'string' ? first : typeof second === 'string' ? second : undefined;
+              try {
+                options.onError!((this as Logger).bindings(), typeof first === 'string' ? {} : first, msg);
+              } catch {
+                // a failing notifier must never break logging
+              }
+            }
+            method.apply(this, args);
+          },
+        },
+      }),
     },
     options.destination ?? pino.destination({ dest: 1, sync: false }),
   );

@@ -10,7 +10,13 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { NotFoundError, SETTINGS_DATABASE_MARKER, type Operation } from '@integration-client/plugin-sdk';
-import type { DestinationSettings, ScheduleSettings, SiteSettings } from '@integration-client/schemas';
+import type {
+  ApplicationSettings,
+  DestinationSettings,
+  Notification,
+  ScheduleSettings,
+  SiteSettings,
+} from '@integration-client/schemas';
 import { openFields, sealFields, type SecretBox } from '../secrets/secret-box.js';
 
 const SITE_SECRETS = ['clientSecret', 'backupPassword'] as const;
@@ -89,6 +95,31 @@ export class SettingsDb {
 
   schemaVersion(): number {
     return MIGRATIONS.length;
+  }
+
+  // ---- application settings (notification, log, engine) ----
+
+  /** The application settings, with the SMTP password opened. */
+  application(): ApplicationSettings {
+    const row = this.#db.prepare(`SELECT value FROM ${SETTINGS_DATABASE_MARKER} WHERE key = 'application'`).get() as
+      { value: string } | undefined;
+    const a = row ? (JSON.parse(row.value) as ApplicationSettings) : {};
+    if (a.notification)
+      a.notification = openFields(this.box, a.notification as unknown as Record<string, unknown>, [
+        'password',
+      ]) as unknown as Notification;
+    return a;
+  }
+
+  putApplication(a: ApplicationSettings): void {
+    const sealed: ApplicationSettings = { ...a };
+    if (a.notification)
+      sealed.notification = sealFields(this.box, a.notification as unknown as Record<string, unknown>, [
+        'password',
+      ]) as unknown as Notification;
+    this.#db
+      .prepare(`INSERT OR REPLACE INTO ${SETTINGS_DATABASE_MARKER} (key, value) VALUES ('application', ?)`)
+      .run(JSON.stringify(sealed));
   }
 
   // ---- sites ----

@@ -14,7 +14,7 @@ export async function withApp(o: HomeOptions, fn: (app: App) => Promise<number>)
   try {
     return await fn(app);
   } finally {
-    app.close();
+    await app.close();
   }
 }
 

@@ -25,7 +25,7 @@ export function initCommand(ic: Command): void {
         schemaVersion: app.db.schemaVersion(),
         created: !existed,
       };
-      app.close();
+      await app.close();
       if (o.json) out.json(info);
       else {
         out.line(`${existed ? 'already initialised' : 'initialised'}: ${home}`);

@@ -90,7 +90,7 @@ export function serviceCommands(ic: Command): void {
       });
       rmSync(stateFile(home), { force: true });
       app.log.info('service stopped');
-      app.close();
+      await app.close();
       out.line('service stopped');
       process.exitCode = EXIT.ok;
     });
