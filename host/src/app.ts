@@ -6,11 +6,12 @@ import { createRequire } from 'node:module';
 import { existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import {
   createLogger,
   DestinationLoader,
   eventFromLog,
+  type EngineOptions,
   Notifier,
   SecretBox,
   SettingsDb,
@@ -18,6 +19,7 @@ import {
 } from '@integration-client/core';
 import { ConfigError } from '@integration-client/plugin-sdk';
 import { HOST_VERSION } from './host-version.js';
+import { logDirectory, removeOldLogs, rollingDestination, type LogKind } from './logs.js';
 
 /** `--home`, else `IC_HOME`, else `~/.integration-client`. */
 export function icHome(option?: string): string {
@@ -38,8 +40,13 @@ export function pluginDirs(): Map<string, string> {
   return dirs;
 }
 
+/** The command being run (`site add`, `service run`, …), set by the CLI before its action; logged on open. */
+export const current = { command: '' };
+
 export interface App {
   readonly home: string;
+  /** Where the client and service logs are. */
+  readonly logDir: string;
   readonly db: SettingsDb;
   readonly log: Logger;
   readonly destinations: DestinationLoader;
@@ -50,21 +57,26 @@ export interface App {
 }
 
 /** Opens the data directory. Without `create`, a missing one is an error that says to run `ic init`. */
-export async function openApp(home: string, options: { create?: boolean } = {}): Promise<App> {
+export async function openApp(home: string, options: { create?: boolean; log?: LogKind } = {}): Promise<App> {
   const settings = join(home, 'settings.db');
   if (!options.create && !existsSync(settings))
     throw new ConfigError(`no settings database in ${home}; run \`ic init\` first (or pass --home / set IC_HOME)`);
-  mkdirSync(join(home, 'logs'), { recursive: true, mode: 0o700 });
   const box = await SecretBox.open(join(home, 'secret.key'));
   const db = SettingsDb.open(settings, box);
-  const notification = db.application().notification;
+  const application = db.application();
+  const notification = application.notification;
+  const logDir = logDirectory(home, application.logDirectory);
+  mkdirSync(logDir, { recursive: true, mode: 0o700 });
+  const removed = removeOldLogs(logDir, application.logRemovalDays);
   let notifier: Notifier | undefined;
   const log: Logger = createLogger({
-    level: (process.env.IC_LOG_LEVEL ?? 'info') as 'info',
-    name: 'ic',
-    destination: pino.destination({ dest: join(home, 'logs', 'client.log'), sync: true, mkdir: true }),
+    level: (process.env.IC_LOG_LEVEL ?? application.logLevel ?? 'info') as 'info',
+    name: options.log ?? 'client',
+    destination: rollingDestination(logDir, options.log ?? 'client'),
     onError: (bindings, obj, msg) => notifier?.notify(eventFromLog(bindings, obj, msg)),
   });
+  if (current.command) log.info({ command: current.command, home }, 'command started');
+  if (removed.length) log.info({ removed, days: application.logRemovalDays }, 'removed old log files');
   if (notification && notification.enabled !== false)
     notifier = new Notifier(notification, (err) => log.warn({ err }, 'a notification mail could not be sent'));
   const destinations = new DestinationLoader({
@@ -76,6 +88,7 @@ export async function openApp(home: string, options: { create?: boolean } = {}):
   });
   return {
     home,
+    logDir,
     db,
     log,
     destinations,
@@ -87,5 +100,14 @@ export async function openApp(home: string, options: { create?: boolean } = {}):
       notifier?.close();
       db.close();
     },
+  };
+}
+
+/** Engine options from the application settings. */
+export function engineOptions(app: App): EngineOptions {
+  const a = app.db.application();
+  return {
+    ...(a.overlapSeconds !== undefined && { overlapSeconds: a.overlapSeconds }),
+    ...(a.settleSeconds !== undefined && { settleSeconds: a.settleSeconds }),
   };
 }

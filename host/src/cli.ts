@@ -2,11 +2,14 @@
 import { Command, CommanderError } from 'commander';
 import { destinationCommands } from './commands/destination.js';
 import { initCommand } from './commands/init.js';
+import { logsCommand } from './commands/logs.js';
 import { notifyCommands } from './commands/notify.js';
 import { pluginCheck } from './commands/plugin-check.js';
 import { scheduleCommands } from './commands/schedule.js';
 import { serviceCommands } from './commands/service.js';
+import { settingsCommands } from './commands/settings.js';
 import { siteCommands } from './commands/site.js';
+import { current } from './app.js';
 import { EXIT } from './exit-codes.js';
 import { HOST_VERSION } from './host-version.js';
 import { out } from './output.js';
@@ -21,12 +24,19 @@ function program(): Command {
     .option('--home <dir>', 'data directory (default: $IC_HOME or ~/.integration-client)')
     .exitOverride()
     .showHelpAfterError();
+  ic.hook('preAction', (_ic, action) => {
+    const names: string[] = [];
+    for (let c: Command | null = action; c && c !== ic; c = c.parent) names.unshift(c.name());
+    current.command = names.join(' ');
+  });
   initCommand(ic);
   siteCommands(ic);
   destinationCommands(ic);
   scheduleCommands(ic);
   serviceCommands(ic);
   notifyCommands(ic);
+  logsCommand(ic);
+  settingsCommands(ic);
   const plugin = ic.command('plugin').description('work with destination plugins');
   plugin
     .command('check <dir>')

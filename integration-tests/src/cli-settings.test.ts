@@ -52,7 +52,7 @@ describe('ic settings commands (built binary, real settings database, simulator)
     expect(before.stderr).toMatch(/IC_ERR_CONFIG_INVALID: no settings database .* run `ic init`/);
     const r = await ic(['init', '--json']);
     expect(r.code).toBe(0);
-    expect(json(r)).toMatchObject({ home, created: true, schemaVersion: 1 });
+    expect(json(r)).toMatchObject({ home, created: true, schemaVersion: 2 });
     const again = await ic(['init', '--json']);
     expect(json(again)).toMatchObject({ created: false });
   });
@@ -212,7 +212,7 @@ describe('ic settings commands (built binary, real settings database, simulator)
       const r = await ic(['schedule', 'run', 'again']);
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(/failed.*IC_ERR_SITE_UNREACHABLE/s);
-      expect(r.stdout).toContain(join(home, 'logs', 'client.log'));
+      expect(r.stdout).toContain(`details: ic logs (${join(home, 'logs')})`);
     } finally {
       await sim.start(port);
     }

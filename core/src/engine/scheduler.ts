@@ -48,9 +48,9 @@ export class Scheduler {
   ) {}
 
   /**
-   * Arms every enabled schedule, and runs at once those whose last run is older than their period, never
-   * finished (the process was killed) or never happened: a service that was down catches up when it starts
-   * instead of waiting for the next slot.
+   * Arms every enabled schedule, and runs at once those whose last run is older than their period, did not
+   * succeed (failed, stopped, or its process was killed) or never happened: a service that was down catches up
+   * when it starts instead of waiting for the next slot.
    */
   start(): void {
     this.sync();
@@ -58,11 +58,12 @@ export class Scheduler {
     const now = Date.now();
     for (const s of this.db.schedules().filter((x) => x.enabled !== false)) {
       const last = this.db.runs(s.name, 1)[0];
-      const unfinished = last !== undefined && last.outcome === undefined; // its process ended mid-run
-      if (!last || unfinished || Date.parse(last.startedAt) + periodMinutes(s.period) * 60_000 <= now) {
+      // Not succeeded: it failed, was stopped, or its process ended mid-run (no outcome at all).
+      const incomplete = last !== undefined && last.outcome !== 'succeeded';
+      if (!last || incomplete || Date.parse(last.startedAt) + periodMinutes(s.period) * 60_000 <= now) {
         this.log.info(
-          { schedule: s.name, lastRun: last?.startedAt, unfinished },
-          'catching up: the last run did not finish or is older than the period',
+          { schedule: s.name, lastRun: last?.startedAt, lastOutcome: last?.outcome },
+          'catching up: the last run did not succeed or is older than the period',
         );
         void this.runNow(s.name);
       }

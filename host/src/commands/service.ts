@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { ScheduleRunner, Scheduler } from '@integration-client/core';
 import { ConfigError } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
-import { icHome, openApp } from '../app.js';
+import { engineOptions, icHome, openApp } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
 import { ServiceMetrics, startHealthServer } from '../service/health-server.js';
@@ -61,11 +61,16 @@ export function serviceCommands(ic: Command): void {
     .addHelpText('after', '\nExample:\n  IC_HOME=/var/lib/integration-client ic service run --health-port 9187')
     .action(async (o: HomeOptions & { healthPort: string }, cmd: Command) => {
       const home = icHome(opts(cmd, o).home);
-      const app = await openApp(home);
+      const app = await openApp(home, { log: 'service' });
       const metrics = new ServiceMetrics();
-      const scheduler = new Scheduler(app.db, new ScheduleRunner(app.db, app.destinations, app.log), app.log, {
-        onRun: (run) => metrics.record(run),
-      });
+      const scheduler = new Scheduler(
+        app.db,
+        new ScheduleRunner(app.db, app.destinations, app.log, engineOptions(app)),
+        app.log,
+        {
+          onRun: (run) => metrics.record(run),
+        },
+      );
       const startedAt = new Date().toISOString();
       const server = await startHealthServer(Number(o.healthPort), metrics, app.db, scheduler, startedAt);
       const healthUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -76,7 +81,7 @@ export function serviceCommands(ic: Command): void {
       scheduler.start();
       app.log.info({ home, healthUrl, schedules: scheduler.nextRuns() }, 'service started');
       out.line(
-        `service running (pid ${process.pid}); health ${healthUrl}/health, metrics ${healthUrl}/metrics; log ${join(home, 'logs', 'client.log')}`,
+        `service running (pid ${process.pid}); health ${healthUrl}/health, metrics ${healthUrl}/metrics; log: ic logs --service (${app.logDir})`,
       );
       await new Promise<void>((done) => {
         const stop = (signal: string) => {

@@ -1,0 +1,83 @@
+/**
+ * Log files: pino JSON lines rolled daily by pino-roll (`client.2026-11-28.1.log`, `service.….log`) in the log
+ * directory (`logDirectory`, default `$IC_HOME/logs`); files dated more than `logRemovalDays` ago are removed
+ * whenever a command or the service opens the log.
+ * `ic logs` prints them readably.
+ */
+import { readdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { pino, type DestinationStream } from 'pino';
+
+export type LogKind = 'client' | 'service';
+
+export function logDirectory(home: string, configured?: string): string {
+  return configured ? resolve(home, configured) : join(home, 'logs');
+}
+
+/** A rolling file destination for one kind of log. */
+export function rollingDestination(dir: string, kind: LogKind): DestinationStream {
+  return pino.transport({
+    target: 'pino-roll',
+    options: {
+      file: join(dir, kind),
+      frequency: 'daily',
+      dateFormat: 'yyyy-MM-dd',
+      extension: '.log',
+      mkdir: true,
+    },
+  }) as DestinationStream;
+}
+
+/** Removes log files (of every kind) whose date is more than `days` days ago. Returns the removed paths. */
+export function removeOldLogs(dir: string, days: number | undefined, now = Date.now()): string[] {
+  if (!days) return [];
+  const cutoff = new Date(now - days * 86_400_000).toISOString().slice(0, 10);
+  const removed: string[] = [];
+  for (const kind of ['client', 'service'] as const)
+    for (const f of logFiles(dir, kind)) {
+      const date = /\.(\d{4}-\d\d-\d\d)\.\d+\.log$/.exec(f)?.[1];
+      if (date && date < cutoff) {
+        rmSync(f, { force: true });
+        removed.push(f);
+      }
+    }
+  return removed;
+}
+
+/** Log files of a kind, oldest first. */
+export function logFiles(dir: string, kind: LogKind): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const parse = (n: string) => /^[a-z]+\.(\d{4}-\d\d-\d\d)\.(\d+)\.log$/.exec(n);
+  return names
+    .filter((n) => n.startsWith(`${kind}.`) && parse(n))
+    .sort((a, b) => {
+      const [, da, ca] = parse(a)!;
+      const [, db, cb] = parse(b)!;
+      return da! === db! ? Number(ca) - Number(cb) : da! < db! ? -1 : 1;
+    })
+    .map((n) => join(dir, n));
+}
+
+const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+const SKIP = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg', 'err']);
+
+/** One JSON log line as a readable line. */
+export function readable(line: string): string {
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(line) as Record<string, unknown>;
+  } catch {
+    return line;
+  }
+  const fields = Object.entries(o)
+    .filter(([k]) => !SKIP.has(k))
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
+  const err = o.err as { code?: string; message?: string } | undefined;
+  return `${new Date(Number(o.time)).toISOString()} ${(LEVELS[Number(o.level)] ?? String(o.level)).padEnd(5)} ${String(o.msg ?? '')}${err ? ` [${err.code ?? 'error'}: ${err.message ?? ''}]` : ''}${fields ? `  ${fields}` : ''}`;
+}

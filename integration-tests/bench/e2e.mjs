@@ -1,0 +1,146 @@
+// e2e: 10,000 sessions from the appliance simulator (HTTPS, in a child process) through the site client, the
+// report parser and the transfer engine into the SQL plugin on SQLite and on PostgreSQL, sessions/s, against
+// floors measured in the same run:
+//   parse floor — the same report through the site client and parser with nothing delivered;
+//   database floor — the same rows written the fastest plain way (SQLite prepared inserts in one transaction,
+//   PostgreSQL COPY), as in the `sql` benchmark.
+// Target: e2e >= 0.7 of the slower floor, per engine. Then: 100 sites × 10 idle schedules armed in the
+// scheduler, CPU over 20 s as % of one core (target < 2%).
+// Usage: npm run bench -- e2e [sessions=10000] [engines=sqlite,postgres]
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import {
+  DestinationLoader,
+  ScheduleRunner,
+  Scheduler,
+  SecretBox,
+  SettingsDb,
+  SiteClient,
+  TransferEngine,
+} from '@integration-client/core';
+import { sessionRows } from '../../plugins/sql/dist/index.js';
+import { flatten, FLOORS, freshDatabase } from '../../plugins/sql/bench/lib/floors.mjs';
+import { result, startSimulator } from './lib.mjs';
+
+const COUNT = Number(process.argv[2] ?? 10_000);
+const ENGINES = (process.argv[3] ?? 'sqlite,postgres').split(',');
+const log = pino({ level: 'silent' });
+const { address: sim, stop } = await startSimulator(['--sessions', String(COUNT), '--events', '12']);
+const site = {
+  name: 'bench',
+  host: sim.host,
+  clientId: sim.clientId,
+  clientSecret: sim.clientSecret,
+  caFile: sim.caFile,
+  rateLimitPerSecond: 1000,
+};
+const seconds = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
+
+try {
+  console.log(`e2e: ${COUNT} sessions (12 events each) from the simulator at ${sim.url}`);
+  // Parse floor: download + parse, nothing delivered; keep the models for the database floor.
+  const client = await SiteClient.create({ site, logger: log });
+  let t0 = process.hrtime.bigint();
+  const models = [];
+  for await (const item of client.sessions({ end_time: 0, duration: 0 })) if (item.ok) models.push(item.model);
+  const parseRate = models.length / seconds(t0);
+  await client.close();
+  console.log(`  parse floor: ${models.length} sessions, ${parseRate.toFixed(0)} sessions/s`);
+  const flat = flatten(models.map((m) => sessionRows(m, true)));
+
+  const engines = {};
+  for (const engine of ENGINES) {
+    const floorDb = await freshDatabase(engine, 'e2efloor');
+    const dbRate = COUNT / (await FLOORS[engine](floorDb.cs, flat));
+    await floorDb.drop();
+
+    const target = await freshDatabase(engine, 'e2e');
+    const home = await mkdtemp(join(tmpdir(), 'ic-bench-e2e-'));
+    const db = SettingsDb.open(join(home, 'settings.db'), SecretBox.withKey(Buffer.alloc(32, 9)));
+    db.putSite(site);
+    db.putDestination({ name: 'db', plugin: 'sql', config: { connectionString: target.cs } }, ['connectionString']);
+    const loader = new DestinationLoader({
+      db,
+      logger: log,
+      pluginDirs: new Map([['sql', new URL('../../plugins/sql', import.meta.url).pathname]]),
+      dataDir: join(home, 'data'),
+      hostVersion: '0.1.0',
+    });
+    const destination = await loader.open('db');
+    await destination.instance.check(); // schema in place, as on a running service
+    const siteClient = await SiteClient.create({ site, logger: log });
+    global.gc?.();
+    t0 = process.hrtime.bigint();
+    const out = await new TransferEngine(db, log).run(
+      { siteName: 'bench', site: siteClient, destination, dataTypes: ['session-data'] },
+      { concurrency: 400, settleSeconds: 0 },
+    );
+    const e2eRate = out.delivered / seconds(t0);
+    if (out.delivered !== models.length) throw new Error(`delivered ${out.delivered} of ${models.length}`);
+    await siteClient.close();
+    await destination.instance.close();
+    db.close();
+    await target.drop();
+    const floor = Math.min(parseRate, dbRate);
+    engines[engine] = {
+      value: Math.round(e2eRate),
+      parseFloor: Math.round(parseRate),
+      dbFloor: Math.round(dbRate),
+      ratio: Math.round((e2eRate / floor) * 1000) / 1000,
+    };
+    console.log(
+      `  ${engine}: e2e ${e2eRate.toFixed(0)} sessions/s; db floor ${dbRate.toFixed(0)}; slower floor ${floor.toFixed(0)}; ratio ${(e2eRate / floor).toFixed(3)}`,
+    );
+  }
+
+  // Idle: 100 sites × 10 schedules, nothing due.
+  const home = await mkdtemp(join(tmpdir(), 'ic-bench-idle-'));
+  const db = SettingsDb.open(join(home, 'settings.db'), SecretBox.withKey(Buffer.alloc(32, 9)));
+  db.putDestination({ name: 'files', plugin: 'file-system', config: { destinationDirectory: join(home, 'f') } }, []);
+  for (let s = 0; s < 100; s++) {
+    db.putSite({ ...site, name: `site${s}` });
+    for (let k = 0; k < 10; k++)
+      db.putSchedule({
+        name: `s${s}-${k}`,
+        period: '7d',
+        timeOfDay: `${String((s + k) % 24).padStart(2, '0')}:${String(k * 5).padStart(2, '0')}`,
+        enabled: true,
+        transfers: [{ site: `site${s}`, destination: 'files', dataTypes: ['session-data'] }],
+      });
+  }
+  for (let s = 0; s < 1000; s++) db.finishRun(db.startRun(`s${Math.floor(s / 10)}-${s % 10}`), 'succeeded', {}); // recent runs: no catch-up
+  const loader = new DestinationLoader({ db, logger: log, pluginDirs: new Map(), dataDir: home, hostVersion: '0.1.0' });
+  const scheduler = new Scheduler(db, new ScheduleRunner(db, loader, log), log, { reloadMs: 15_000 });
+  scheduler.start();
+  await new Promise((r) => setTimeout(r, 2000));
+  const c0 = process.cpuUsage();
+  const w0 = process.hrtime.bigint();
+  await new Promise((r) => setTimeout(r, 20_000));
+  const c = process.cpuUsage(c0);
+  const idlePct = ((c.user + c.system) / 1e6 / seconds(w0)) * 100;
+  await scheduler.stop();
+  db.close();
+  console.log(
+    `  idle: 100 sites × 10 schedules armed (${scheduler.nextRuns().length} after stop), CPU ${idlePct.toFixed(2)}% of one core over 20 s (target < 2%)`,
+  );
+
+  const worst = Object.entries(engines).sort((a, b) => a[1].ratio - b[1].ratio)[0];
+  result(
+    'e2e',
+    `sessions/s simulator → engine → SQL (${worst[0]}, lowest ratio to the slower floor)`,
+    worst[1].value,
+    'sessions/s',
+    Math.min(worst[1].parseFloor, worst[1].dbFloor),
+    0.7,
+    {
+      engines,
+      idleCpuPercent: Math.round(idlePct * 100) / 100,
+      idlePass: idlePct < 2,
+      pass: Object.values(engines).every((e) => e.ratio >= 0.7) && idlePct < 2,
+    },
+  );
+} finally {
+  stop();
+}

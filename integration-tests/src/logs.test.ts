@@ -1,0 +1,46 @@
+/** `ic logs` and `ic settings`: rolled JSON log files, readable output, removal after the configured days. */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { IC_BIN } from './paths.js';
+
+describe('ic logs / ic settings (built binary)', () => {
+  it('writes daily-rolled JSON logs, prints them readably or as JSON, and removes files past logRemovalDays', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'ic-logs-'));
+    const ic = async (...args: string[]) =>
+      (await promisify(execFile)(process.execPath, [IC_BIN, ...args], { env: { ...process.env, IC_HOME: home } }))
+        .stdout;
+    await ic('init');
+    await ic(
+      'destination',
+      'add',
+      'files',
+      '--plugin',
+      'file-system',
+      '--set',
+      `destinationDirectory=${join(home, 'f')}`,
+    );
+    const today = new Date().toISOString().slice(0, 10);
+    const names = await readdir(join(home, 'logs'));
+    expect(names).toContain(`client.${today}.1.log`);
+    const json = (await ic('logs', '--json', '-n', '5')).trim().split('\n');
+    expect(json.length).toBeGreaterThan(0);
+    for (const l of json) expect(JSON.parse(l)).toMatchObject({ name: 'client', level: expect.any(Number) });
+    const readable = await ic('logs');
+    expect(readable).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z INFO  /m);
+    await writeFile(join(home, 'logs', 'client.2020-01-01.1.log'), '{"level":30,"time":0,"msg":"old"}\n');
+    await writeFile(join(home, 'logs', 'service.2020-01-02.1.log'), '{"level":30,"time":0,"msg":"old"}\n');
+    expect(await ic('settings', 'set', '--log-removal-days', '30')).toMatch(/saved/);
+    await ic('settings', 'show');
+    const left = await readdir(join(home, 'logs'));
+    expect(left.filter((n) => n.includes('2020-'))).toEqual([]);
+    expect(left).toContain(`client.${today}.1.log`);
+    expect(JSON.parse(await ic('settings', 'show', '--json'))).toMatchObject({
+      logRemovalDays: 30,
+      logDirectory: join(home, 'logs'),
+    });
+  }, 60_000);
+});
