@@ -25,7 +25,7 @@ export function rollingDestination(dir: string, kind: LogKind): DestinationStrea
       extension: '.log',
       mkdir: true,
     },
-  }) as DestinationStream;
+  });
 }
 
 /** Removes log files (of every kind) whose date is more than `days` days ago. Returns the removed paths. */
@@ -79,5 +79,5 @@ export function readable(line: string): string {
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
   const err = o.err as { code?: string; message?: string } | undefined;
-  return `${new Date(Number(o.time)).toISOString()} ${(LEVELS[Number(o.level)] ?? String(o.level)).padEnd(5)} ${String(o.msg ?? '')}${err ? ` [${err.code ?? 'error'}: ${err.message ?? ''}]` : ''}${fields ? `  ${fields}` : ''}`;
+  return `${new Date(Number(o.time)).toISOString()} ${(LEVELS[Number(o.level)] ?? 'LEVEL').padEnd(5)} ${typeof o.msg === 'string' ? o.msg : ''}${err ? ` [${err.code ?? 'error'}: ${err.message ?? ''}]` : ''}${fields ? `  ${fields}` : ''}`;
 }

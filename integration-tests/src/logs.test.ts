@@ -30,7 +30,7 @@ describe('ic logs / ic settings (built binary)', () => {
     expect(json.length).toBeGreaterThan(0);
     for (const l of json) expect(JSON.parse(l)).toMatchObject({ name: 'client', level: expect.any(Number) });
     const readable = await ic('logs');
-    expect(readable).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z INFO  /m);
+    expect(readable).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z INFO {2}/m);
     await writeFile(join(home, 'logs', 'client.2020-01-01.1.log'), '{"level":30,"time":0,"msg":"old"}\n');
     await writeFile(join(home, 'logs', 'service.2020-01-02.1.log'), '{"level":30,"time":0,"msg":"old"}\n');
     expect(await ic('settings', 'set', '--log-removal-days', '30')).toMatch(/saved/);
