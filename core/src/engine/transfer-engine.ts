@@ -183,6 +183,7 @@ export class TransferEngine {
     const items = kind === 'session' ? spec.site.sessions(params) : spec.site.presentations(params);
     let to: number | undefined;
     const inFlight = new Set<Promise<void>>();
+    let slotFreed: (() => void) | undefined; // wakes the reader when a delivery finishes (no Promise.race over all)
     const limit = options.concurrency ?? 32;
     try {
       for await (const parsed of items) {
@@ -210,11 +211,12 @@ export class TransferEngine {
           tally.deferred++;
           continue;
         }
-        const job = this.#deliverAll(spec, types, kind, model, parsed.xml, tally, options, log).finally(() =>
-          inFlight.delete(job),
-        );
+        const job = this.#deliverAll(spec, types, kind, model, parsed.xml, tally, options, log).finally(() => {
+          inFlight.delete(job);
+          slotFreed?.();
+        });
         inFlight.add(job);
-        if (inFlight.size >= limit) await Promise.race(inFlight);
+        while (inFlight.size >= limit) await new Promise<void>((r) => (slotFreed = r));
       }
     } finally {
       // Stopping (SIGTERM, a failed report): deliveries already under way finish and are recorded.

@@ -1,6 +1,7 @@
 /**
  * Group commit: items delivered while a transaction is running wait and go together in the next one (at most
- * `max`). Each caller's promise settles only when its own item is committed or has failed — an Ack never runs
+ * `max`); with `lingerMs`, a batch that is not full waits that long for more (SQLite's driver is synchronous, so
+ * without it every commit — an fsync — would block the very parsing that produces the next items). Each caller's promise settles only when its own item is committed or has failed — an Ack never runs
  * ahead of the data. When a batch fails for a reason other than the database being unreachable, its items are
  * written again one by one, so one bad session cannot hold back the others.
  */
@@ -20,6 +21,8 @@ export class GroupCommit<J, R> {
   constructor(
     private readonly write: (jobs: J[]) => Promise<R[]>,
     private readonly max: number,
+    /** How long a batch that is not full waits for more items (a synchronous driver cannot overlap I/O). */
+    private readonly lingerMs = 0,
   ) {}
 
   submit(job: J, signal?: AbortSignal): Promise<R> {
@@ -27,7 +30,8 @@ export class GroupCommit<J, R> {
       this.#queue.push({ job, signal, resolve, reject });
       if (!this.#running) {
         this.#running = true;
-        queueMicrotask(() => void this.#drain());
+        if (this.lingerMs > 0) setTimeout(() => void this.#drain(), this.lingerMs);
+        else queueMicrotask(() => void this.#drain());
       }
     });
   }
@@ -41,6 +45,8 @@ export class GroupCommit<J, R> {
           return false;
         });
         if (batch.length) await this.#run(batch);
+        if (this.lingerMs > 0 && this.#queue.length && this.#queue.length < this.max)
+          await new Promise((r) => setTimeout(r, this.lingerMs));
       }
     } finally {
       this.#running = false;

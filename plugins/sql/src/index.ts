@@ -36,6 +36,9 @@ export interface SqlConfig {
   readonly batchSize: number;
 }
 
+/** SQLite commits block the thread (fsync); gathering 20 ms of deliveries per transaction keeps them rare. */
+const SQLITE_LINGER_MS = 20;
+
 type Job = { kind: 'session'; rows: SessionRows } | { kind: 'system-information'; rows: SessionRows };
 
 class SqlDestination implements Destination {
@@ -47,7 +50,11 @@ class SqlDestination implements Destination {
     private readonly ctx: PluginContext<SqlConfig>,
     private readonly conn: ParsedConnection,
   ) {
-    this.#commits = new GroupCommit((jobs) => this.#write(jobs), ctx.config.batchSize);
+    this.#commits = new GroupCommit(
+      (jobs) => this.#write(jobs),
+      ctx.config.batchSize,
+      conn.engine === 'sqlite' ? SQLITE_LINGER_MS : 0,
+    );
   }
 
   readonly handlers = {
