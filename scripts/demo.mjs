@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { OPERATIONS } from '../plugin-sdk/dist/index.js';
 import { ApplianceSimulator } from '../integration-tests/dist/simulator/index.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -90,15 +91,7 @@ try {
       `connectionString=sqlite:${join(outDir, 'sessions.db')}`,
     ]),
   );
-  const fileTypes = [
-    'session-data',
-    'session-recording',
-    'command-shell-recording',
-    'show-my-screen-recording',
-    'presentation-data',
-    'presentation-recording',
-    'site-backup',
-  ];
+  const fileTypes = OPERATIONS.filter((op) => op !== 'system-information');
   process.stdout.write(
     await ic([
       'schedule',

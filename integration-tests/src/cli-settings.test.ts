@@ -2,38 +2,20 @@
  * `ic init`, `ic site`, `ic destination`, `ic schedule` run as a user runs them: the built binary in a child
  * process, a real settings database in a temporary IC_HOME, the appliance simulator over HTTPS.
  */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IC_BIN } from './paths.js';
+import { runIc, type IcResult } from './ic-helpers.js';
 import { ApplianceSimulator } from './simulator/index.js';
-
-interface Result {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 let home: string;
 let out: string;
 let sim: ApplianceSimulator;
 
-const ic = async (args: string[], env: Record<string, string> = {}): Promise<Result> => {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [IC_BIN, ...args], {
-      env: { ...process.env, IC_HOME: home, ...env },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-};
-const json = <T = Record<string, unknown>>(r: Result): T => JSON.parse(r.stdout) as T;
+const ic = (args: string[], env: Record<string, string> = {}) => runIc(home, args, env);
+const json = <T = Record<string, unknown>>(r: IcResult): T => JSON.parse(r.stdout) as T;
 
 beforeAll(async () => {
   home = await mkdtemp(join(tmpdir(), 'ic-home-'));

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { DestinationLoader, ScheduleRunner, SecretBox, SettingsDb, transferId } from '@integration-client/core';
+import { OPERATIONS } from '@integration-client/plugin-sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './paths.js';
 import { captureLogger, FAST_RETRY } from './site-helpers.js';
@@ -16,15 +17,7 @@ const PLUGINS = new Map([
   ['file-system', join(REPO_ROOT, 'plugins/file-system')],
   ['sql', join(REPO_ROOT, 'plugins/sql')],
 ]);
-const ALL_FILE_TYPES = [
-  'session-data',
-  'session-recording',
-  'command-shell-recording',
-  'show-my-screen-recording',
-  'presentation-data',
-  'presentation-recording',
-  'site-backup',
-] as const;
+const ALL_FILE_TYPES = OPERATIONS.filter((op) => op !== 'system-information');
 
 interface Rig {
   sim: ApplianceSimulator;

@@ -1,18 +1,14 @@
 /** `ic logs` and `ic settings`: rolled JSON log files, readable output, removal after the configured days. */
-import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { IC_BIN } from './paths.js';
+import { runIc } from './ic-helpers.js';
 
 describe('ic logs / ic settings (built binary)', () => {
   it('writes daily-rolled JSON logs, prints them readably or as JSON, and removes files past logRemovalDays', async () => {
     const home = await mkdtemp(join(tmpdir(), 'ic-logs-'));
-    const ic = async (...args: string[]) =>
-      (await promisify(execFile)(process.execPath, [IC_BIN, ...args], { env: { ...process.env, IC_HOME: home } }))
-        .stdout;
+    const ic = async (...args: string[]) => (await runIc(home, args)).stdout;
     await ic('init');
     await ic(
       'destination',

@@ -1,14 +1,12 @@
 /** Notifications through a real SMTP server (smtp-server on loopback): grouping, `ic notify`, errors → mails. */
-import { execFile } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { Notifier } from '@integration-client/core';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { IC_BIN } from './paths.js';
+import { runIc } from './ic-helpers.js';
 import { ApplianceSimulator } from './simulator/index.js';
 
 interface Mail {
@@ -79,16 +77,7 @@ describe('notifications', () => {
 
   it('ic notify set/show/test through the built binary; errors of a run become mails, with the password-reset hint', async () => {
     const home = await mkdtemp(join(tmpdir(), 'ic-notify-'));
-    const ic = async (...args: string[]) => {
-      try {
-        const r = await promisify(execFile)(process.execPath, [IC_BIN, ...args], {
-          env: { ...process.env, IC_HOME: home },
-        });
-        return { code: 0, ...r };
-      } catch (err) {
-        return err as { code: number; stdout: string; stderr: string };
-      }
-    };
+    const ic = (...args: string[]) => runIc(home, args);
     await ic('init');
     expect((await ic('notify', 'test')).stderr).toMatch(/not set up; run `ic notify set`/);
     const bad = await ic(

@@ -2,14 +2,14 @@
  * `ic service run|status|install|uninstall` as a user runs them: the built binary, a real settings database,
  * the simulator; SIGTERM in the middle of a run; /health and /metrics.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runIc } from './ic-helpers.js';
 import { IC_BIN } from './paths.js';
 import { ApplianceSimulator } from './simulator/index.js';
 
@@ -17,17 +17,7 @@ let home: string;
 let files: string;
 let sim: ApplianceSimulator;
 
-const ic = async (...args: string[]) => {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [IC_BIN, ...args], {
-      env: { ...process.env, IC_HOME: home },
-    });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-};
+const ic = (...args: string[]) => runIc(home, args);
 
 /** Starts `ic service run`; resolves once it printed its health URL. */
 async function startService(): Promise<{ child: ChildProcess; url: string }> {

@@ -1,0 +1,27 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { IC_BIN } from './paths.js';
+
+/** What a run of the built `ic` printed and its exit code. */
+export interface IcResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/** Runs the built `ic` binary as a user would, with IC_HOME set; never throws on a non-zero exit. */
+export async function runIc(
+  home: string,
+  args: readonly string[],
+  env: Record<string, string> = {},
+): Promise<IcResult> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [IC_BIN, ...args], {
+      env: { ...process.env, IC_HOME: home, ...env },
+    });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
