@@ -9,6 +9,7 @@ import { scheduleCommands } from './commands/schedule.js';
 import { serviceCommands } from './commands/service.js';
 import { settingsCommands } from './commands/settings.js';
 import { siteCommands } from './commands/site.js';
+import { testCommand } from './commands/test.js';
 import { current } from './app.js';
 import { EXIT } from './exit-codes.js';
 import { HOST_VERSION } from './host-version.js';
@@ -37,6 +38,7 @@ function program(): Command {
   notifyCommands(ic);
   logsCommand(ic);
   settingsCommands(ic);
+  testCommand(ic);
   const plugin = ic.command('plugin').description('work with destination plugins');
   plugin
     .command('check <dir>')

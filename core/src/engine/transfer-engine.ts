@@ -25,6 +25,7 @@ import {
   type Session,
 } from '@integration-client/plugin-sdk';
 import type { Logger } from 'pino';
+import type { ParsedItem } from '../report/report-parser.js';
 import type { SettingsDb } from '../settings-db/settings-db.js';
 import { downloadBackup, downloadRecording, type RecordingKind } from '../site/appliance-api.js';
 import { API } from '../site/api-names.js';
@@ -60,6 +61,15 @@ export interface EngineOptions {
   readonly concurrency?: number;
   readonly runId?: number;
   readonly signal?: AbortSignal;
+  /**
+   * The API tester's mode (`ic test`): pull exactly these report parameters (a window or lsids), deliver every
+   * item (in-progress sessions too), and touch neither cursors nor the delivered-items ledger.
+   */
+  readonly query?: Readonly<Record<string, string | number>>;
+  /** Parsed sessions from elsewhere than the site's report (`ic test --xml`); implies `query` semantics. */
+  readonly source?: AsyncIterable<ParsedItem<Session>>;
+  /** Called after each acknowledged item (progress display). */
+  readonly onDelivered?: (op: Operation) => void;
 }
 
 /** What one transfer run did. */
@@ -131,7 +141,7 @@ export class TransferEngine {
       try {
         window = await this.#pull(spec, id, wanted, kind, tally, options, log);
         for (const t of wanted)
-          if (!tally.blocked.has(t)) {
+          if (!options.query && !tally.blocked.has(t)) {
             this.db.setCursor(id, t, window.to);
             moved.push(t);
           }
@@ -179,8 +189,13 @@ export class TransferEngine {
         ? 0
         : Math.floor(Date.now() / 1000) - options.initialLookbackSeconds
       : Math.max(0, Math.min(...(cursors as number[])) - overlap);
-    const params = { [API.params.endTime]: from, [API.params.duration]: 0 };
-    const items = kind === 'session' ? spec.site.sessions(params) : spec.site.presentations(params);
+    const params = options.query ?? { [API.params.endTime]: from, [API.params.duration]: 0 };
+    const items: AsyncIterable<ParsedItem<Session | Presentation>> =
+      options.source && kind === 'session'
+        ? options.source
+        : kind === 'session'
+          ? spec.site.sessions(params)
+          : spec.site.presentations(params);
     let to: number | undefined;
     const inFlight = new Set<Promise<void>>();
     let slotFreed: (() => void) | undefined; // wakes the reader when a delivery finishes (no Promise.race over all)
@@ -207,7 +222,7 @@ export class TransferEngine {
         }
         const model = parsed.model;
         const end = model.endTime ? Date.parse(model.endTime) / 1000 : undefined;
-        if (end === undefined || end > to) {
+        if (!options.query && (end === undefined || end > to)) {
           tally.deferred++;
           continue;
         }
@@ -241,13 +256,14 @@ export class TransferEngine {
     for (const op of types) {
       for (const unit of units(op, kind, model)) {
         const key = `${op}|${host}|${model.lsid}${unit.instance === undefined ? '' : `#${unit.instance}`}`;
-        if (this.db.wasDelivered(spec.destination.name, key)) {
+        if (!options.query && this.db.wasDelivered(spec.destination.name, key)) {
           tally.skipped++;
           continue;
         }
         try {
           const ack = await this.#deliverOne(spec, op, unit, model, xml, site, options);
-          this.db.markDelivered(spec.destination.name, key, ack.location);
+          if (!options.query) this.db.markDelivered(spec.destination.name, key, ack.location);
+          options.onDelivered?.(op);
           tally.delivered++;
           tally.bytes += ack.bytes ?? 0;
           tally.byType[op] = (tally.byType[op] ?? 0) + 1;

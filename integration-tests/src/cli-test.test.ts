@@ -1,0 +1,142 @@
+/** `ic test`, the API tester: windows, lsids and saved XML files into destinations, without moving cursors. */
+import { mkdtemp, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runIc } from './ic-helpers.js';
+import { ApplianceSimulator } from './simulator/index.js';
+
+let home: string;
+let sim: ApplianceSimulator;
+const ic = (...args: string[]) => runIc(home, args);
+const count = (file: string, sql: string) => {
+  const db = new Database(file, { readonly: true });
+  try {
+    return (db.prepare(sql).get() as { n: number }).n;
+  } finally {
+    db.close();
+  }
+};
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'ic-tester-'));
+  sim = new ApplianceSimulator({ sessions: 20, recordingBytes: 1024 });
+  const a = await sim.start();
+  await ic('init');
+  await ic(
+    'site',
+    'add',
+    'main',
+    '--host',
+    a.host,
+    '--client-id',
+    a.clientId,
+    '--client-secret',
+    a.clientSecret,
+    '--ca-file',
+    ApplianceSimulator.caFile,
+  );
+  await ic(
+    'destination',
+    'add',
+    'files',
+    '--plugin',
+    'file-system',
+    '--set',
+    `destinationDirectory=${join(home, 'files')}`,
+  );
+  await ic(
+    'destination',
+    'add',
+    'db',
+    '--plugin',
+    'sql',
+    '--set',
+    `connectionString=sqlite:${join(home, 'db.sqlite')}`,
+  );
+  await ic(
+    'destination',
+    'add',
+    'db2',
+    '--plugin',
+    'sql',
+    '--set',
+    `connectionString=sqlite:${join(home, 'db2.sqlite')}`,
+  );
+});
+afterAll(async () => {
+  await sim.stop();
+});
+
+describe('ic test (built binary)', () => {
+  it('pulls one lsid and a time window into destinations and never moves a cursor or fills the ledger', async () => {
+    const one = sim.session(3);
+    const r = await ic('test', '--site', 'main', '--lsid', one.lsid, '--destination', 'db');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/no cursor was moved/);
+    expect(count(join(home, 'db.sqlite'), `SELECT COUNT(*) AS n FROM session WHERE lsid = '${one.lsid}'`)).toBe(1);
+    const first = sim.session(0);
+    const start = new Date(first.start * 1000).toISOString();
+    const w = await ic(
+      'test',
+      '--site',
+      'main',
+      '--start',
+      start,
+      '--duration',
+      '1h',
+      '--destination',
+      'files',
+      '--ops',
+      'session-data,session-recording',
+      '--json',
+    );
+    expect(w.code).toBe(0);
+    const inWindow = sim.closedSessions().filter((s) => s.start >= first.start && s.start < first.start + 3600);
+    const outcome = JSON.parse(w.stdout) as { ok: boolean; transfers: { byType: Record<string, number> }[] };
+    expect(outcome.ok).toBe(true);
+    expect(outcome.transfers[0]!.byType['session-data']).toBe(inWindow.length);
+    expect(outcome.transfers[0]!.byType['session-recording'] ?? 0).toBe(inWindow.filter((s) => s.hasRecording).length);
+    const settings = join(home, 'settings.db');
+    expect(count(settings, 'SELECT COUNT(*) AS n FROM cursor')).toBe(0);
+    expect(count(settings, 'SELECT COUNT(*) AS n FROM delivered')).toBe(0);
+  });
+
+  it('parses previously downloaded XML files into a destination', async () => {
+    const xml = (await readdir(join(home, 'files')))
+      .filter((f) => f.endsWith('.xml'))
+      .map((f) => join(home, 'files', f));
+    expect(xml.length).toBeGreaterThan(0);
+    const r = await ic('test', '--xml', ...xml, '--destination', 'db2', '--site', 'main');
+    expect(r.code).toBe(0);
+    expect(count(join(home, 'db2.sqlite'), 'SELECT COUNT(*) AS n FROM session')).toBe(xml.length);
+  });
+
+  it('refuses bad arguments with exit 2 and says what to do', async () => {
+    expect((await ic('test', '--site', 'main', '--lsid', 'x')).stderr).toMatch(/--destination <name> is required/);
+    expect(
+      (await ic('test', '--site', 'main', '--lsid', 'x', '--destination', 'db', '--ops', 'videos')).stderr,
+    ).toMatch(/unknown data type\(s\) videos/);
+    const noSite = await ic('test', '--xml', '/tmp/x.xml', '--destination', 'files', '--ops', 'session-recording');
+    expect(noSite.code).toBe(2);
+    expect(noSite.stderr).toMatch(/need --site to connect back/);
+    expect(
+      (await ic('test', '--site', 'main', '--destination', 'db', '--start', 'yesterday-ish', '--duration', '1h'))
+        .stderr,
+    ).toMatch(/is not a date\/time/);
+    const routing = await ic(
+      'test',
+      '--site',
+      'main',
+      '--lsid',
+      'x',
+      '--destination',
+      'db',
+      '--ops',
+      'session-recording',
+    );
+    expect(routing.code).toBe(2);
+    expect(routing.stderr).toMatch(/cannot be stored in a SQL database/);
+  });
+});
