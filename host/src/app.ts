@@ -18,6 +18,7 @@ import {
   SettingsValidator,
 } from '@integration-client/core';
 import { ConfigError } from '@integration-client/plugin-sdk';
+import { current } from './current.js';
 import { HOST_VERSION } from './host-version.js';
 import { logDirectory, removeOldLogs, rollingDestination, type LogKind } from './logs.js';
 
@@ -39,9 +40,6 @@ export function pluginDirs(): Map<string, string> {
   }
   return dirs;
 }
-
-/** The command being run (`site add`, `service run`, …), set by the CLI before its action; logged on open. */
-export const current = { command: '' };
 
 export interface App {
   readonly home: string;

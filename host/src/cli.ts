@@ -1,28 +1,73 @@
 #!/usr/bin/env node
+/**
+ * `ic`. Only the invoked command's module is loaded (with the kernel behind it); the others are registered by
+ * name and description, so `ic --help` starts fast.
+ */
 import { Command, CommanderError } from 'commander';
-import { destinationCommands } from './commands/destination.js';
-import { initCommand } from './commands/init.js';
-import { logsCommand } from './commands/logs.js';
-import { notifyCommands } from './commands/notify.js';
-import { pluginCheck } from './commands/plugin-check.js';
-import { scheduleCommands } from './commands/schedule.js';
-import { serviceCommands } from './commands/service.js';
-import { settingsCommands } from './commands/settings.js';
-import { siteCommands } from './commands/site.js';
-import { testCommand } from './commands/test.js';
-import { current } from './app.js';
+import { current } from './current.js';
 import { EXIT } from './exit-codes.js';
 import { HOST_VERSION } from './host-version.js';
 import { out } from './output.js';
-import { isIcError } from '@integration-client/plugin-sdk';
 
-function program(): Command {
+type Register = (ic: Command) => void;
+const COMMANDS: Record<string, [description: string, load: () => Promise<Register>]> = {
+  init: [
+    'create the data directory, the secret key and the settings database',
+    async () => (await import('./commands/init.js')).initCommand,
+  ],
+  site: [
+    "BeyondTrust sites to pull from (the seed's Site Configuration)",
+    async () => (await import('./commands/site.js')).siteCommands,
+  ],
+  destination: [
+    'destinations: configured instances of destination plugins',
+    async () => (await import('./commands/destination.js')).destinationCommands,
+  ],
+  schedule: [
+    "schedules: a period and the transfers that run together (the seed's Schedule)",
+    async () => (await import('./commands/schedule.js')).scheduleCommands,
+  ],
+  service: [
+    'the scheduler service: run, install, uninstall, status',
+    async () => (await import('./commands/service.js')).serviceCommands,
+  ],
+  test: [
+    "the seed's API Tester: pull a window or sessions now (no cursor moves), or parse XML files",
+    async () => (await import('./commands/test.js')).testCommand,
+  ],
+  notify: [
+    'e-mail notifications of logged errors (grouped)',
+    async () => (await import('./commands/notify.js')).notifyCommands,
+  ],
+  logs: [
+    'print the client log (or the service log) readably',
+    async () => (await import('./commands/logs.js')).logsCommand,
+  ],
+  settings: [
+    "application settings (the seed's Application Settings)",
+    async () => (await import('./commands/settings.js')).settingsCommands,
+  ],
+  plugin: ['work with destination plugins', async () => (await import('./commands/plugin.js')).pluginCommands],
+};
+
+/** The command word of argv (skipping global options and the value of --home). */
+function commandWord(argv: readonly string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--home') i++;
+    else if (!a.startsWith('-')) return a === 'help' ? argv[i + 1] : a;
+  }
+  return undefined;
+}
+
+async function program(argv: readonly string[]): Promise<Command> {
   const ic = new Command('ic')
     .description(
       'Integration Client for BeyondTrust Remote Support: pulls session data, recordings and backups into destinations.',
     )
     .version(HOST_VERSION)
     .option('--home <dir>', 'data directory (default: $IC_HOME or ~/.integration-client)')
+    .addHelpText('after', '\nStart with:\n  ic init && ic site add --help\nEvery command has --help with an example.')
     .exitOverride()
     .showHelpAfterError();
   ic.hook('preAction', (_ic, action) => {
@@ -30,39 +75,28 @@ function program(): Command {
     for (let c: Command | null = action; c && c !== ic; c = c.parent) names.unshift(c.name());
     current.command = names.join(' ');
   });
-  initCommand(ic);
-  siteCommands(ic);
-  destinationCommands(ic);
-  scheduleCommands(ic);
-  serviceCommands(ic);
-  notifyCommands(ic);
-  logsCommand(ic);
-  settingsCommands(ic);
-  testCommand(ic);
-  const plugin = ic.command('plugin').description('work with destination plugins');
-  plugin
-    .command('check <dir>')
-    .description('run the plugin SDK conformance suite on a plugin package')
-    .requiredOption('-c, --config <json|file>', 'a valid destination config for the plugin (JSON text or a file)')
-    .option('--json', 'print the report as JSON')
-    .addHelpText('after', '\nExample:\n  ic plugin check ./my-plugin --config \'{"path":"/tmp/out.jsonl"}\'')
-    .action(async (dir: string, options: { config: string; json?: boolean }) => {
-      process.exitCode = await pluginCheck(dir, options);
-    });
+  const word = commandWord(argv);
+  for (const [name, [description, load]] of Object.entries(COMMANDS)) {
+    if (name === word) (await load())(ic);
+    else ic.command(name).description(description);
+  }
   return ic;
 }
 
 try {
-  await program().parseAsync(process.argv);
+  await (await program(process.argv.slice(2))).parseAsync(process.argv);
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   } else {
     out.error(err);
-    process.exitCode =
-      isIcError(err) &&
-      ['IC_ERR_CONFIG_INVALID', 'IC_ERR_NOT_FOUND', 'IC_ERR_DESTINATION_OPERATION_UNSUPPORTED'].includes(err.code)
-        ? EXIT.usage
-        : EXIT.failed;
+    const code = (err as { code?: unknown } | null)?.code;
+    process.exitCode = [
+      'IC_ERR_CONFIG_INVALID',
+      'IC_ERR_NOT_FOUND',
+      'IC_ERR_DESTINATION_OPERATION_UNSUPPORTED',
+    ].includes(String(code))
+      ? EXIT.usage
+      : EXIT.failed;
   }
 }

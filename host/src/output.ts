@@ -1,4 +1,4 @@
-import { isIcError } from '@integration-client/plugin-sdk';
+import { isIcError } from '@integration-client/plugin-sdk/errors';
 
 /** The CLI's output layer: the only place that writes to stdout/stderr directly. */
 export const out = {

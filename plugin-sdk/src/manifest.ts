@@ -1,12 +1,18 @@
 import { pluginManifestSchema, type PluginManifest } from '@integration-client/schemas';
 import semver from 'semver';
 import { PluginError } from './errors/index.js';
+import type { ValidateFunction } from 'ajv';
 import { createAjv, formatIssues, toIssues } from './validation.js';
 import { MANIFEST_KEY, SUPPORTED_API_VERSIONS } from './version.js';
 
 export type { PluginManifest };
 
-const validateManifest = createAjv().compile<PluginManifest>(pluginManifestSchema);
+let compiled: ValidateFunction<PluginManifest> | undefined;
+/** The manifest validator, compiled on first use (compiling costs start-up time of every importer). */
+function manifestValidator(): ValidateFunction<PluginManifest> {
+  compiled ??= createAjv().compile<PluginManifest>(pluginManifestSchema);
+  return compiled;
+}
 
 /**
  * Reads and validates the manifest from a parsed package.json. Runs no plugin code.
@@ -21,6 +27,7 @@ export function readManifestFrom(packageJson: unknown, where: string): PluginMan
       `${where}: package.json has no "${MANIFEST_KEY}" key, so it is not an integration-client plugin.`,
     );
   }
+  const validateManifest = manifestValidator();
   if (!validateManifest(manifest)) {
     const issues = toIssues(validateManifest.errors);
     throw new PluginError(
