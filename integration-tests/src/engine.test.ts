@@ -175,4 +175,52 @@ describe('transfer engine', () => {
     expect(sqlSessions(r.sqlFile)).toHaveLength(r.sim.closedSessions().length);
     expect(r.db.cursors().length).toBeGreaterThan(0);
   });
+
+  it('appliance faults mid-run (5xx, resets, truncated bodies, expiring tokens) are retried: every session lands once', async () => {
+    const r = await rig({ sessions: 40, faults: { error5xx: 0.15, reset: 0.1, truncate: 0.1 } });
+    r.sim.faults.inject('token-expiry', 1);
+    const run = await r.runner.run('nightly');
+    const closed = r.sim.closedSessions();
+    // Retries are bounded: a run may end partly failed, the next one catches up.
+    if (run.outcome !== 'succeeded') await r.runner.run('nightly');
+    expect(sqlSessions(r.sqlFile)).toEqual(closed.map((s) => s.lsid).sort());
+    expect((await xmlFiles(r.files)).length).toBe(closed.length);
+    expect((await readdir(r.files)).filter((n) => /\.\d+\.(xml|flv)$/.test(n))).toEqual([]);
+    expect(r.sim.requests.some((q) => q.fault)).toBe(true);
+  });
+});
+
+describe('transfer engine into PostgreSQL', () => {
+  it('lands every session, and a database that goes away mid-run keeps the cursor until the next run completes', async () => {
+    const { createDatabase, CuttableProxy } = await import('../../plugins/sql/dist/test-helpers.js');
+    const pgDb = await createDatabase('postgres');
+    const url = new URL(pgDb.connectionString);
+    const proxy = await new CuttableProxy({ host: url.hostname, port: Number(url.port) }).start();
+    url.port = String(proxy.port);
+    try {
+      const r = await rig({ sessions: 60 });
+      r.db.putDestination({ name: 'pg', plugin: 'sql', config: { connectionString: url.href } }, ['connectionString']);
+      r.db.putSchedule({
+        name: 'pg',
+        period: '1h',
+        enabled: true,
+        transfers: [{ site: 'main', destination: 'pg', dataTypes: ['session-data', 'system-information'] }],
+      });
+      proxy.cutAfter(150_000); // the database goes away part-way through the first run
+      const first = await r.runner.run('pg');
+      expect(first.outcome).not.toBe('succeeded');
+      expect(r.db.cursor(transferId('main', 'pg'), 'session-data')).toBeUndefined();
+      await proxy.restore();
+      const second = await r.runner.run('pg');
+      expect(second.outcome).toBe('succeeded');
+      const closed = r.sim.closedSessions();
+      const rows = await pgDb.sql('SELECT lsid, COUNT(*) AS n FROM session GROUP BY lsid ORDER BY lsid');
+      expect(rows.map((x) => x.lsid)).toEqual(closed.map((s) => s.lsid).sort());
+      expect(rows.every((x) => Number(x.n) === 1)).toBe(true);
+      expect(r.db.cursor(transferId('main', 'pg'), 'session-data')).toBeDefined();
+    } finally {
+      proxy.cut();
+      await pgDb.drop();
+    }
+  });
 });

@@ -188,6 +188,9 @@ export class SiteClient {
         const byteLength = length === null ? undefined : Number(length);
         const check = new LengthCheck(byteLength, `${this.host}: ${what}`);
         body.on('error', (err) => check.destroy(isIcError(err) ? err : networkError(err, this.host, what)));
+        // The consumer may not be reading yet when the body fails (a handler still preparing): keep the error on
+        // the stream (`errored`, seen by pipeline / for await) instead of an unhandled 'error' that ends the host.
+        check.on('error', () => undefined);
         return { stream: body.pipe(check), byteLength, contentType: res.header('content-type') ?? undefined };
       },
       (err, attempt, waitMs) =>
