@@ -11,6 +11,7 @@ import {
   createLogger,
   DestinationLoader,
   eventFromLog,
+  type ConcurrencyLimits,
   type EngineOptions,
   Notifier,
   SecretBox,
@@ -108,4 +109,10 @@ export function engineOptions(app: App): EngineOptions {
     ...(a.overlapSeconds !== undefined && { overlapSeconds: a.overlapSeconds }),
     ...(a.settleSeconds !== undefined && { settleSeconds: a.settleSeconds }),
   };
+}
+
+/** Transfer concurrency limits from the application settings. */
+export function concurrencyLimits(app: App): ConcurrencyLimits {
+  const a = app.db.application();
+  return { maxConcurrentTransfers: a.maxConcurrentTransfers, maxConcurrentPerSite: a.maxConcurrentPerSite };
 }

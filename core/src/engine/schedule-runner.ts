@@ -12,6 +12,7 @@ import type { SettingsDb, RunOutcome } from '../settings-db/settings-db.js';
 import { checkRouting } from '../settings/settings-validator.js';
 import { SiteClient, type SiteClientOptions } from '../site/site-client.js';
 import type { DestinationLoader } from './destinations.js';
+import { Semaphore } from './semaphore.js';
 import { TransferEngine, type EngineOptions, type OpenDestination, type TransferOutcome } from './transfer-engine.js';
 
 /** Who holds a schedule's lease: this process. A crashed holder's lease expires after LEASE_SECONDS. */
@@ -39,8 +40,16 @@ export interface ScheduleRun {
   readonly error?: string;
 }
 
+/** Limits on transfers running at once in this process (application settings). */
+export interface ConcurrencyLimits {
+  readonly maxConcurrentTransfers?: number;
+  readonly maxConcurrentPerSite?: number;
+}
+
 export class ScheduleRunner {
   readonly #engine: TransferEngine;
+  readonly #overall: Semaphore;
+  readonly #perSite = new Map<string, Semaphore>();
 
   constructor(
     private readonly db: SettingsDb,
@@ -48,8 +57,17 @@ export class ScheduleRunner {
     private readonly log: Logger,
     private readonly engineOptions: EngineOptions = {},
     private readonly siteOptions: Partial<Pick<SiteClientOptions, 'retry' | 'headersTimeoutMs' | 'bodyTimeoutMs'>> = {},
+    private readonly limits: ConcurrencyLimits = {},
   ) {
     this.#engine = new TransferEngine(db, log);
+    this.#overall = new Semaphore(limits.maxConcurrentTransfers ?? 4);
+  }
+
+  /** The slot limiter of one site. */
+  #site(name: string): Semaphore {
+    let s = this.#perSite.get(name);
+    if (!s) this.#perSite.set(name, (s = new Semaphore(this.limits.maxConcurrentPerSite ?? 2)));
+    return s;
   }
 
   async run(name: string, signal?: AbortSignal): Promise<ScheduleRun> {
@@ -94,15 +112,19 @@ export class ScheduleRunner {
           );
       const results = await Promise.all(
         schedule.transfers.map((t) =>
-          this.#engine.run(
-            {
-              siteName: t.site,
-              site: sites.get(t.site)!,
-              backupPassword: this.db.site(t.site).backupPassword,
-              destination: opened.get(t.destination)!,
-              dataTypes: t.dataTypes,
-            },
-            { ...this.engineOptions, runId, signal },
+          this.#overall.use(() =>
+            this.#site(t.site).use(() =>
+              this.#engine.run(
+                {
+                  siteName: t.site,
+                  site: sites.get(t.site)!,
+                  backupPassword: this.db.site(t.site).backupPassword,
+                  destination: opened.get(t.destination)!,
+                  dataTypes: t.dataTypes,
+                },
+                { ...this.engineOptions, runId, signal },
+              ),
+            ),
           ),
         ),
       );

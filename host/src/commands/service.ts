@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { ScheduleRunner, Scheduler } from '@integration-client/core';
 import { ConfigError } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
-import { engineOptions, icHome, openApp } from '../app.js';
+import { concurrencyLimits, engineOptions, icHome, openApp } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
 import { ServiceMetrics, startHealthServer } from '../service/health-server.js';
@@ -65,7 +65,7 @@ export function serviceCommands(ic: Command): void {
       const metrics = new ServiceMetrics();
       const scheduler = new Scheduler(
         app.db,
-        new ScheduleRunner(app.db, app.destinations, app.log, engineOptions(app)),
+        new ScheduleRunner(app.db, app.destinations, app.log, engineOptions(app), {}, concurrencyLimits(app)),
         app.log,
         {
           onRun: (run) => metrics.record(run),

@@ -10,6 +10,8 @@ interface SettingsOptions extends HomeOptions {
   logLevel?: string;
   overlapSeconds?: string;
   settleSeconds?: string;
+  maxTransfers?: string;
+  maxPerSite?: string;
 }
 
 export function settingsCommands(ic: Command): void {
@@ -21,6 +23,8 @@ export function settingsCommands(ic: Command): void {
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace')
     .option('--overlap-seconds <n>', 'seconds re-read before each cursor')
     .option('--settle-seconds <n>', 'seconds before the appliance now left for the next run')
+    .option('--max-transfers <n>', 'transfers running at once in this process (default 4)')
+    .option('--max-per-site <n>', 'transfers running at once against one site (default 2)')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic settings set --log-removal-days 30 --log-level info')
     .action(async (o: SettingsOptions, cmd: Command) => {
@@ -33,6 +37,8 @@ export function settingsCommands(ic: Command): void {
           ...(o.logLevel !== undefined && { logLevel: o.logLevel }),
           ...(o.overlapSeconds !== undefined && { overlapSeconds: num(o.overlapSeconds) }),
           ...(o.settleSeconds !== undefined && { settleSeconds: num(o.settleSeconds) }),
+          ...(o.maxTransfers !== undefined && { maxConcurrentTransfers: num(o.maxTransfers) }),
+          ...(o.maxPerSite !== undefined && { maxConcurrentPerSite: num(o.maxPerSite) }),
         });
         app.db.putApplication(next);
         if (o.json) out.json({ saved: true });
