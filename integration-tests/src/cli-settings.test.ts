@@ -2,12 +2,15 @@
  * `ic init`, `ic site`, `ic destination`, `ic schedule` run as a user runs them: the built binary in a child
  * process, a real settings database in a temporary IC_HOME, the appliance simulator over HTTPS.
  */
+import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runIc, type IcResult } from './ic-helpers.js';
+import { IC_BIN } from './paths.js';
 import { ApplianceSimulator } from './simulator/index.js';
 
 let home: string;
@@ -206,5 +209,28 @@ describe('ic settings commands (built binary, real settings database, simulator)
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/Example/);
     }
+  });
+});
+
+describe('ic destination add on a terminal', () => {
+  it("asks for each field from the plugin's schema, types the answers, re-asks invalid ones, and hides secrets", async () => {
+    const db = join(out, 'prompted.db');
+    // `script` gives the command a pseudo-terminal; the answers are typed ahead on its input.
+    const child = promisify(execFile)(
+      'script',
+      ['-qfec', `${process.execPath} ${IC_BIN} destination add prompted --plugin sql`, '/dev/null'],
+      {
+        env: { ...process.env, IC_HOME: home },
+      },
+    );
+    child.child.stdin!.end(`sqlite:${db}\nmaybe\nfalse\n\n`);
+    const { stdout } = await child;
+    expect(stdout).toMatch(/Connection String\r?\n/);
+    expect(stdout).toMatch(/storeSystemInformation \[true\]: .*not a valid boolean; try again/);
+    const promptLine = stdout.split(/\r?\n/).find((l) => l.includes('connectionString (required):'))!;
+    expect(promptLine).not.toContain('sqlite:');
+    expect(stdout).toMatch(/destination "prompted" \(sql\) saved/);
+    const shown = json<{ config: Record<string, unknown> }>(await ic(['destination', 'show', 'prompted', '--json']));
+    expect(shown.config).toEqual({ connectionString: '********', storeSystemInformation: false, batchSize: 200 });
   });
 });

@@ -5,6 +5,7 @@ import type { App } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
 import { collect, parseSets, readJsonArg, table, withApp, type HomeOptions } from './common.js';
+import { promptConfig } from '../prompts.js';
 import { opts } from './site.js';
 
 interface DestinationOptions extends HomeOptions {
@@ -44,11 +45,14 @@ async function save(
   const pluginId = o.plugin ?? base?.plugin;
   if (!pluginId) throw new ConfigError('--plugin <id> is required (see `ic plugin list`)');
   const pkg = await app.destinations.plugin(pluginId);
-  const given = {
+  let given: Record<string, unknown> = {
     ...(base?.config ?? {}),
     ...(o.config ? await readJsonArg(o.config, '--config') : {}),
     ...parseSets(o.set ?? [], pkg.configSchema.schema),
   };
+  // On a terminal with nothing given, ask for each field (generated from the plugin's schema).
+  if (!base && !o.config && !o.set?.length && process.stdin.isTTY && !o.json)
+    given = await promptConfig(pkg.configSchema.schema, given);
   const config = pkg.configSchema.validate<Record<string, unknown>>(given, `destination ${JSON.stringify(name)}`);
   const settings = app.validator.destination({ name, plugin: pluginId, config: { ...config } });
   const previous = base ? app.db.destination(name) : undefined;
@@ -84,7 +88,7 @@ export function destinationCommands(ic: Command): void {
   fields(d.command('add <name>').description("add a destination; validated against the plugin's schema and tested"))
     .addHelpText(
       'after',
-      '\nExamples:\n  ic destination add files --plugin file-system --set destinationDirectory=/srv/archive\n  ic destination add archive --plugin sql --set connectionString=postgres://ic@db/archive',
+      '\nOn a terminal, without --set or --config, every field is asked for (secrets are not echoed).\nExamples:\n  ic destination add files --plugin file-system --set destinationDirectory=/srv/archive\n  ic destination add archive --plugin sql --set connectionString=postgres://ic@db/archive',
     )
     .action(async (name: string, o: DestinationOptions, cmd: Command) => {
       process.exitCode = await withApp(opts(cmd, o), (app) => {
