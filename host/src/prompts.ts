@@ -38,11 +38,11 @@ export async function promptConfig(
   const ask = async (prompt: string, secret: boolean): Promise<string> => {
     process.stdout.write(prompt);
     output.muted = secret;
-    const { value, done } = await lines.next();
+    const next: IteratorResult<unknown> = await lines.next();
     output.muted = false;
     if (secret) process.stdout.write('\n');
-    if (done) throw new ConfigError('input ended before every required field was answered');
-    return String(value);
+    if (next.done) throw new ConfigError('input ended before every required field was answered');
+    return String(next.value);
   };
   const config = { ...given };
   try {
@@ -54,7 +54,7 @@ export async function promptConfig(
       const hint = p.enum ? ` (${p.enum.join(' | ')})` : p.type === 'boolean' ? ' (true | false)' : '';
       const dflt =
         p.default !== undefined
-          ? ` [${String(p.default)}]`
+          ? ` [${JSON.stringify(p.default).replace(/^"|"$/g, '')}]`
           : required.has(key)
             ? ' (required)'
             : ' (optional, Enter to skip)';
