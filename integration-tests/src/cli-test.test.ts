@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runIc } from './ic-helpers.js';
+import { addSimulatorSite, runIc } from './ic-helpers.js';
 import { ApplianceSimulator } from './simulator/index.js';
 
 let home: string;
@@ -24,19 +24,7 @@ beforeAll(async () => {
   sim = new ApplianceSimulator({ sessions: 20, recordingBytes: 1024 });
   const a = await sim.start();
   await ic('init');
-  await ic(
-    'site',
-    'add',
-    'main',
-    '--host',
-    a.host,
-    '--client-id',
-    a.clientId,
-    '--client-secret',
-    a.clientSecret,
-    '--ca-file',
-    ApplianceSimulator.caFile,
-  );
+  await addSimulatorSite(home, a, ApplianceSimulator.caFile);
   await ic(
     'destination',
     'add',

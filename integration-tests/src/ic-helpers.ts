@@ -25,3 +25,25 @@ export async function runIc(
     return { code: e.code, stdout: e.stdout, stderr: e.stderr };
   }
 }
+
+/** `ic site add <name>` for a running simulator (credentials tested, its test CA trusted). */
+export function addSimulatorSite(
+  home: string,
+  sim: { host: string; clientId: string; clientSecret: string },
+  caFile: string,
+  name = 'main',
+) {
+  return runIc(home, [
+    'site',
+    'add',
+    name,
+    '--host',
+    sim.host,
+    '--client-id',
+    sim.clientId,
+    '--client-secret',
+    sim.clientSecret,
+    '--ca-file',
+    caFile,
+  ]);
+}

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runIc } from './ic-helpers.js';
+import { addSimulatorSite, runIc } from './ic-helpers.js';
 import { IC_BIN } from './paths.js';
 import { ApplianceSimulator } from './simulator/index.js';
 
@@ -56,23 +56,7 @@ beforeAll(async () => {
   sim = new ApplianceSimulator({ sessions: 60, recordingBytes: 64 * 1024, faults: { latencyMs: 40 } });
   const a = await sim.start();
   await ic('init');
-  expect(
-    (
-      await ic(
-        'site',
-        'add',
-        'main',
-        '--host',
-        a.host,
-        '--client-id',
-        a.clientId,
-        '--client-secret',
-        a.clientSecret,
-        '--ca-file',
-        ApplianceSimulator.caFile,
-      )
-    ).code,
-  ).toBe(0);
+  expect((await addSimulatorSite(home, a, ApplianceSimulator.caFile)).code).toBe(0);
   expect(
     (await ic('destination', 'add', 'files', '--plugin', 'file-system', '--set', `destinationDirectory=${files}`)).code,
   ).toBe(0);
