@@ -11,9 +11,8 @@ import {
   createLogger,
   DestinationLoader,
   eventFromLog,
-  type ConcurrencyLimits,
-  type EngineOptions,
   Notifier,
+  ScheduleRunner,
   SecretBox,
   SettingsDb,
   SettingsValidator,
@@ -102,17 +101,18 @@ export async function openApp(home: string, options: { create?: boolean; log?: L
   };
 }
 
-/** Engine options from the application settings. */
-export function engineOptions(app: App): EngineOptions {
+/** A schedule runner with the engine options and concurrency limits of the application settings. */
+export function scheduleRunner(app: App): ScheduleRunner {
   const a = app.db.application();
-  return {
-    ...(a.overlapSeconds !== undefined && { overlapSeconds: a.overlapSeconds }),
-    ...(a.settleSeconds !== undefined && { settleSeconds: a.settleSeconds }),
-  };
-}
-
-/** Transfer concurrency limits from the application settings. */
-export function concurrencyLimits(app: App): ConcurrencyLimits {
-  const a = app.db.application();
-  return { maxConcurrentTransfers: a.maxConcurrentTransfers, maxConcurrentPerSite: a.maxConcurrentPerSite };
+  return new ScheduleRunner(
+    app.db,
+    app.destinations,
+    app.log,
+    {
+      ...(a.overlapSeconds !== undefined && { overlapSeconds: a.overlapSeconds }),
+      ...(a.settleSeconds !== undefined && { settleSeconds: a.settleSeconds }),
+    },
+    {},
+    { maxConcurrentTransfers: a.maxConcurrentTransfers, maxConcurrentPerSite: a.maxConcurrentPerSite },
+  );
 }

@@ -97,7 +97,8 @@ export class ScheduleRunner {
     // Every in-flight delivery listens on the run's signal.
     if (signal) setMaxListeners(0, signal);
     const opened = new Map<string, OpenDestination>();
-    const sites = new Map<string, SiteClient>();
+    // One client per site, with the backup password read (and decrypted) once alongside it.
+    const sites = new Map<string, { client: SiteClient; backupPassword?: string }>();
     const transfers: TransferOutcome[] = [];
     let error: string | undefined;
     try {
@@ -105,11 +106,13 @@ export class ScheduleRunner {
         if (!opened.has(t.destination)) opened.set(t.destination, await this.destinations.open(t.destination));
       checkRouting(schedule, (n) => opened.get(n));
       for (const t of schedule.transfers)
-        if (!sites.has(t.site))
-          sites.set(
-            t.site,
-            await SiteClient.create({ ...this.siteOptions, site: this.db.site(t.site), logger: this.log }),
-          );
+        if (!sites.has(t.site)) {
+          const site = this.db.site(t.site);
+          sites.set(t.site, {
+            client: await SiteClient.create({ ...this.siteOptions, site, logger: this.log }),
+            backupPassword: site.backupPassword,
+          });
+        }
       const results = await Promise.all(
         schedule.transfers.map((t) =>
           this.#overall.use(() =>
@@ -117,8 +120,8 @@ export class ScheduleRunner {
               this.#engine.run(
                 {
                   siteName: t.site,
-                  site: sites.get(t.site)!,
-                  backupPassword: this.db.site(t.site).backupPassword,
+                  site: sites.get(t.site)!.client,
+                  backupPassword: sites.get(t.site)!.backupPassword,
                   destination: opened.get(t.destination)!,
                   dataTypes: t.dataTypes,
                 },
@@ -134,7 +137,7 @@ export class ScheduleRunner {
       this.log.error({ err, schedule: name }, 'the schedule could not run');
     } finally {
       for (const d of opened.values()) await d.instance.close().catch(() => undefined);
-      for (const s of sites.values()) await s.close().catch(() => undefined);
+      for (const s of sites.values()) await s.client.close().catch(() => undefined);
     }
     const sum = (k: 'delivered' | 'skipped' | 'deferred' | 'bytes' | 'failed' | 'retryable') =>
       transfers.reduce((n, t) => n + t[k], 0);

@@ -1,8 +1,8 @@
-import { ScheduleRunner, periodMinutes } from '@integration-client/core';
+import { periodMinutes } from '@integration-client/core';
 import { ConfigError } from '@integration-client/plugin-sdk';
 import type { ScheduleSettings } from '@integration-client/schemas';
 import type { Command } from 'commander';
-import { concurrencyLimits, engineOptions, type App } from '../app.js';
+import { scheduleRunner, type App } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
 import { collect, table, withApp, type HomeOptions } from './common.js';
@@ -153,14 +153,7 @@ export function scheduleCommands(ic: Command): void {
         const ac = new AbortController();
         const stop = () => ac.abort(new Error('interrupted'));
         process.once('SIGINT', stop).once('SIGTERM', stop);
-        const run = await new ScheduleRunner(
-          app.db,
-          app.destinations,
-          app.log,
-          engineOptions(app),
-          {},
-          concurrencyLimits(app),
-        ).run(name, ac.signal);
+        const run = await scheduleRunner(app).run(name, ac.signal);
         if (o.json) out.json(run);
         else {
           out.line(

@@ -3,10 +3,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ScheduleRunner, Scheduler } from '@integration-client/core';
+import { Scheduler } from '@integration-client/core';
 import { ConfigError } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
-import { concurrencyLimits, engineOptions, icHome, openApp } from '../app.js';
+import { icHome, openApp, scheduleRunner } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
 import { ServiceMetrics, startHealthServer } from '../service/health-server.js';
@@ -63,14 +63,9 @@ export function serviceCommands(ic: Command): void {
       const home = icHome(opts(cmd, o).home);
       const app = await openApp(home, { log: 'service' });
       const metrics = new ServiceMetrics();
-      const scheduler = new Scheduler(
-        app.db,
-        new ScheduleRunner(app.db, app.destinations, app.log, engineOptions(app), {}, concurrencyLimits(app)),
-        app.log,
-        {
-          onRun: (run) => metrics.record(run),
-        },
-      );
+      const scheduler = new Scheduler(app.db, scheduleRunner(app), app.log, {
+        onRun: (run) => metrics.record(run),
+      });
       const startedAt = new Date().toISOString();
       const server = await startHealthServer(Number(o.healthPort), metrics, app.db, scheduler, startedAt);
       const healthUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
