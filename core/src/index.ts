@@ -17,3 +17,6 @@ export * from './engine/destinations.js';
 export * from './engine/schedule-runner.js';
 export * from './engine/scheduler.js';
 export * from './notify/notifier.js';
+export * from './plugin-host/plugin-catalog.js';
+export * from './plugin-host/plugin-installer.js';
+export * from './plugin-host/worker-destination.js';

@@ -12,6 +12,7 @@ import {
   DestinationLoader,
   eventFromLog,
   Notifier,
+  PluginCatalog,
   ScheduleRunner,
   SecretBox,
   SettingsDb,
@@ -31,14 +32,19 @@ const require = createRequire(import.meta.url);
 /** First-party plugins ship with the host and load exactly like third-party ones: from their package folder. */
 const FIRST_PARTY = ['@integration-client/plugin-file-system', '@integration-client/plugin-sql'];
 
-export function pluginDirs(): Map<string, string> {
-  const dirs = new Map<string, string>();
-  for (const name of FIRST_PARTY) {
-    const dir = dirname(require.resolve(`${name}/package.json`));
-    const manifest = (require(`${name}/package.json`) as { integrationClient: { id: string } }).integrationClient;
-    dirs.set(manifest.id, dir);
-  }
-  return dirs;
+export function bundledPluginDirs(): string[] {
+  return FIRST_PARTY.map((name) => dirname(require.resolve(`${name}/package.json`)));
+}
+
+/** The plugins npm project of a data directory. */
+export const pluginsDirOf = (home: string) => join(home, 'plugins');
+
+export function pluginCatalog(home: string): PluginCatalog {
+  return new PluginCatalog({
+    bundledDirs: bundledPluginDirs(),
+    pluginsDir: pluginsDirOf(home),
+    hostVersion: HOST_VERSION,
+  });
 }
 
 export interface App {
@@ -80,9 +86,13 @@ export async function openApp(home: string, options: { create?: boolean; log?: L
   const destinations = new DestinationLoader({
     db,
     logger: log,
-    pluginDirs: pluginDirs(),
+    catalog: pluginCatalog(home),
     dataDir: join(home, 'data'),
     hostVersion: HOST_VERSION,
+    limits: {
+      callTimeoutMs: (application.pluginCallTimeoutSeconds ?? 300) * 1000,
+      memoryLimitMb: application.pluginMemoryLimitMb ?? 512,
+    },
   });
   return {
     home,

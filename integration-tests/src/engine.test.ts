@@ -6,17 +6,21 @@ import { readdir, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { DestinationLoader, ScheduleRunner, SecretBox, SettingsDb, transferId } from '@integration-client/core';
+import {
+  DestinationLoader,
+  PluginCatalog,
+  ScheduleRunner,
+  SecretBox,
+  SettingsDb,
+  transferId,
+} from '@integration-client/core';
 import { OPERATIONS } from '@integration-client/plugin-sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './paths.js';
 import { captureLogger, FAST_RETRY } from './site-helpers.js';
 import { ApplianceSimulator, type SimulatorOptions } from './simulator/index.js';
 
-const PLUGINS = new Map([
-  ['file-system', join(REPO_ROOT, 'plugins/file-system')],
-  ['sql', join(REPO_ROOT, 'plugins/sql')],
-]);
+const BUNDLED = [join(REPO_ROOT, 'plugins/file-system'), join(REPO_ROOT, 'plugins/sql')];
 const ALL_FILE_TYPES = OPERATIONS.filter((op) => op !== 'system-information');
 
 interface Rig {
@@ -69,7 +73,7 @@ async function rig(sim: SimulatorOptions, engine = { overlapSeconds: 3600, settl
   const loader = new DestinationLoader({
     db,
     logger: log.logger,
-    pluginDirs: PLUGINS,
+    catalog: new PluginCatalog({ bundledDirs: BUNDLED, pluginsDir: join(home, 'plugins'), hostVersion: '0.1.0' }),
     dataDir: join(home, 'data'),
     hostVersion: '0.1.0',
   });

@@ -1,42 +1,39 @@
 /**
- * Opens destination instances from the settings database: the plugin package is loaded (manifest, host range,
- * api version and config schema checked before its code runs), the stored config is validated against the
- * plugin's schema, and the plugin's create() gets a context with a child logger and a private data directory.
- * Instances run in this process for now; isolation in a worker is the plugin-host issue's work.
+ * Opens destination instances from the settings database: the plugin is looked up in the catalog (manifest,
+ * host range, api version and config schema checked before its code runs), the stored config is validated
+ * against the plugin's schema, and the instance is created in its own worker thread (ADR 009) with a private
+ * data directory. `isolation: 'in-process'` creates it in this thread instead (benchmarks, `ic plugin check`).
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadPluginPackage, NotFoundError, type LoadedPluginPackage } from '@integration-client/plugin-sdk';
+import { loadPluginPackage, type Destination, type InspectedPluginPackage } from '@integration-client/plugin-sdk';
 import type { Logger } from 'pino';
+import type { PluginCatalog } from '../plugin-host/plugin-catalog.js';
+import { WorkerDestination, type IsolationOptions } from '../plugin-host/worker-destination.js';
 import type { SettingsDb } from '../settings-db/settings-db.js';
 import type { OpenDestination } from './transfer-engine.js';
 
 export interface DestinationLoaderOptions {
   readonly db: SettingsDb;
   readonly logger: Logger;
-  /** Plugin id → package directory. */
-  readonly pluginDirs: ReadonlyMap<string, string>;
+  readonly catalog: PluginCatalog;
   /** Where instances keep state: `<dataDir>/<destination name>`. */
   readonly dataDir: string;
   readonly hostVersion: string;
+  /** Default `worker`. */
+  readonly isolation?: 'worker' | 'in-process';
+  /** Timeouts and limits of worker instances (defaults: 300 s per call, 512 MB heap). */
+  readonly limits?: Partial<IsolationOptions>;
 }
 
 export class DestinationLoader {
-  readonly #packages = new Map<string, Promise<LoadedPluginPackage>>();
   readonly #controller = new AbortController();
 
   constructor(private readonly o: DestinationLoaderOptions) {}
 
-  /** The loaded package of a plugin id (once). */
-  plugin(id: string): Promise<LoadedPluginPackage> {
-    const dir = this.o.pluginDirs.get(id);
-    if (!dir)
-      return Promise.reject(
-        new NotFoundError(`no plugin with id ${JSON.stringify(id)} is installed; see \`ic plugin list\``),
-      );
-    let p = this.#packages.get(id);
-    if (!p) this.#packages.set(id, (p = loadPluginPackage(dir, this.o.hostVersion)));
-    return p;
+  /** The checked package of a plugin id (no plugin code runs). */
+  plugin(id: string): Promise<InspectedPluginPackage> {
+    return this.o.catalog.get(id);
   }
 
   /** Creates a live instance of a stored destination. */
@@ -46,18 +43,39 @@ export class DestinationLoader {
     const config = pkg.configSchema.validate(stored.config, `destination ${JSON.stringify(name)}`);
     const dataDir = join(this.o.dataDir, safeDirName(name));
     await mkdir(dataDir, { recursive: true });
-    const instance = await pkg.plugin.create({
-      config,
-      destinationName: name,
-      logger: this.o.logger.child({ destination: name, plugin: stored.plugin }),
-      signal: this.#controller.signal,
-      dataDir,
-      hostVersion: this.o.hostVersion,
-    });
-    return { name, plugin: stored.plugin, operations: pkg.manifest.operations, instance };
+    const logger = this.o.logger.child({ destination: name, plugin: stored.plugin, pluginVersion: pkg.version });
+    const operations = pkg.manifest.operations;
+    let instance: Destination;
+    if (this.o.isolation === 'in-process') {
+      const loaded = await loadPluginPackage(pkg.dir, this.o.hostVersion);
+      instance = await loaded.plugin.create({
+        config,
+        destinationName: name,
+        logger,
+        signal: this.#controller.signal,
+        dataDir,
+        hostVersion: this.o.hostVersion,
+      });
+    } else {
+      instance = await WorkerDestination.start(
+        {
+          packageDir: pkg.dir,
+          pluginId: stored.plugin,
+          operations,
+          config: config as Record<string, unknown>,
+          destinationName: name,
+          dataDir,
+          hostVersion: this.o.hostVersion,
+          logLevel: this.o.logger.level,
+        },
+        logger,
+        { callTimeoutMs: 300_000, memoryLimitMb: 512, ...this.o.limits },
+      );
+    }
+    return { name, plugin: stored.plugin, operations, instance };
   }
 
-  /** Aborts every instance's context signal. */
+  /** Aborts every in-process instance's context signal. */
   shutdown(): void {
     this.#controller.abort();
   }

@@ -178,6 +178,26 @@ export const ERROR_CODES = {
     true,
     'A plugin failed with an error that carries no IC_ERR_* code; it is wrapped and treated as retryable.',
   ),
+  IC_ERR_PLUGIN_CRASHED: code(
+    'plugin',
+    true,
+    "The plugin's worker threw an uncaught error, exited or ran out of memory; the call is retried and the plugin restarted with backoff.",
+  ),
+  IC_ERR_PLUGIN_TIMEOUT: code(
+    'plugin',
+    true,
+    'A plugin call ran past its timeout (pluginCallTimeoutSeconds); a plugin that stops answering is restarted.',
+  ),
+  IC_ERR_PLUGIN_ID_TAKEN: code(
+    'plugin',
+    false,
+    'Another installed or bundled plugin already has this id; remove one of them.',
+  ),
+  IC_ERR_PLUGIN_INSTALL_FAILED: code(
+    'plugin',
+    false,
+    'npm could not fetch or install the package (name, version, registry, network); see the npm output in the message.',
+  ),
   IC_ERR_INTERNAL: code('internal', false, 'A bug in the integration client; please report it with the log.'),
 } as const satisfies Record<`IC_ERR_${string}`, ErrorCodeInfo>;
 

@@ -19,6 +19,14 @@ export interface ApplicationSettings {
   maxConcurrentTransfers?: number;
   maxConcurrentPerSite?: number;
   /**
+   * A plugin call (one item; for recordings and backups: time without reading a byte) that runs longer fails retryable, and a plugin that stops answering is restarted.
+   */
+  pluginCallTimeoutSeconds?: number;
+  /**
+   * Heap limit of each destination's worker; a plugin that exceeds it is stopped and restarted, the host keeps running.
+   */
+  pluginMemoryLimitMb?: number;
+  /**
    * How far each run looks back before its cursor.
    */
   overlapSeconds?: number;
@@ -89,6 +97,18 @@ export const applicationSchema = {
       "type": "integer",
       "minimum": 1,
       "default": 2
+    },
+    "pluginCallTimeoutSeconds": {
+      "type": "integer",
+      "minimum": 1,
+      "default": 300,
+      "description": "A plugin call (one item; for recordings and backups: time without reading a byte) that runs longer fails retryable, and a plugin that stops answering is restarted."
+    },
+    "pluginMemoryLimitMb": {
+      "type": "integer",
+      "minimum": 32,
+      "default": 512,
+      "description": "Heap limit of each destination's worker; a plugin that exceeds it is stopped and restarted, the host keeps running."
     },
     "overlapSeconds": {
       "type": "integer",

@@ -1,0 +1,168 @@
+/**
+ * The entry module of a destination's worker thread. It loads the plugin package (the same no-code checks as
+ * the host, then the import), creates the one instance, checks its handlers against the manifest, and serves
+ * the host's calls. Nothing here can take the host down: an uncaught error or exit ends this thread only.
+ */
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import {
+  checkAck,
+  checkCheckResult,
+  loadPluginPackage,
+  PluginError,
+  serializeIcError,
+  type CallOptions,
+  type Destination,
+  type Handler,
+  type Operation,
+  type PluginLogger,
+} from '@integration-client/plugin-sdk';
+import {
+  LOG_LEVELS,
+  STREAM_OPERATIONS,
+  type FromWorker,
+  type LogLevel,
+  type ToWorker,
+  type WorkerInit,
+} from './protocol.js';
+import { receiveStream } from './stream-bridge.js';
+
+const init = workerData as WorkerInit;
+const port = parentPort as MessagePort;
+/** Posts to the host; an answer that cannot be cloned (a plugin put a function in error details) loses the details. */
+const post = (m: FromWorker) => {
+  try {
+    port.postMessage(m);
+  } catch {
+    port.postMessage(
+      'error' in m ? { ...m, error: { ...m.error, details: undefined } } : JSON.parse(JSON.stringify(m)),
+    );
+  }
+};
+const shutdown = new AbortController();
+const calls = new Map<number, AbortController>();
+const where = `destination ${JSON.stringify(init.destinationName)} (plugin ${init.pluginId})`;
+
+/** Makes a log object cloneable: errors become plain objects, anything else unclonable becomes text. */
+function plain(obj: Record<string, unknown>): Record<string, unknown> {
+  return JSON.parse(
+    JSON.stringify(obj, (_k, v: unknown) =>
+      v instanceof Error ? { type: v.name, message: v.message, stack: v.stack, ...(v as object) } : v,
+    ),
+  ) as Record<string, unknown>;
+}
+
+function workerLogger(bindings: Record<string, unknown>): PluginLogger {
+  const min = LOG_LEVELS.indexOf(init.logLevel as LogLevel);
+  const method =
+    (level: LogLevel) =>
+    (objOrMsg: object | string, msg?: string): void => {
+      if (LOG_LEVELS.indexOf(level) < min) return;
+      const obj = typeof objOrMsg === 'string' ? {} : plain(objOrMsg as Record<string, unknown>);
+      const text = typeof objOrMsg === 'string' ? objOrMsg : msg;
+      post({ t: 'log', level, bindings, obj, ...(text !== undefined && { msg: text }) });
+    };
+  return {
+    trace: method('trace'),
+    debug: method('debug'),
+    info: method('info'),
+    warn: method('warn'),
+    error: method('error'),
+    fatal: method('fatal'),
+    child: (more) => workerLogger({ ...bindings, ...more }),
+  };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+async function start(): Promise<Destination> {
+  const pkg = await loadPluginPackage(init.packageDir, init.hostVersion);
+  let instance: Destination;
+  try {
+    instance = await pkg.plugin.create({
+      config: deepFreeze(init.config),
+      destinationName: init.destinationName,
+      logger: workerLogger({}),
+      signal: shutdown.signal,
+      dataDir: init.dataDir,
+      hostVersion: init.hostVersion,
+    });
+  } catch (err) {
+    throw new PluginError('IC_ERR_PLUGIN_CREATE_FAILED', `${where}: create() failed: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  if (typeof instance !== 'object' || typeof instance.check !== 'function' || typeof instance.close !== 'function')
+    throw new PluginError(
+      'IC_ERR_PLUGIN_CREATE_FAILED',
+      `${where}: create() did not return { check, handlers, close }`,
+    );
+  const handlers = instance.handlers as Record<string, unknown>;
+  for (const op of init.operations)
+    if (typeof handlers[op] !== 'function')
+      throw new PluginError(
+        'IC_ERR_PLUGIN_OPERATION_MISSING',
+        `${where}: the manifest declares ${op} but no handler exists`,
+      );
+  for (const op of Object.keys(handlers))
+    if (!init.operations.includes(op as Operation))
+      throw new PluginError('IC_ERR_PLUGIN_OPERATION_UNDECLARED', `${where}: handler ${op} is not in the manifest`);
+  return instance;
+}
+
+async function serve(instance: Destination, m: ToWorker): Promise<void> {
+  switch (m.t) {
+    case 'ping':
+      post({ t: 'pong', id: m.id });
+      return;
+    case 'abort':
+      calls.get(m.id)?.abort(new PluginError('IC_ERR_PLUGIN_TIMEOUT', `${where}: the host aborted the call`));
+      return;
+    case 'check':
+      return answer(m.id, async () => checkCheckResult(await instance.check(), `${where}: check()`));
+    case 'close':
+      shutdown.abort();
+      return answer(m.id, async () => {
+        await instance.close();
+        return null;
+      });
+    case 'call': {
+      const op = m.item.operation as Operation;
+      const item = STREAM_OPERATIONS.has(op) && m.stream ? { ...m.item, stream: receiveStream(m.stream) } : m.item;
+      const controller = new AbortController();
+      calls.set(m.id, controller);
+      const handler = instance.handlers[op] as Handler<Operation>;
+      const options: CallOptions = { signal: AbortSignal.any([controller.signal, shutdown.signal]) };
+      await answer(m.id, async () => checkAck(await handler(item as never, options), `${where}: ${op} handler`));
+      calls.delete(m.id);
+      return;
+    }
+  }
+}
+
+async function answer(id: number, run: () => Promise<unknown>): Promise<void> {
+  try {
+    post({ t: 'done', id, value: await run() });
+  } catch (err) {
+    post({ t: 'fail', id, error: serializeIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED') });
+  }
+}
+
+if (init.probe)
+  loadPluginPackage(init.packageDir, init.hostVersion).then(
+    () => post({ t: 'ready' }),
+    (err: unknown) => post({ t: 'fatal', error: serializeIcError(err, 'IC_ERR_PLUGIN_LOAD_FAILED') }),
+  );
+else
+  start().then(
+    (instance) => {
+      port.on('message', (m: ToWorker) => void serve(instance, m));
+      post({ t: 'ready' });
+    },
+    (err: unknown) => post({ t: 'fatal', error: serializeIcError(err, 'IC_ERR_PLUGIN_LOAD_FAILED') }),
+  );

@@ -1,0 +1,66 @@
+/**
+ * The messages between the host and a destination's worker thread. One worker runs one destination instance;
+ * items cross as structured clones, recordings and backups as byte streams over their own MessagePort with
+ * credit-based flow control (see stream-bridge.ts). Errors cross as SerializedIcError, never as thrown objects.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { Operation, SerializedIcError } from '@integration-client/plugin-sdk';
+
+/** What a worker needs to load its plugin and create the instance (its `workerData`). */
+export interface WorkerInit {
+  /** The plugin package folder; the worker re-runs the no-code checks and imports the entry module. */
+  readonly packageDir: string;
+  readonly pluginId: string;
+  readonly operations: readonly Operation[];
+  /** Validated config with defaults applied. */
+  readonly config: Record<string, unknown>;
+  readonly destinationName: string;
+  readonly dataDir: string;
+  readonly hostVersion: string;
+  /** Log records below this level are dropped in the worker. */
+  readonly logLevel: string;
+  /** Only import the entry and check its export; create no instance (used after an install). */
+  readonly probe?: boolean;
+}
+
+/** Host → worker. */
+export type ToWorker =
+  | { readonly t: 'call'; readonly id: number; readonly item: Record<string, unknown>; readonly stream?: MessagePort }
+  | { readonly t: 'check'; readonly id: number }
+  | { readonly t: 'abort'; readonly id: number }
+  | { readonly t: 'ping'; readonly id: number }
+  | { readonly t: 'close'; readonly id: number };
+
+/** Worker → host. */
+export type FromWorker =
+  | { readonly t: 'ready' }
+  | { readonly t: 'fatal'; readonly error: SerializedIcError }
+  | { readonly t: 'done'; readonly id: number; readonly value: unknown }
+  | { readonly t: 'fail'; readonly id: number; readonly error: SerializedIcError }
+  | { readonly t: 'pong'; readonly id: number }
+  | {
+      readonly t: 'log';
+      readonly level: LogLevel;
+      readonly bindings: Record<string, unknown>;
+      readonly obj: Record<string, unknown>;
+      readonly msg?: string;
+    };
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Host → worker on a stream port. */
+export type StreamDown =
+  { readonly chunk: Uint8Array } | { readonly end: true } | { readonly error: SerializedIcError };
+
+/** Worker → host on a stream port: bytes consumed (more may be sent), or the reader gave up. */
+export type StreamUp = { readonly credit: number } | { readonly cancel: true };
+
+/** Operations whose items carry a stream. */
+export const STREAM_OPERATIONS: ReadonlySet<Operation> = new Set<Operation>([
+  'session-recording',
+  'command-shell-recording',
+  'show-my-screen-recording',
+  'presentation-recording',
+  'site-backup',
+]);

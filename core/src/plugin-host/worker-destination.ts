@@ -1,0 +1,331 @@
+/**
+ * A destination instance that runs in its own worker thread (ADR 009). To the engine it is an ordinary
+ * Destination: `check`, one handler per declared operation, `close`. Underneath:
+ * - each call has a timeout (for streams: time without progress); past it the call fails IC_ERR_PLUGIN_TIMEOUT
+ *   and the worker is pinged — one that does not answer is terminated;
+ * - a worker that throws uncaught, exits or runs out of heap (`memoryLimitMb`) fails every call in flight with
+ *   IC_ERR_PLUGIN_CRASHED (retryable: the cursor stays, the items come again) and is restarted for the next call
+ *   after a backoff that doubles with each consecutive crash;
+ * - recordings and backups cross as streams (stream-bridge.ts), never as buffers.
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { MessageChannel, Worker } from 'node:worker_threads';
+import {
+  checkAck,
+  checkCheckResult,
+  deserializeIcError,
+  PluginError,
+  type Ack,
+  type CallOptions,
+  type CheckResult,
+  type Destination,
+  type Handlers,
+  type Item,
+  type Operation,
+} from '@integration-client/plugin-sdk';
+import type { Logger } from 'pino';
+import { STREAM_OPERATIONS, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
+import { sendStream } from './stream-bridge.js';
+
+export interface IsolationOptions {
+  /** Per-call timeout; for streams the longest time without a byte moving. */
+  readonly callTimeoutMs: number;
+  /** Heap limit of the worker (V8 old generation). */
+  readonly memoryLimitMb: number;
+  /** First restart delay after a crash; doubles per consecutive crash up to `maxBackoffMs`. */
+  readonly backoffMs?: number;
+  readonly maxBackoffMs?: number;
+  /** Time a timed-out worker gets to answer a ping before it is terminated. */
+  readonly pingGraceMs?: number;
+}
+
+interface Pending {
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (err: Error) => void;
+  readonly timer: NodeJS.Timeout;
+  readonly cleanup: () => void;
+}
+
+/** The compiled worker entry; under vitest (sources) the built file in dist. */
+function workerUrl(): URL {
+  const here = new URL('./plugin-worker.js', import.meta.url);
+  if (existsSync(fileURLToPath(here))) return here;
+  return new URL(here.href.replace('/core/src/', '/core/dist/'));
+}
+
+export class WorkerDestination implements Destination {
+  readonly handlers: Handlers;
+  #worker: Worker | undefined;
+  #starting: Promise<Worker> | undefined;
+  #nextId = 1;
+  readonly #pending = new Map<number, Pending>();
+  #crashes = 0;
+  #restartAt = 0;
+  #closed = false;
+  readonly #where: string;
+
+  private constructor(
+    private readonly init: WorkerInit,
+    private readonly log: Logger,
+    private readonly o: IsolationOptions,
+  ) {
+    this.#where = `destination ${JSON.stringify(init.destinationName)} (plugin ${init.pluginId})`;
+    const handlers: Record<string, (item: Item, options: CallOptions) => Promise<Ack>> = {};
+    for (const op of init.operations) handlers[op] = (item, options) => this.#deliver(op, item, options);
+    this.handlers = handlers as Handlers;
+  }
+
+  /** Starts the worker and waits until the plugin's instance exists; load/create failures reject with their code. */
+  static async start(init: WorkerInit, log: Logger, options: IsolationOptions): Promise<WorkerDestination> {
+    const d = new WorkerDestination(init, log, options);
+    await d.#ensureWorker();
+    return d;
+  }
+
+  async check(): Promise<CheckResult> {
+    return checkCheckResult(await this.#request({ t: 'check', id: 0 }), `${this.#where}: check()`);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    const worker = this.#worker;
+    if (worker) {
+      await Promise.race([
+        this.#request({ t: 'close', id: 0 }).catch((err: unknown) =>
+          this.log.warn({ err }, 'the plugin failed to close cleanly'),
+        ),
+        new Promise((r) => setTimeout(r, Math.min(10_000, this.o.callTimeoutMs)).unref()),
+      ]);
+    }
+    this.#closed = true;
+    await this.#stop(worker);
+  }
+
+  async #deliver(op: Operation, item: Item, options: CallOptions): Promise<Ack> {
+    const { stream, ...rest } = item as Item & { stream?: import('node:stream').Readable };
+    const value = await this.#request(
+      { t: 'call', id: 0, item: rest },
+      STREAM_OPERATIONS.has(op) ? stream : undefined,
+      options.signal,
+    );
+    return checkAck(value, `${this.#where}: ${op} handler`);
+  }
+
+  /** Sends one request and waits for its answer, under the call timeout. */
+  async #request(message: ToWorker, stream?: import('node:stream').Readable, signal?: AbortSignal): Promise<unknown> {
+    if (this.#closed) throw new PluginError('IC_ERR_PLUGIN_CRASHED', `${this.#where} is closed`, { retryable: true });
+    const worker = await this.#ensureWorker();
+    const id = this.#nextId++;
+    return new Promise((resolve, reject) => {
+      let channel: MessageChannel | undefined;
+      const onAbort = () => worker.postMessage({ t: 'abort', id } satisfies ToWorker);
+      const timer = setTimeout(() => {
+        this.#settle(id)?.reject(
+          new PluginError(
+            'IC_ERR_PLUGIN_TIMEOUT',
+            `${this.#where}: the call ran ${this.o.callTimeoutMs} ms without progress; raise pluginCallTimeoutSeconds if the destination is just slow`,
+          ),
+        );
+        worker.postMessage({ t: 'abort', id } satisfies ToWorker);
+        this.#probe(worker);
+      }, this.o.callTimeoutMs);
+      const cleanup = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        channel?.port1.close();
+        if (stream && !stream.readableEnded && !stream.destroyed) stream.destroy();
+      };
+      this.#pending.set(id, { resolve, reject, timer, cleanup });
+      signal?.addEventListener('abort', onAbort, { once: true });
+      if (stream) {
+        channel = new MessageChannel();
+        void sendStream(channel.port1, stream, () => timer.refresh());
+        worker.postMessage({ ...message, id, stream: channel.port2 }, [channel.port2]);
+      } else {
+        worker.postMessage({ ...message, id });
+      }
+    });
+  }
+
+  #settle(id: number): Pending | undefined {
+    const p = this.#pending.get(id);
+    if (!p) return undefined;
+    this.#pending.delete(id);
+    p.cleanup();
+    return p;
+  }
+
+  /** After a timeout: a worker that does not answer a ping in time is hung and is terminated. */
+  #probe(worker: Worker): void {
+    const id = this.#nextId++;
+    const grace = setTimeout(() => {
+      worker.off('message', onPong);
+      if (this.#worker === worker) this.#crashed(worker, 'stopped answering (hung past the call timeout)');
+    }, this.o.pingGraceMs ?? 5000);
+    const onPong = (m: FromWorker) => {
+      if (m.t === 'pong' && m.id === id) {
+        clearTimeout(grace);
+        worker.off('message', onPong);
+      }
+    };
+    worker.on('message', onPong);
+    worker.postMessage({ t: 'ping', id } satisfies ToWorker);
+  }
+
+  /** The running worker, or a new one once the backoff after a crash has passed. */
+  #ensureWorker(): Promise<Worker> {
+    if (this.#worker) return Promise.resolve(this.#worker);
+    this.#starting ??= this.#spawn().finally(() => (this.#starting = undefined));
+    return this.#starting;
+  }
+
+  async #spawn(): Promise<Worker> {
+    const wait = this.#restartAt - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const worker = new Worker(workerUrl(), {
+      workerData: this.init,
+      resourceLimits: { maxOldGenerationSizeMb: this.o.memoryLimitMb },
+      stdout: true,
+      stderr: true,
+    });
+    this.#pipeOutput(worker);
+    await waitReady(worker, this.o.callTimeoutMs, this.#where, this.o.memoryLimitMb);
+    worker.on('message', (m: FromWorker) => this.#onMessage(m));
+    worker.on('error', (err) => this.#crashed(worker, crashError(err, this.#where, this.o.memoryLimitMb).message));
+    worker.on('exit', (code) => {
+      if (this.#worker === worker && !this.#closed) this.#crashed(worker, `exited with code ${code}`);
+    });
+    this.#worker = worker;
+    return worker;
+  }
+
+  #onMessage(m: FromWorker): void {
+    switch (m.t) {
+      case 'done': {
+        const p = this.#settle(m.id);
+        if (p) {
+          this.#crashes = 0;
+          p.resolve(m.value);
+        }
+        return;
+      }
+      case 'fail':
+        this.#settle(m.id)?.reject(deserializeIcError(m.error));
+        return;
+      case 'log':
+        this.log[m.level]({ ...m.bindings, ...m.obj }, m.msg ?? '');
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** Fails what is in flight, logs (and so notifies), and arms the restart backoff. */
+  #crashed(worker: Worker, reason: string): void {
+    if (this.#worker !== worker) return;
+    this.#worker = undefined;
+    this.#crashes++;
+    const delay = Math.min((this.o.backoffMs ?? 1000) * 2 ** (this.#crashes - 1), this.o.maxBackoffMs ?? 60_000);
+    this.#restartAt = Date.now() + delay;
+    const message = reason.startsWith(this.#where) ? reason : `${this.#where}: ${reason}`;
+    const inFlight = [...this.#pending.keys()];
+    for (const id of inFlight)
+      this.#settle(id)?.reject(new PluginError('IC_ERR_PLUGIN_CRASHED', message, { retryable: true }));
+    this.log.error(
+      { code: 'IC_ERR_PLUGIN_CRASHED', plugin: this.init.pluginId, inFlight: inFlight.length, restartInMs: delay },
+      `${message}; restarting it in ${delay} ms`,
+    );
+    void worker.terminate();
+  }
+
+  async #stop(worker: Worker | undefined): Promise<void> {
+    this.#worker = undefined;
+    for (const id of [...this.#pending.keys()])
+      this.#settle(id)?.reject(
+        new PluginError('IC_ERR_PLUGIN_CRASHED', `${this.#where} was closed`, { retryable: true }),
+      );
+    if (worker) await worker.terminate();
+  }
+
+  /** A plugin's console output goes to the log, never to the host's stdout (which may carry --json). */
+  #pipeOutput(worker: Worker): void {
+    for (const [stream, level] of [
+      [worker.stdout, 'info'],
+      [worker.stderr, 'warn'],
+    ] as const) {
+      let rest = '';
+      stream.setEncoding('utf8');
+      stream.on('data', (text: string) => {
+        const lines = (rest + text).split('\n');
+        rest = lines.pop() ?? '';
+        for (const line of lines) if (line) this.log[level]({ console: level === 'info' ? 'stdout' : 'stderr' }, line);
+      });
+    }
+  }
+}
+
+function crashError(err: Error, where: string, memoryLimitMb: number): PluginError {
+  const oom = (err as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY';
+  return new PluginError(
+    'IC_ERR_PLUGIN_CRASHED',
+    oom
+      ? `${where}: ran out of memory (pluginMemoryLimitMb ${memoryLimitMb})`
+      : `${where}: uncaught error: ${err.message}`,
+  );
+}
+
+/** Waits for a new worker's `ready`; its `fatal` rejects with the plugin's code, a crash or a hang with theirs. */
+function waitReady(worker: Worker, timeoutMs: number, where: string, memoryLimitMb: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const settle = (err?: Error) => {
+      clearTimeout(timer);
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+      if (!err) return resolve();
+      void worker.terminate();
+      reject(err);
+    };
+    const timer = setTimeout(
+      () => settle(new PluginError('IC_ERR_PLUGIN_TIMEOUT', `${where}: loading the plugin took over ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    const onMessage = (m: FromWorker) => {
+      if (m.t === 'ready') settle();
+      else if (m.t === 'fatal') settle(deserializeIcError(m.error));
+    };
+    const onError = (err: Error) => settle(crashError(err, where, memoryLimitMb));
+    const onExit = (code: number) =>
+      settle(new PluginError('IC_ERR_PLUGIN_CRASHED', `${where}: the worker exited with code ${code} while loading`));
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
+}
+
+/**
+ * Imports a plugin package's entry in a throw-away worker and checks what it exports (LOAD_FAILED,
+ * NOT_A_DESTINATION, ID_MISMATCH), without creating an instance. Used after an install, before it is kept.
+ */
+export async function probePluginCode(packageDir: string, hostVersion: string, timeoutMs = 30_000): Promise<void> {
+  const init: WorkerInit = {
+    packageDir,
+    pluginId: '',
+    operations: [],
+    config: {},
+    destinationName: '',
+    dataDir: '',
+    hostVersion,
+    logLevel: 'fatal',
+    probe: true,
+  };
+  const worker = new Worker(workerUrl(), { workerData: init, stdout: true, stderr: true });
+  worker.stdout.resume();
+  worker.stderr.resume();
+  try {
+    await waitReady(worker, timeoutMs, `plugin package in ${packageDir}`, 0);
+  } finally {
+    await worker.terminate();
+  }
+}
