@@ -34,7 +34,7 @@ export function sendStream(port: MessagePort, source: Readable, onProgress: () =
       // A copy of exactly these bytes: cloning a Buffer would copy its whole (pooled) ArrayBuffer.
       const copy = new Uint8Array(chunk);
       post({ chunk: copy }, [copy.buffer]);
-      outstanding += copy.byteLength;
+      outstanding += chunk.byteLength; // not copy.byteLength: transferring detached it
       if (outstanding >= WINDOW) source.pause();
       onProgress();
     };

@@ -63,6 +63,7 @@ export class WorkerDestination implements Destination {
   #crashes = 0;
   #restartAt = 0;
   #closed = false;
+  #probing: Promise<void> | undefined;
   readonly #where: string;
 
   private constructor(
@@ -115,6 +116,8 @@ export class WorkerDestination implements Destination {
   /** Sends one request and waits for its answer, under the call timeout. */
   async #request(message: ToWorker, stream?: import('node:stream').Readable, signal?: AbortSignal): Promise<unknown> {
     if (this.#closed) throw new PluginError('IC_ERR_PLUGIN_CRASHED', `${this.#where} is closed`, { retryable: true });
+    // A worker being probed after a timeout takes no new call until it answered (or was replaced).
+    if (this.#probing) await this.#probing;
     const worker = await this.#ensureWorker();
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
@@ -158,19 +161,25 @@ export class WorkerDestination implements Destination {
 
   /** After a timeout: a worker that does not answer a ping in time is hung and is terminated. */
   #probe(worker: Worker): void {
+    if (this.#probing) return;
     const id = this.#nextId++;
-    const grace = setTimeout(() => {
-      worker.off('message', onPong);
-      if (this.#worker === worker) this.#crashed(worker, 'stopped answering (hung past the call timeout)');
-    }, this.o.pingGraceMs ?? 5000);
-    const onPong = (m: FromWorker) => {
-      if (m.t === 'pong' && m.id === id) {
+    this.#probing = new Promise<void>((resolve) => {
+      const done = () => {
         clearTimeout(grace);
         worker.off('message', onPong);
-      }
-    };
-    worker.on('message', onPong);
-    worker.postMessage({ t: 'ping', id } satisfies ToWorker);
+        this.#probing = undefined;
+        resolve();
+      };
+      const grace = setTimeout(() => {
+        if (this.#worker === worker) this.#crashed(worker, 'stopped answering (hung past the call timeout)');
+        done();
+      }, this.o.pingGraceMs ?? 5000);
+      const onPong = (m: FromWorker) => {
+        if (m.t === 'pong' && m.id === id) done();
+      };
+      worker.on('message', onPong);
+      worker.postMessage({ t: 'ping', id } satisfies ToWorker);
+    });
   }
 
   /** The running worker, or a new one once the backoff after a crash has passed. */

@@ -1,0 +1,175 @@
+/**
+ * Isolation of destination instances in worker threads (ADR 009), with a fixture plugin that misbehaves on
+ * purpose: every failure is contained, coded and retryable, the plugin is restarted, recordings cross the
+ * boundary as streams with flow control, and the host keeps running.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { WorkerDestination, type IsolationOptions } from '@integration-client/core';
+import type { Ack, Handler, Item } from '@integration-client/plugin-sdk';
+import { sampleItem } from '@integration-client/plugin-sdk/testing';
+import { afterEach, describe, expect, it } from 'vitest';
+import { REPO_ROOT } from './paths.js';
+import { captureLogger } from './site-helpers.js';
+
+const FIXTURE = join(REPO_ROOT, 'integration-tests/fixtures/unruly-plugin');
+const open: { d: WorkerDestination; dir: string }[] = [];
+
+afterEach(async () => {
+  for (const { d, dir } of open.splice(0)) {
+    await d.close();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+async function unruly(config: Record<string, unknown>, limits: Partial<IsolationOptions> = {}) {
+  const dir = await mkdtemp(join(tmpdir(), 'ic-iso-'));
+  const log = captureLogger();
+  const out = join(dir, 'out.jsonl');
+  const d = await WorkerDestination.start(
+    {
+      packageDir: FIXTURE,
+      pluginId: 'unruly',
+      operations: ['session-data', 'session-recording'],
+      config: { out, behaviour: 'none', times: 1_000_000, ...config },
+      destinationName: 'u',
+      dataDir: dir,
+      hostVersion: '0.1.0',
+      logLevel: 'debug',
+    },
+    log.logger,
+    { callTimeoutMs: 2000, memoryLimitMb: 64, backoffMs: 50, pingGraceMs: 300, ...limits },
+  );
+  open.push({ d, dir });
+  const call = (item: Item) =>
+    (d.handlers[item.operation] as Handler<typeof item.operation>)(item as never, {
+      signal: new AbortController().signal,
+    });
+  const stored = async () =>
+    (await readFile(out, 'utf8').catch(() => ''))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+  return { d, log, call, stored };
+}
+
+const session = (lsid: string) => sampleItem('session-data', { lsid }).item;
+
+async function rejection(p: Promise<Ack>) {
+  return p.then(
+    () => expect.unreachable('the call should have failed'),
+    (err: unknown) => err as { code: string; retryable: boolean; message: string },
+  );
+}
+
+describe('plugin isolation (worker threads)', () => {
+  it('delivers items and a 24 MiB recording stream across the boundary byte for byte; plugin logs and console reach the host log', async () => {
+    const u = await unruly({});
+    expect(await u.call(session('s-1'))).toEqual({ status: 'written', location: expect.any(String) as string });
+    const { item, stream } = sampleItem('session-recording', { streamBytes: 24 << 20, lsid: 'r-1' });
+    const expected = createHash('sha256');
+    for await (const chunk of sampleItem('session-recording', { streamBytes: 24 << 20 }).stream!)
+      expected.update(chunk as Buffer);
+    const ack = await u.call(item);
+    expect(ack.bytes).toBe(24 << 20);
+    expect(stream!.bytesRead).toBe(24 << 20);
+    expect((await u.stored())[1]).toEqual({ lsid: 'r-1', bytes: 24 << 20, sha256: expected.digest('hex') });
+    expect(u.log.lines.some((l) => l.msg === 'stored' && l.lsid === 's-1' && l.destination === undefined)).toBe(true);
+    expect(u.log.lines.some((l) => l.msg === 'unruly stores s-1' && l.console === 'stdout')).toBe(true);
+    expect((await u.d.check()).ok).toBe(true);
+  });
+
+  it('an uncaught throw fails the call retryable (IC_ERR_PLUGIN_CRASHED), is logged, and the restarted plugin takes the retry', async () => {
+    const u = await unruly({ behaviour: 'throw-uncaught', times: 1 });
+    const err = await rejection(u.call(session('s-1')));
+    expect(err).toMatchObject({ code: 'IC_ERR_PLUGIN_CRASHED', retryable: true });
+    expect(err.message).toContain('thrown outside any promise');
+    expect(u.log.lines.some((l) => l.level === 50 && l.code === 'IC_ERR_PLUGIN_CRASHED')).toBe(true);
+    expect(await u.call(session('s-1'))).toMatchObject({ status: 'written' });
+    expect(await u.stored()).toEqual([{ lsid: 's-1' }]);
+  });
+
+  it('process.exit() in a plugin ends only its worker', async () => {
+    const u = await unruly({ behaviour: 'exit', times: 1 });
+    const err = await rejection(u.call(session('s-1')));
+    expect(err).toMatchObject({ code: 'IC_ERR_PLUGIN_CRASHED', retryable: true });
+    expect(err.message).toContain('exited with code 3');
+    expect(await u.call(session('s-2'))).toMatchObject({ status: 'written' });
+  });
+
+  it('an uncoded rejection is wrapped IC_ERR_PLUGIN_ERROR_UNCODED (retryable) without a restart', async () => {
+    const u = await unruly({ behaviour: 'reject-uncoded', times: 1 });
+    expect(await rejection(u.call(session('s-1')))).toMatchObject({
+      code: 'IC_ERR_PLUGIN_ERROR_UNCODED',
+      retryable: true,
+    });
+    expect(await u.call(session('s-2'))).toMatchObject({ status: 'written' });
+    expect(u.log.lines.some((l) => l.code === 'IC_ERR_PLUGIN_CRASHED')).toBe(false);
+  });
+
+  it('a call that never settles times out (IC_ERR_PLUGIN_TIMEOUT); a worker that still answers is kept', async () => {
+    const u = await unruly({ behaviour: 'hang', times: 1 }, { callTimeoutMs: 300 });
+    expect(await rejection(u.call(session('s-1')))).toMatchObject({ code: 'IC_ERR_PLUGIN_TIMEOUT', retryable: true });
+    await new Promise((r) => setTimeout(r, 500));
+    expect(u.log.lines.some((l) => l.code === 'IC_ERR_PLUGIN_CRASHED')).toBe(false);
+    expect(await u.call(session('s-2'))).toMatchObject({ status: 'written' });
+  });
+
+  it('a plugin spinning forever times out, does not answer the ping, is terminated and restarted', async () => {
+    const u = await unruly({ behaviour: 'busy-loop', times: 1 }, { callTimeoutMs: 300 });
+    const started = Date.now();
+    expect(await rejection(u.call(session('s-1')))).toMatchObject({ code: 'IC_ERR_PLUGIN_TIMEOUT' });
+    expect(await u.call(session('s-2'))).toMatchObject({ status: 'written' });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(
+      u.log.lines.some((l) => l.code === 'IC_ERR_PLUGIN_CRASHED' && String(l.msg).includes('stopped answering')),
+    ).toBe(true);
+  });
+
+  it('a plugin that leaks memory is stopped at its heap limit; the host is untouched', async () => {
+    const u = await unruly({ behaviour: 'leak', times: 1 }, { memoryLimitMb: 48, callTimeoutMs: 20_000 });
+    const heapBefore = process.memoryUsage().heapUsed;
+    const err = await rejection(u.call(session('s-1')));
+    expect(err).toMatchObject({ code: 'IC_ERR_PLUGIN_CRASHED', retryable: true });
+    expect(err.message).toContain('ran out of memory');
+    expect(await u.call(session('s-2'))).toMatchObject({ status: 'written' });
+    expect(process.memoryUsage().heapUsed - heapBefore).toBeLessThan(32 << 20); // the leak was in the worker's heap
+  }, 30_000);
+
+  it('consecutive crashes back off: the second restart waits twice as long as the first', async () => {
+    const u = await unruly({ behaviour: 'exit', times: 3 }, { backoffMs: 200 });
+    await rejection(u.call(session('a')));
+    await rejection(u.call(session('b')));
+    const t = Date.now();
+    await rejection(u.call(session('c')));
+    expect(Date.now() - t).toBeGreaterThanOrEqual(350);
+    const restarts = u.log.lines.filter((l) => l.code === 'IC_ERR_PLUGIN_CRASHED').map((l) => l.restartInMs);
+    expect(restarts).toEqual([200, 400, 800]);
+  });
+
+  it('flow control: a reader that stalls holds back the source (about 1 MiB in flight), and giving up destroys the source', async () => {
+    const u = await unruly({ behaviour: 'stall-stream' });
+    let pulled = 0;
+    const source = new Readable({
+      read() {
+        pulled += 65536;
+        this.push(Buffer.alloc(65536, 1));
+      },
+    });
+    const { item } = sampleItem('session-recording', { lsid: 'r' });
+    const ack = await u.call({ ...item, stream: source } as Item);
+    expect(ack.status).toBe('skipped');
+    expect(pulled).toBeLessThan(3 << 20);
+    expect(source.destroyed).toBe(true);
+  });
+
+  it('a source failing mid-stream fails the plugin read with the source error code, and nothing is stored', async () => {
+    const u = await unruly({});
+    const { item } = sampleItem('session-recording', { streamBytes: 4 << 20, failAfter: 1 << 20 });
+    expect(await rejection(u.call(item))).toMatchObject({ code: expect.stringMatching(/^IC_ERR_/) as string });
+    expect(await u.stored()).toEqual([]);
+  });
+});
