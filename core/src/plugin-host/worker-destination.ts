@@ -36,6 +36,8 @@ export interface IsolationOptions {
   /** First restart delay after a crash; doubles per consecutive crash up to `maxBackoffMs`. */
   readonly backoffMs?: number;
   readonly maxBackoffMs?: number;
+  /** Time the plugin gets to load and create its instance (default 60 s, at least the call timeout). */
+  readonly loadTimeoutMs?: number;
   /** Time a timed-out worker gets to answer a ping before it is terminated. */
   readonly pingGraceMs?: number;
 }
@@ -63,6 +65,7 @@ export class WorkerDestination implements Destination {
   #crashes = 0;
   #restartAt = 0;
   #closed = false;
+  #closing = false;
   #probing: Promise<void> | undefined;
   readonly #where: string;
 
@@ -89,9 +92,9 @@ export class WorkerDestination implements Destination {
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    const worker = this.#worker;
-    if (worker) {
+    if (this.#closing) return;
+    this.#closing = true; // from here on no worker is (re)started
+    if (this.#worker && !this.#probing) {
       await Promise.race([
         this.#request({ t: 'close', id: 0 }).catch((err: unknown) =>
           this.log.warn({ err }, 'the plugin failed to close cleanly'),
@@ -100,7 +103,7 @@ export class WorkerDestination implements Destination {
       ]);
     }
     this.#closed = true;
-    await this.#stop(worker);
+    await this.#stop();
   }
 
   async #deliver(op: Operation, item: Item, options: CallOptions): Promise<Ack> {
@@ -185,6 +188,8 @@ export class WorkerDestination implements Destination {
   /** The running worker, or a new one once the backoff after a crash has passed. */
   #ensureWorker(): Promise<Worker> {
     if (this.#worker) return Promise.resolve(this.#worker);
+    if (this.#closing)
+      return Promise.reject(new PluginError('IC_ERR_PLUGIN_CRASHED', `${this.#where} is closing`, { retryable: true }));
     this.#starting ??= this.#spawn().finally(() => (this.#starting = undefined));
     return this.#starting;
   }
@@ -192,6 +197,7 @@ export class WorkerDestination implements Destination {
   async #spawn(): Promise<Worker> {
     const wait = this.#restartAt - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    if (this.#closing) throw new PluginError('IC_ERR_PLUGIN_CRASHED', `${this.#where} is closing`, { retryable: true });
     const worker = new Worker(workerUrl(), {
       workerData: this.init,
       resourceLimits: { maxOldGenerationSizeMb: this.o.memoryLimitMb },
@@ -199,7 +205,12 @@ export class WorkerDestination implements Destination {
       stderr: true,
     });
     this.#pipeOutput(worker);
-    await waitReady(worker, this.o.callTimeoutMs, this.#where, this.o.memoryLimitMb);
+    await waitReady(
+      worker,
+      this.o.loadTimeoutMs ?? Math.max(60_000, this.o.callTimeoutMs),
+      this.#where,
+      this.o.memoryLimitMb,
+    );
     worker.on('message', (m: FromWorker) => this.#onMessage(m));
     worker.on('error', (err) => this.#crashed(worker, crashError(err, this.#where, this.o.memoryLimitMb).message));
     worker.on('exit', (code) => {
@@ -248,7 +259,9 @@ export class WorkerDestination implements Destination {
     void worker.terminate();
   }
 
-  async #stop(worker: Worker | undefined): Promise<void> {
+  async #stop(): Promise<void> {
+    await this.#starting?.catch(() => undefined);
+    const worker = this.#worker;
     this.#worker = undefined;
     for (const id of [...this.#pending.keys()])
       this.#settle(id)?.reject(

@@ -1,5 +1,5 @@
 import { checkRouting, capabilitiesOf } from '@integration-client/core';
-import { ConfigError, type CheckResult } from '@integration-client/plugin-sdk';
+import { ConfigError, isIcError, type CheckResult } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
 import type { App } from '../app.js';
 import { EXIT } from '../exit-codes.js';
@@ -60,7 +60,13 @@ async function save(
   if (o.test !== false) {
     const r = await check(app, name).catch((err: unknown) => ({
       ok: false,
-      steps: [{ name: 'create', ok: false, message: err instanceof Error ? err.message : String(err) }],
+      steps: [
+        {
+          name: 'create',
+          ok: false,
+          message: isIcError(err) ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err),
+        },
+      ],
     }));
     if (!r.ok) {
       if (previous) app.db.putDestination(previous, previous.secretFields);

@@ -12,6 +12,8 @@ interface SettingsOptions extends HomeOptions {
   settleSeconds?: string;
   maxTransfers?: string;
   maxPerSite?: string;
+  pluginCallTimeout?: string;
+  pluginMemoryLimit?: string;
 }
 
 export function settingsCommands(ic: Command): void {
@@ -25,6 +27,11 @@ export function settingsCommands(ic: Command): void {
     .option('--settle-seconds <n>', 'seconds before the appliance now left for the next run')
     .option('--max-transfers <n>', 'transfers running at once in this process (default 4)')
     .option('--max-per-site <n>', 'transfers running at once against one site (default 2)')
+    .option(
+      '--plugin-call-timeout <seconds>',
+      'a plugin call running longer fails and a hung plugin is restarted (default 300)',
+    )
+    .option('--plugin-memory-limit <mb>', "heap limit of each destination's worker (default 512)")
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic settings set --log-removal-days 30 --log-level info')
     .action(async (o: SettingsOptions, cmd: Command) => {
@@ -39,6 +46,8 @@ export function settingsCommands(ic: Command): void {
           ...(o.settleSeconds !== undefined && { settleSeconds: num(o.settleSeconds) }),
           ...(o.maxTransfers !== undefined && { maxConcurrentTransfers: num(o.maxTransfers) }),
           ...(o.maxPerSite !== undefined && { maxConcurrentPerSite: num(o.maxPerSite) }),
+          ...(o.pluginCallTimeout !== undefined && { pluginCallTimeoutSeconds: num(o.pluginCallTimeout) }),
+          ...(o.pluginMemoryLimit !== undefined && { pluginMemoryLimitMb: num(o.pluginMemoryLimit) }),
         });
         app.db.putApplication(next);
         if (o.json) out.json({ saved: true });
