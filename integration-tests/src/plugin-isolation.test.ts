@@ -45,7 +45,7 @@ async function unruly(config: Record<string, unknown>, limits: Partial<Isolation
   );
   open.push({ d, dir });
   const call = (item: Item) =>
-    (d.handlers[item.operation] as Handler<typeof item.operation>)(item as never, {
+    (d.handlers[item.operation] as Handler<typeof item.operation>)(item, {
       signal: new AbortController().signal,
     });
   const stored = async () =>

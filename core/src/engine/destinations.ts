@@ -62,7 +62,7 @@ export class DestinationLoader {
           packageDir: pkg.dir,
           pluginId: stored.plugin,
           operations,
-          config: config as Record<string, unknown>,
+          config: config,
           destinationName: name,
           dataDir,
           hostVersion: this.o.hostVersion,

@@ -75,9 +75,12 @@ export class PluginCatalog {
       if (entry.id && entry.inspected) {
         const holder = taken.get(entry.id);
         if (holder) {
-          const { inspected: _dropped, ...rest } = entry;
           entries.push({
-            ...rest,
+            id: entry.id,
+            name: entry.name,
+            ...(entry.version && { version: entry.version }),
+            dir,
+            source,
             error: serializeIcError(
               new PluginError(
                 'IC_ERR_PLUGIN_ID_TAKEN',

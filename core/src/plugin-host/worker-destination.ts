@@ -9,6 +9,7 @@
  * - recordings and backups cross as streams (stream-bridge.ts), never as buffers.
  */
 import { existsSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import {
@@ -77,7 +78,7 @@ export class WorkerDestination implements Destination {
     this.#where = `destination ${JSON.stringify(init.destinationName)} (plugin ${init.pluginId})`;
     const handlers: Record<string, (item: Item, options: CallOptions) => Promise<Ack>> = {};
     for (const op of init.operations) handlers[op] = (item, options) => this.#deliver(op, item, options);
-    this.handlers = handlers as Handlers;
+    this.handlers = handlers;
   }
 
   /** Starts the worker and waits until the plugin's instance exists; load/create failures reject with their code. */
@@ -107,7 +108,7 @@ export class WorkerDestination implements Destination {
   }
 
   async #deliver(op: Operation, item: Item, options: CallOptions): Promise<Ack> {
-    const { stream, ...rest } = item as Item & { stream?: import('node:stream').Readable };
+    const { stream, ...rest } = item as Item & { stream?: Readable };
     const value = await this.#request(
       { t: 'call', id: 0, item: rest },
       STREAM_OPERATIONS.has(op) ? stream : undefined,
@@ -117,7 +118,7 @@ export class WorkerDestination implements Destination {
   }
 
   /** Sends one request and waits for its answer, under the call timeout. */
-  async #request(message: ToWorker, stream?: import('node:stream').Readable, signal?: AbortSignal): Promise<unknown> {
+  async #request(message: ToWorker, stream?: Readable, signal?: AbortSignal): Promise<unknown> {
     if (this.#closed) throw new PluginError('IC_ERR_PLUGIN_CRASHED', `${this.#where} is closed`, { retryable: true });
     // A worker being probed after a timeout takes no new call until it answered (or was replaced).
     if (this.#probing) await this.#probing;

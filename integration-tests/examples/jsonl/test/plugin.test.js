@@ -10,7 +10,11 @@ import plugin from '../index.js';
 
 const packageDir = new URL('..', import.meta.url).pathname;
 const signal = new AbortController().signal;
-const lines = async (path) => (await readFile(path, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l));
+const lines = async (path) =>
+  (await readFile(path, 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
 
 test('passes the SDK conformance suite', async () => {
   const path = join(await mkdtemp(join(tmpdir(), 'jsonl-')), 'out.jsonl');
@@ -25,12 +29,18 @@ test('one line per session; a session delivered again, even by a new instance, i
   const a = sampleItem('session-data', { lsid: 'a' }).item;
   const b = sampleItem('session-data', { lsid: 'b' }).item;
   const acks = await Promise.all([a, b, a].map((i) => first.handlers['session-data'](i, { signal })));
-  assert.deepEqual(acks.map((x) => x.status), ['written', 'written', 'skipped']);
+  assert.deepEqual(
+    acks.map((x) => x.status),
+    ['written', 'written', 'skipped'],
+  );
   await first.close();
   const second = await plugin.create(createFakeContext({ config: { path } }));
   assert.equal((await second.handlers['session-data'](b, { signal })).status, 'skipped');
   await second.close();
-  assert.deepEqual((await lines(path)).map((l) => l.session.lsid), ['a', 'b']);
+  assert.deepEqual(
+    (await lines(path)).map((l) => l.session.lsid),
+    ['a', 'b'],
+  );
 });
 
 test('signs each line when a signing key is set', async () => {
