@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import {
   DestinationLoader,
+  PluginCatalog,
   ScheduleRunner,
   Scheduler,
   SecretBox,
@@ -64,7 +65,11 @@ try {
     const loader = new DestinationLoader({
       db,
       logger: log,
-      pluginDirs: new Map([['sql', new URL('../../plugins/sql', import.meta.url).pathname]]),
+      catalog: new PluginCatalog({
+        bundledDirs: [new URL('../../plugins/sql', import.meta.url).pathname],
+        pluginsDir: join(home, 'plugins'),
+        hostVersion: '0.1.0',
+      }),
       dataDir: join(home, 'data'),
       hostVersion: '0.1.0',
     });
@@ -111,7 +116,13 @@ try {
       });
   }
   for (let s = 0; s < 1000; s++) db.finishRun(db.startRun(`s${Math.floor(s / 10)}-${s % 10}`), 'succeeded', {}); // recent runs: no catch-up
-  const loader = new DestinationLoader({ db, logger: log, pluginDirs: new Map(), dataDir: home, hostVersion: '0.1.0' });
+  const loader = new DestinationLoader({
+    db,
+    logger: log,
+    catalog: new PluginCatalog({ bundledDirs: [], pluginsDir: join(home, 'plugins'), hostVersion: '0.1.0' }),
+    dataDir: home,
+    hostVersion: '0.1.0',
+  });
   const scheduler = new Scheduler(db, new ScheduleRunner(db, loader, log), log, { reloadMs: 15_000 });
   scheduler.start();
   await new Promise((r) => setTimeout(r, 2000));

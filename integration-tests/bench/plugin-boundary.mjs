@@ -1,0 +1,99 @@
+// plugin-boundary: what running a destination in its own worker thread costs. 10,000 sessions from the
+// appliance simulator (HTTPS, child process) through the site client, the report parser and the transfer engine
+// into the example `jsonl` plugin (integration-tests/examples/jsonl), once with the instance in this thread
+// (isolation 'in-process': the floor) and once in a worker (the default), alternating, best of N each.
+// value = isolated sessions/s, floor = in-process sessions/s; target ratio >= 0.9 (isolation costs <= 10%).
+// Usage: npm run bench -- plugin-boundary [sessions=10000] [rounds=3]
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import {
+  DestinationLoader,
+  PluginCatalog,
+  SecretBox,
+  SettingsDb,
+  SiteClient,
+  TransferEngine,
+} from '@integration-client/core';
+import { result, startSimulator } from './lib.mjs';
+
+const COUNT = Number(process.argv[2] ?? 10_000);
+const ROUNDS = Number(process.argv[3] ?? 3);
+const JSONL = new URL('../examples/jsonl', import.meta.url).pathname;
+const log = pino({ level: 'silent' });
+const { address: sim, stop } = await startSimulator(['--sessions', String(COUNT), '--events', '12']);
+const site = {
+  name: 'bench',
+  host: sim.host,
+  clientId: sim.clientId,
+  clientSecret: sim.clientSecret,
+  caFile: sim.caFile,
+  rateLimitPerSecond: 1000,
+};
+
+async function once(isolation) {
+  const home = await mkdtemp(join(tmpdir(), 'ic-bench-boundary-'));
+  const db = SettingsDb.open(join(home, 'settings.db'), SecretBox.withKey(Buffer.alloc(32, 9)));
+  db.putSite(site);
+  const out = join(home, 'sessions.jsonl');
+  db.putDestination({ name: 'lines', plugin: 'jsonl', config: { path: out } }, []);
+  const loader = new DestinationLoader({
+    db,
+    logger: log,
+    catalog: new PluginCatalog({ bundledDirs: [JSONL], pluginsDir: join(home, 'plugins'), hostVersion: '0.1.0' }),
+    dataDir: join(home, 'data'),
+    hostVersion: '0.1.0',
+    isolation,
+  });
+  const client = await SiteClient.create({ site, logger: log });
+  global.gc?.();
+  // Timed from opening the destination (a worker start is part of what isolation costs) to its close.
+  const t0 = process.hrtime.bigint();
+  const destination = await loader.open('lines');
+  const r = await new TransferEngine(db, log).run(
+    { siteName: 'bench', site: client, destination, dataTypes: ['session-data'] },
+    { concurrency: 400, settleSeconds: 0 },
+  );
+  await destination.instance.close();
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  await client.close();
+  loader.shutdown();
+  db.close();
+  if (r.delivered !== COUNT) throw new Error(`${isolation}: delivered ${r.delivered} of ${COUNT}`);
+  const bytes = (await stat(out)).size;
+  await rm(home, { recursive: true, force: true });
+  return { rate: COUNT / s, s, bytes };
+}
+
+try {
+  console.log(`plugin-boundary: ${COUNT} sessions (12 events each) → jsonl plugin, ${ROUNDS} rounds each way`);
+  await once('in-process'); // warm-up: TLS, JIT, page cache
+  const best = { 'in-process': 0, worker: 0 };
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const isolation of ['in-process', 'worker']) {
+      const r = await once(isolation);
+      best[isolation] = Math.max(best[isolation], r.rate);
+      console.log(
+        `  round ${i + 1} ${isolation.padEnd(10)} ${r.rate.toFixed(0)} sessions/s (${r.s.toFixed(2)} s, ${(r.bytes / 2 ** 20).toFixed(1)} MiB written)`,
+      );
+    }
+  }
+  const overhead = best['in-process'] / best.worker - 1;
+  console.log(
+    `  best: in-process ${best['in-process'].toFixed(0)}, worker ${best.worker.toFixed(0)} sessions/s; isolation costs ${(overhead * 100).toFixed(1)}% of end-to-end time per session (target <= 10%)`,
+  );
+  result(
+    'plugin-boundary',
+    'sessions/s simulator → engine → jsonl in a worker, vs in-process',
+    best.worker,
+    'sessions/s',
+    best['in-process'],
+    0.9,
+    {
+      overheadPercent: Math.round(overhead * 1000) / 10,
+    },
+  );
+} finally {
+  await stop();
+}

@@ -1,0 +1,73 @@
+/**
+ * `ic plugin new` writes a package that passes its own tests and the conformance suite as generated; the
+ * example jsonl plugin (built from that scaffold) passes its own tests.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runIc } from './ic-helpers.js';
+import { REPO_ROOT } from './paths.js';
+
+const run = promisify(execFile);
+// Inside the repository, so the scaffold's `@integration-client/plugin-sdk` resolves to the workspace copy.
+const scratch = await mkdtemp(join(REPO_ROOT, 'integration-tests/.scaffold-'));
+afterAll(() => rm(scratch, { recursive: true, force: true }));
+
+describe('ic plugin new', () => {
+  it('scaffolds a plugin that passes its own tests and `ic plugin check`', async () => {
+    const dir = join(scratch, 'archive-dest');
+    const r = await runIc(scratch, [
+      'plugin',
+      'new',
+      'archive-dest',
+      '--dir',
+      dir,
+      '--display-name',
+      'Archive',
+      '--json',
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual({
+      dir,
+      files: ['package.json', 'config.schema.json', 'index.js', 'test/plugin.test.js', 'README.md', '.gitignore'],
+    });
+    const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as Record<
+      string,
+      Record<string, unknown>
+    >;
+    expect(pkg.name).toBe('ic-plugin-archive-dest');
+    expect(pkg.integrationClient).toMatchObject({
+      id: 'archive-dest',
+      displayName: 'Archive',
+      operations: ['session-data'],
+    });
+    const tests = await run(process.execPath, ['--test'], { cwd: dir });
+    expect(tests.stdout).toMatch(/# pass 2\n# fail 0/);
+    const check = await runIc(scratch, [
+      'plugin',
+      'check',
+      dir,
+      '--config',
+      JSON.stringify({ directory: join(scratch, 'out') }),
+    ]);
+    expect(check.code, check.stdout + check.stderr).toBe(0);
+    expect(check.stdout).toContain('archive-dest conforms.');
+  }, 60_000);
+
+  it('refuses a bad id and an existing package folder (exit 2, coded)', async () => {
+    const bad = await runIc(scratch, ['plugin', 'new', 'Bad_Id', '--dir', join(scratch, 'x')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('IC_ERR_CONFIG_INVALID');
+    expect(bad.stderr).toContain('kebab-case');
+    const again = await runIc(scratch, ['plugin', 'new', 'archive-dest', '--dir', join(scratch, 'archive-dest')]);
+    expect(again.code).toBe(2);
+    expect(again.stderr).toContain('already holds a package.json');
+  });
+
+  it('the example jsonl plugin, built from the scaffold, passes its own tests', async () => {
+    const tests = await run(process.execPath, ['--test'], { cwd: join(REPO_ROOT, 'integration-tests/examples/jsonl') });
+    expect(tests.stdout).toMatch(/# pass 3\n# fail 0/);
+  }, 60_000);
+});
