@@ -18,6 +18,7 @@ import {
 } from '@integration-client/plugin-sdk';
 import {
   LOG_LEVELS,
+  Outbox,
   STREAM_OPERATIONS,
   type FromWorker,
   type LogLevel,
@@ -28,16 +29,16 @@ import { receiveStream } from './stream-bridge.js';
 
 const init = workerData as WorkerInit;
 const port = parentPort as MessagePort;
-/** Posts to the host; an answer that cannot be cloned (a plugin put a function in error details) loses the details. */
-const post = (m: FromWorker) => {
+/** Posts to the host in batches; a batch that cannot be cloned (a plugin put a function in error details or a
+ * log object) is sent again as JSON, which drops what JSON cannot hold. */
+const outbox = new Outbox<FromWorker>((batch) => {
   try {
-    port.postMessage(m);
+    port.postMessage(batch);
   } catch {
-    port.postMessage(
-      'error' in m ? { ...m, error: { ...m.error, details: undefined } } : JSON.parse(JSON.stringify(m)),
-    );
+    port.postMessage(JSON.parse(JSON.stringify(batch)) as FromWorker[]);
   }
-};
+});
+const post = (m: FromWorker) => outbox.send(m);
 const shutdown = new AbortController();
 const calls = new Map<number, AbortController>();
 const where = `destination ${JSON.stringify(init.destinationName)} (plugin ${init.pluginId})`;
@@ -161,7 +162,9 @@ if (init.probe)
 else
   start().then(
     (instance) => {
-      port.on('message', (m: ToWorker) => void serve(instance, m));
+      port.on('message', (batch: ToWorker[]) => {
+        for (const m of batch) void serve(instance, m);
+      });
       post({ t: 'ready' });
     },
     (err: unknown) => post({ t: 'fatal', error: serializeIcError(err, 'IC_ERR_PLUGIN_LOAD_FAILED') }),

@@ -3,7 +3,7 @@
  * items cross as structured clones, recordings and backups as byte streams over their own MessagePort with
  * credit-based flow control (see stream-bridge.ts). Errors cross as SerializedIcError, never as thrown objects.
  */
-import type { MessagePort } from 'node:worker_threads';
+import type { MessagePort, TransferListItem } from 'node:worker_threads';
 import type { Operation, SerializedIcError } from '@integration-client/plugin-sdk';
 
 /** What a worker needs to load its plugin and create the instance (its `workerData`). */
@@ -64,3 +64,34 @@ export const STREAM_OPERATIONS: ReadonlySet<Operation> = new Set<Operation>([
   'presentation-recording',
   'site-backup',
 ]);
+
+/**
+ * Messages to the other thread go out in batches: everything sent during one turn of the event loop is one
+ * postMessage (one structured-clone pass, one wake-up of the other thread) at the next `setImmediate`.
+ */
+export class Outbox<M> {
+  #queue: M[] = [];
+  #transfer: TransferListItem[] = [];
+  #scheduled = false;
+
+  constructor(private readonly post: (batch: M[], transfer: TransferListItem[]) => void) {}
+
+  send(message: M, transfer?: readonly TransferListItem[]): void {
+    this.#queue.push(message);
+    if (transfer) this.#transfer.push(...transfer);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  flush(): void {
+    this.#scheduled = false;
+    if (!this.#queue.length) return;
+    const batch = this.#queue;
+    const transfer = this.#transfer;
+    this.#queue = [];
+    this.#transfer = [];
+    this.post(batch, transfer);
+  }
+}

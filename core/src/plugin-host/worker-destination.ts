@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, Worker } from 'node:worker_threads';
+import { MessageChannel, Worker, type TransferListItem } from 'node:worker_threads';
 import {
   checkAck,
   checkCheckResult,
@@ -26,7 +26,7 @@ import {
   type Operation,
 } from '@integration-client/plugin-sdk';
 import type { Logger } from 'pino';
-import { STREAM_OPERATIONS, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
+import { Outbox, STREAM_OPERATIONS, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
 import { sendStream } from './stream-bridge.js';
 
 export interface IsolationOptions {
@@ -68,6 +68,7 @@ export class WorkerDestination implements Destination {
   #closed = false;
   #closing = false;
   #probing: Promise<void> | undefined;
+  readonly #outboxes = new WeakMap<Worker, Outbox<ToWorker>>();
   readonly #where: string;
 
   private constructor(
@@ -126,7 +127,7 @@ export class WorkerDestination implements Destination {
     const id = this.#nextId++;
     return new Promise((resolve, reject) => {
       let channel: MessageChannel | undefined;
-      const onAbort = () => worker.postMessage({ t: 'abort', id } satisfies ToWorker);
+      const onAbort = () => this.#send(worker, { t: 'abort', id });
       const timer = setTimeout(() => {
         this.#settle(id)?.reject(
           new PluginError(
@@ -134,7 +135,7 @@ export class WorkerDestination implements Destination {
             `${this.#where}: the call ran ${this.o.callTimeoutMs} ms without progress; raise pluginCallTimeoutSeconds if the destination is just slow`,
           ),
         );
-        worker.postMessage({ t: 'abort', id } satisfies ToWorker);
+        this.#send(worker, { t: 'abort', id });
         this.#probe(worker);
       }, this.o.callTimeoutMs);
       const cleanup = () => {
@@ -148,9 +149,9 @@ export class WorkerDestination implements Destination {
       if (stream) {
         channel = new MessageChannel();
         void sendStream(channel.port1, stream, () => timer.refresh());
-        worker.postMessage({ ...message, id, stream: channel.port2 }, [channel.port2]);
+        this.#send(worker, { ...message, id, stream: channel.port2 } as ToWorker, [channel.port2]);
       } else {
-        worker.postMessage({ ...message, id });
+        this.#send(worker, { ...message, id } as ToWorker);
       }
     });
   }
@@ -178,11 +179,11 @@ export class WorkerDestination implements Destination {
         if (this.#worker === worker) this.#crashed(worker, 'stopped answering (hung past the call timeout)');
         done();
       }, this.o.pingGraceMs ?? 5000);
-      const onPong = (m: FromWorker) => {
-        if (m.t === 'pong' && m.id === id) done();
+      const onPong = (batch: FromWorker[]) => {
+        if (batch.some((m) => m.t === 'pong' && m.id === id)) done();
       };
       worker.on('message', onPong);
-      worker.postMessage({ t: 'ping', id } satisfies ToWorker);
+      this.#send(worker, { t: 'ping', id });
     });
   }
 
@@ -212,7 +213,9 @@ export class WorkerDestination implements Destination {
       this.#where,
       this.o.memoryLimitMb,
     );
-    worker.on('message', (m: FromWorker) => this.#onMessage(m));
+    worker.on('message', (batch: FromWorker[]) => {
+      for (const m of batch) this.#onMessage(m);
+    });
     worker.on('error', (err) => this.#crashed(worker, crashError(err, this.#where, this.o.memoryLimitMb).message));
     worker.on('exit', (code) => {
       if (this.#worker === worker && !this.#closed) this.#crashed(worker, `exited with code ${code}`);
@@ -243,6 +246,16 @@ export class WorkerDestination implements Destination {
   }
 
   /** Fails what is in flight, logs (and so notifies), and arms the restart backoff. */
+  /** Queues a message to `worker` (batched per event-loop turn); messages to a replaced worker are dropped. */
+  #send(worker: Worker, message: ToWorker, transfer?: readonly TransferListItem[]): void {
+    let outbox = this.#outboxes.get(worker);
+    if (!outbox) {
+      outbox = new Outbox<ToWorker>((batch, t) => worker.postMessage(batch, t));
+      this.#outboxes.set(worker, outbox);
+    }
+    outbox.send(message, transfer);
+  }
+
   #crashed(worker: Worker, reason: string): void {
     if (this.#worker !== worker) return;
     this.#worker = undefined;
@@ -314,9 +327,10 @@ function waitReady(worker: Worker, timeoutMs: number, where: string, memoryLimit
       () => settle(new PluginError('IC_ERR_PLUGIN_TIMEOUT', `${where}: loading the plugin took over ${timeoutMs} ms`)),
       timeoutMs,
     );
-    const onMessage = (m: FromWorker) => {
-      if (m.t === 'ready') settle();
-      else if (m.t === 'fatal') settle(deserializeIcError(m.error));
+    const onMessage = (batch: FromWorker[]) => {
+      for (const m of batch)
+        if (m.t === 'ready') settle();
+        else if (m.t === 'fatal') settle(deserializeIcError(m.error));
     };
     const onError = (err: Error) => settle(crashError(err, where, memoryLimitMb));
     const onExit = (code: number) =>

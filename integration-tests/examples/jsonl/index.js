@@ -40,8 +40,37 @@ export default defineDestination(
       const { path, signingKey } = ctx.config;
       await mkdir(dirname(path), { recursive: true });
       const seen = await keysIn(path);
-      // Appends are serialised so concurrent deliveries never interleave inside a line.
-      let queue = Promise.resolve();
+      // Group commit: lines that arrive while a write is in flight go out together in the next append, with one
+      // fsync for all of them; each delivery is acknowledged only after the fsync that covers its line.
+      /** @type {{ key: string, line: string, resolve: (ack: any) => void, reject: (err: unknown) => void }[]} */
+      let pending = [];
+      /** @type {Promise<void> | undefined} */
+      let writing;
+      /** @type {Map<string, Promise<unknown>>} */
+      const writes = new Map();
+      const writeBatches = async () => {
+        while (pending.length) {
+          const batch = pending;
+          pending = [];
+          try {
+            await appendFile(path, batch.map((b) => b.line).join(''), { flush: true });
+          } catch (err) {
+            for (const b of batch) {
+              seen.delete(b.key);
+              b.reject(
+                new DestinationError(
+                  'IC_ERR_DESTINATION_WRITE_FAILED',
+                  `cannot append to ${path}: ${/** @type {Error} */ (err).message}`,
+                  { cause: err },
+                ),
+              );
+            }
+            continue;
+          }
+          for (const b of batch) b.resolve({ status: 'written', location: path, bytes: Buffer.byteLength(b.line) });
+        }
+        writing = undefined;
+      };
       return {
         async check() {
           try {
@@ -55,32 +84,26 @@ export default defineDestination(
         handlers: {
           'session-data'(item) {
             const key = `${item.site.host} ${item.session.lsid}`;
-            const run = queue.then(async () => {
-              if (seen.has(key)) return /** @type {const} */ ({ status: 'skipped', location: path });
-              const body = JSON.stringify(item.session);
-              const hmac = signingKey ? createHmac('sha256', signingKey).update(body).digest('hex') : undefined;
-              const line = `{"site":${JSON.stringify(item.site.host)},"session":${body}${hmac ? `,"hmac":"${hmac}"` : ''}}\n`;
-              try {
-                await appendFile(path, line, { flush: true });
-              } catch (err) {
-                throw new DestinationError(
-                  'IC_ERR_DESTINATION_WRITE_FAILED',
-                  `cannot append to ${path}: ${/** @type {Error} */ (err).message}`,
-                  { cause: err },
-                );
-              }
-              seen.add(key);
-              return /** @type {const} */ ({ status: 'written', location: path, bytes: Buffer.byteLength(line) });
+            // Already in the file: skipped. Still being written: skipped once (and only if) that write lands.
+            const inFlight = writes.get(key);
+            if (inFlight) return inFlight.then(() => ({ status: 'skipped', location: path }));
+            if (seen.has(key)) return Promise.resolve({ status: 'skipped', location: path });
+            seen.add(key);
+            const body = JSON.stringify(item.session);
+            const hmac = signingKey ? createHmac('sha256', signingKey).update(body).digest('hex') : undefined;
+            const line = `{"site":${JSON.stringify(item.site.host)},"session":${body}${hmac ? `,"hmac":"${hmac}"` : ''}}\n`;
+            const written = new Promise((resolve, reject) => {
+              pending.push({ key, line, resolve, reject });
+              writing ??= writeBatches();
             });
-            queue = run.then(
-              () => undefined,
-              () => undefined,
-            );
-            return run;
+            writes.set(key, written);
+            const forget = () => writes.delete(key);
+            written.then(forget, forget);
+            return written;
           },
         },
         async close() {
-          await queue;
+          await writing;
         },
       };
     },
