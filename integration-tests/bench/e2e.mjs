@@ -72,6 +72,8 @@ try {
       }),
       dataDir: join(home, 'data'),
       hostVersion: '0.1.0',
+      // The plugin runs in a worker thread, as on a service; IC_BENCH_ISOLATION=in-process for comparison.
+      isolation: process.env.IC_BENCH_ISOLATION ?? 'worker',
     });
     const destination = await loader.open('db');
     await destination.instance.check(); // schema in place, as on a running service
