@@ -23,20 +23,13 @@ import {
 } from '@integration-client/core';
 import { sessionRows } from '../../plugins/sql/dist/index.js';
 import { flatten, FLOORS, freshDatabase } from '../../plugins/sql/bench/lib/floors.mjs';
-import { result, startSimulator } from './lib.mjs';
+import { benchSite, result, startSimulator } from './lib.mjs';
 
 const COUNT = Number(process.argv[2] ?? 10_000);
 const ENGINES = (process.argv[3] ?? 'sqlite,postgres').split(',');
 const log = pino({ level: 'silent' });
 const { address: sim, stop } = await startSimulator(['--sessions', String(COUNT), '--events', '12']);
-const site = {
-  name: 'bench',
-  host: sim.host,
-  clientId: sim.clientId,
-  clientSecret: sim.clientSecret,
-  caFile: sim.caFile,
-  rateLimitPerSecond: 1000,
-};
+const site = benchSite(sim);
 const seconds = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
 
 try {

@@ -51,3 +51,15 @@ export async function startSimulator(args) {
   const [line] = await once(createInterface({ input: child.stdout }), 'line');
   return { address: JSON.parse(line), stop: () => child.kill('SIGTERM') };
 }
+
+/** Site settings for a started simulator (no rate limit to speak of). */
+export function benchSite(sim) {
+  return {
+    name: 'bench',
+    host: sim.host,
+    clientId: sim.clientId,
+    clientSecret: sim.clientSecret,
+    caFile: sim.caFile,
+    rateLimitPerSecond: 1000,
+  };
+}

@@ -16,21 +16,14 @@ import {
   SiteClient,
   TransferEngine,
 } from '@integration-client/core';
-import { result, startSimulator } from './lib.mjs';
+import { benchSite, result, startSimulator } from './lib.mjs';
 
 const COUNT = Number(process.argv[2] ?? 10_000);
 const ROUNDS = Number(process.argv[3] ?? 3);
 const JSONL = new URL('../examples/jsonl', import.meta.url).pathname;
 const log = pino({ level: 'silent' });
 const { address: sim, stop } = await startSimulator(['--sessions', String(COUNT), '--events', '12']);
-const site = {
-  name: 'bench',
-  host: sim.host,
-  clientId: sim.clientId,
-  clientSecret: sim.clientSecret,
-  caFile: sim.caFile,
-  rateLimitPerSecond: 1000,
-};
+const site = benchSite(sim);
 
 async function once(isolation) {
   const home = await mkdtemp(join(tmpdir(), 'ic-bench-boundary-'));
