@@ -5,9 +5,12 @@
  * upgraded (a transfer already open keeps its version) and removed; broken fixtures are refused with their
  * codes; a fixture that crashes, spins and leaks is contained.
  */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { DestinationLoader, PluginCatalog, SecretBox, SettingsDb } from '@integration-client/core';
 import { sampleItem } from '@integration-client/plugin-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -273,5 +276,32 @@ describe('plugins from a registry', () => {
     expect(Object.keys(pluginsPkg.dependencies)).not.toContain('ic-plugin-jsonl');
     expect((await ic('plugin', 'list', '--json')).stdout).not.toContain('"jsonl"');
     expect((await ic('plugin', 'remove', 'file-system')).code).toBe(2);
+  }, 120_000);
+
+  it('installs from a local folder and from a tarball, kept under plugins/packages', async () => {
+    const fromFolder = await ic('plugin', 'install', JSONL, '--json');
+    expect(fromFolder.code, fromFolder.stderr).toBe(0);
+    expect(JSON.parse(fromFolder.stdout)).toMatchObject({ id: 'jsonl', version: '1.0.0' });
+    let deps = JSON.parse(await readFile(join(home, 'plugins/package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    expect(deps.dependencies['ic-plugin-jsonl']).toBe('file:packages/ic-plugin-jsonl-1.0.0.tgz');
+    expect((await ic('plugin', 'remove', 'jsonl')).code).toBe(0);
+    expect(existsSync(join(home, 'plugins/packages/ic-plugin-jsonl-1.0.0.tgz'))).toBe(false);
+
+    const packDir = await mkdtemp(join(tmpdir(), 'ic-pack-'));
+    await promisify(execFile)('npm', ['pack', JSONL, '--pack-destination', packDir, '--ignore-scripts'], {
+      cwd: packDir,
+    });
+    const fromTarball = await ic('plugin', 'install', join(packDir, 'ic-plugin-jsonl-1.0.0.tgz'), '--json');
+    expect(fromTarball.code, fromTarball.stderr).toBe(0);
+    deps = JSON.parse(await readFile(join(home, 'plugins/package.json'), 'utf8')) as {
+      dependencies: Record<string, string>;
+    };
+    expect(deps.dependencies['ic-plugin-jsonl']).toBe('file:packages/ic-plugin-jsonl-1.0.0.tgz');
+    await rm(packDir, { recursive: true, force: true });
+    // Still usable once the original tarball is gone.
+    const list = JSON.parse((await ic('plugin', 'list', '--json')).stdout) as { id: string; status: string }[];
+    expect(list.find((p) => p.id === 'jsonl')?.status).toBe('ok');
   }, 120_000);
 });

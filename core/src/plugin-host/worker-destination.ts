@@ -151,7 +151,7 @@ export class WorkerDestination implements Destination {
         void sendStream(channel.port1, stream, () => timer.refresh());
         this.#send(worker, { ...message, id, stream: channel.port2 } as ToWorker, [channel.port2]);
       } else {
-        this.#send(worker, { ...message, id } as ToWorker);
+        this.#send(worker, { ...message, id });
       }
     });
   }
