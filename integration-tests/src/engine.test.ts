@@ -183,15 +183,17 @@ describe('transfer engine', () => {
   it('appliance faults mid-run (5xx, resets, truncated bodies, expiring tokens) are retried: every session lands once', async () => {
     const r = await rig({ sessions: 40, faults: { error5xx: 0.15, reset: 0.1, truncate: 0.1 } });
     r.sim.faults.inject('token-expiry', 1);
-    const run = await r.runner.run('nightly');
+    // Retries are bounded: a run may end partly failed (faults are random), the next ones catch up.
+    const outcomes = [(await r.runner.run('nightly')).outcome];
+    while (outcomes.at(-1) !== 'succeeded' && outcomes.length < 8)
+      outcomes.push((await r.runner.run('nightly')).outcome);
+    expect(outcomes.at(-1)).toBe('succeeded');
     const closed = r.sim.closedSessions();
-    // Retries are bounded: a run may end partly failed, the next one catches up.
-    if (run.outcome !== 'succeeded') await r.runner.run('nightly');
     expect(sqlSessions(r.sqlFile)).toEqual(closed.map((s) => s.lsid).sort());
     expect((await xmlFiles(r.files)).length).toBe(closed.length);
     expect((await readdir(r.files)).filter((n) => /\.\d+\.(xml|flv)$/.test(n))).toEqual([]);
     expect(r.sim.requests.some((q) => q.fault)).toBe(true);
-  });
+  }, 120_000);
 });
 
 describe('transfer engine into PostgreSQL', () => {

@@ -230,6 +230,7 @@ export class SettingsDb {
   }
 
   setCursor(transfer: string, dataType: Operation, position: number): void {
+    this.flushDelivered(); // a cursor never moves past ledger entries that are not written yet
     this.#db
       .prepare(`INSERT OR REPLACE INTO cursor (transfer, data_type, position, updated_at) VALUES (?, ?, ?, ?)`)
       .run(transfer, dataType, position, new Date().toISOString());
@@ -242,17 +243,41 @@ export class SettingsDb {
   }
 
   wasDelivered(destination: string, item: string): boolean {
-    return !!this.#stmt(`SELECT 1 FROM delivered WHERE destination = ? AND item = ?`).get(destination, item);
-  }
-
-  markDelivered(destination: string, item: string, location?: string): void {
-    this.#stmt(`INSERT OR REPLACE INTO delivered (destination, item, delivered_at, location) VALUES (?, ?, ?, ?)`).run(
-      destination,
-      item,
-      new Date().toISOString(),
-      location ?? null,
+    return (
+      this.#unflushed.has(`${destination}\0${item}`) ||
+      !!this.#stmt(`SELECT 1 FROM delivered WHERE destination = ? AND item = ?`).get(destination, item)
     );
   }
+
+  /**
+   * Records an acknowledged item. Entries are written in one transaction per event-loop turn (or per 500), not
+   * one each: a crash can lose the entries of that last turn, which only means those items are delivered once
+   * more — plugins are idempotent per item (ADR 008) — and `setCursor()` writes them first, so a cursor never
+   * passes an unwritten entry.
+   */
+  markDelivered(destination: string, item: string, location?: string): void {
+    this.#unflushed.set(`${destination}\0${item}`, [destination, item, new Date().toISOString(), location ?? null]);
+    if (this.#unflushed.size >= 500) this.flushDelivered();
+    else this.#flushTimer ??= setImmediate(() => this.flushDelivered());
+  }
+
+  /** Writes the pending ledger entries now. */
+  flushDelivered(): void {
+    if (this.#flushTimer) clearImmediate(this.#flushTimer);
+    this.#flushTimer = undefined;
+    if (!this.#unflushed.size) return;
+    const rows = [...this.#unflushed.values()];
+    this.#unflushed.clear();
+    const insert = this.#stmt(
+      `INSERT OR REPLACE INTO delivered (destination, item, delivered_at, location) VALUES (?, ?, ?, ?)`,
+    );
+    this.#db.transaction(() => {
+      for (const r of rows) insert.run(...r);
+    })();
+  }
+
+  readonly #unflushed = new Map<string, [string, string, string, string | null]>();
+  #flushTimer: NodeJS.Immediate | undefined;
 
   readonly #statements = new Map<string, Database.Statement>();
   /** A prepared statement, prepared once (for the per-item ledger calls). */
@@ -263,6 +288,7 @@ export class SettingsDb {
   }
 
   deliveredCount(destination?: string): number {
+    this.flushDelivered();
     const row = (
       destination
         ? this.#db.prepare(`SELECT COUNT(*) AS n FROM delivered WHERE destination = ?`).get(destination)
@@ -356,6 +382,7 @@ export class SettingsDb {
   }
 
   close(): void {
+    this.flushDelivered();
     this.#db.close();
   }
 }
