@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addSimulatorSite, runIc } from './ic-helpers.js';
+import { addSimulatorSite, runIc, addFilesDestination } from './ic-helpers.js';
 import { ApplianceSimulator } from './simulator/index.js';
 
 let home: string;
@@ -25,15 +25,7 @@ beforeAll(async () => {
   const a = await sim.start();
   await ic('init');
   await addSimulatorSite(home, a, ApplianceSimulator.caFile);
-  await ic(
-    'destination',
-    'add',
-    'files',
-    '--plugin',
-    'file-system',
-    '--set',
-    `destinationDirectory=${join(home, 'files')}`,
-  );
+  await addFilesDestination(home, join(home, 'files'));
   await ic(
     'destination',
     'add',

@@ -47,3 +47,12 @@ export function addSimulatorSite(
     caFile,
   ]);
 }
+
+/** `ic destination add <name> --plugin file-system` writing into `dir`. */
+export function addFilesDestination(home: string, dir: string, name = 'files', env: Record<string, string> = {}) {
+  return runIc(
+    home,
+    ['destination', 'add', name, '--plugin', 'file-system', '--set', `destinationDirectory=${dir}`],
+    env,
+  );
+}

@@ -3,22 +3,14 @@ import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runIc } from './ic-helpers.js';
+import { runIc, addFilesDestination } from './ic-helpers.js';
 
 describe('ic logs / ic settings (built binary)', () => {
   it('writes daily-rolled JSON logs, prints them readably or as JSON, and removes files past logRemovalDays', async () => {
     const home = await mkdtemp(join(tmpdir(), 'ic-logs-'));
     const ic = async (...args: string[]) => (await runIc(home, args)).stdout;
     await ic('init');
-    await ic(
-      'destination',
-      'add',
-      'files',
-      '--plugin',
-      'file-system',
-      '--set',
-      `destinationDirectory=${join(home, 'f')}`,
-    );
+    await addFilesDestination(home, join(home, 'f'));
     const today = new Date().toISOString().slice(0, 10);
     const names = await readdir(join(home, 'logs'));
     expect(names).toContain(`client.${today}.1.log`);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Notifier } from '@integration-client/core';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runIc } from './ic-helpers.js';
+import { runIc, addFilesDestination } from './ic-helpers.js';
 import { ApplianceSimulator } from './simulator/index.js';
 
 interface Mail {
@@ -138,15 +138,7 @@ describe('notifications', () => {
         ApplianceSimulator.caFile,
         '--no-test',
       );
-      await ic(
-        'destination',
-        'add',
-        'files',
-        '--plugin',
-        'file-system',
-        '--set',
-        `destinationDirectory=${join(home, 'files')}`,
-      );
+      await addFilesDestination(home, join(home, 'files'));
       await ic('schedule', 'add', 's', '--every', '1h', '--transfer', 'main:files:session-data');
       const n = mails.length;
       const run = await ic('schedule', 'run', 's');

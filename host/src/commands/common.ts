@@ -69,3 +69,8 @@ export function table(rows: readonly (readonly string[])[]): string {
     )
     .join('\n');
 }
+
+/** The notification settings as shown: the SMTP password masked. */
+export function maskPassword<T extends { password?: string }>(n: T): T {
+  return n.password === undefined ? n : { ...n, password: '********' };
+}

@@ -3,7 +3,7 @@ import { ConfigError } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
-import { collect, withApp, type HomeOptions } from './common.js';
+import { collect, maskPassword, withApp, type HomeOptions } from './common.js';
 import { opts } from './site.js';
 
 interface NotifyOptions extends HomeOptions {
@@ -72,7 +72,7 @@ export function notifyCommands(ic: Command): void {
     .action(async (o: HomeOptions, cmd: Command) => {
       process.exitCode = await withApp(opts(cmd, o), (app) => {
         const x = app.db.application().notification;
-        const shown = x ? { ...x, ...(x.password !== undefined && { password: '********' }) } : undefined;
+        const shown = x ? maskPassword(x) : undefined;
         if (o.json) out.json(shown ?? null);
         else if (!shown) out.line('notifications are not set up; see `ic notify set --help`');
         else

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
-import { withApp, type HomeOptions } from './common.js';
+import { maskPassword, withApp, type HomeOptions } from './common.js';
 import { opts } from './site.js';
 
 interface SettingsOptions extends HomeOptions {
@@ -65,9 +65,7 @@ export function settingsCommands(ic: Command): void {
         const shown = {
           ...a,
           logDirectory: app.logDir,
-          ...(a.notification && {
-            notification: { ...a.notification, ...(a.notification.password !== undefined && { password: '********' }) },
-          }),
+          ...(a.notification && { notification: maskPassword(a.notification) }),
         };
         if (o.json) out.json(shown);
         else
