@@ -20,3 +20,5 @@ export * from './notify/notifier.js';
 export * from './plugin-host/plugin-catalog.js';
 export * from './plugin-host/plugin-installer.js';
 export * from './plugin-host/worker-destination.js';
+export * from './settings-db/settings-location.js';
+export * from './settings-db/settings-copy.js';

@@ -3,7 +3,7 @@
  * and which plugins are available. Commands get everything from here.
  */
 import { createRequire } from 'node:module';
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -11,13 +11,17 @@ import {
   createLogger,
   DestinationLoader,
   eventFromLog,
+  hasSettings,
   Notifier,
   PluginCatalog,
+  readSettingsLocation,
   ScheduleRunner,
   SecretBox,
   SettingsDb,
   SettingsValidator,
+  type SettingsLocation,
 } from '@integration-client/core';
+import type { ApplicationSettings } from '@integration-client/schemas';
 import { ConfigError } from '@integration-client/plugin-sdk';
 import { current } from './current.js';
 import { HOST_VERSION } from './host-version.js';
@@ -52,6 +56,11 @@ export interface App {
   /** Where the client and service logs are. */
   readonly logDir: string;
   readonly db: SettingsDb;
+  /** Which settings database, and why (default file, location file, IC_SETTINGS_DB). */
+  readonly settings: SettingsLocation;
+  /** The application settings as read when the app opened. */
+  readonly application: ApplicationSettings;
+  readonly box: SecretBox;
   readonly log: Logger;
   readonly destinations: DestinationLoader;
   readonly validator: SettingsValidator;
@@ -62,12 +71,12 @@ export interface App {
 
 /** Opens the data directory. Without `create`, a missing one is an error that says to run `ic init`. */
 export async function openApp(home: string, options: { create?: boolean; log?: LogKind } = {}): Promise<App> {
-  const settings = join(home, 'settings.db');
-  if (!options.create && !existsSync(settings))
+  if (!options.create && !hasSettings(home))
     throw new ConfigError(`no settings database in ${home}; run \`ic init\` first (or pass --home / set IC_HOME)`);
   const box = await SecretBox.open(join(home, 'secret.key'));
-  const db = SettingsDb.open(settings, box);
-  const application = db.application();
+  const settings = await readSettingsLocation(home, box);
+  const db = await SettingsDb.open(settings.connection, box);
+  const application = await db.application();
   const notification = application.notification;
   const logDir = logDirectory(home, application.logDirectory);
   mkdirSync(logDir, { recursive: true, mode: 0o700 });
@@ -98,6 +107,9 @@ export async function openApp(home: string, options: { create?: boolean; log?: L
     home,
     logDir,
     db,
+    settings,
+    application,
+    box,
     log,
     destinations,
     validator: new SettingsValidator(),
@@ -106,14 +118,14 @@ export async function openApp(home: string, options: { create?: boolean; log?: L
       destinations.shutdown();
       await notifier?.flush();
       notifier?.close();
-      db.close();
+      await db.close();
     },
   };
 }
 
 /** A schedule runner with the engine options and concurrency limits of the application settings. */
 export function scheduleRunner(app: App): ScheduleRunner {
-  const a = app.db.application();
+  const a = app.application;
   return new ScheduleRunner(
     app.db,
     app.destinations,

@@ -52,9 +52,11 @@ try {
 
     const target = await freshDatabase(engine, 'e2e');
     const home = await mkdtemp(join(tmpdir(), 'ic-bench-e2e-'));
-    const db = SettingsDb.open(join(home, 'settings.db'), SecretBox.withKey(Buffer.alloc(32, 9)));
-    db.putSite(site);
-    db.putDestination({ name: 'db', plugin: 'sql', config: { connectionString: target.cs } }, ['connectionString']);
+    const db = await SettingsDb.open(`sqlite:${join(home, 'settings.db')}`, SecretBox.withKey(Buffer.alloc(32, 9)));
+    await db.putSite(site);
+    await db.putDestination({ name: 'db', plugin: 'sql', config: { connectionString: target.cs } }, [
+      'connectionString',
+    ]);
     const loader = new DestinationLoader({
       db,
       logger: log,
@@ -81,7 +83,7 @@ try {
     if (out.delivered !== models.length) throw new Error(`delivered ${out.delivered} of ${models.length}`);
     await siteClient.close();
     await destination.instance.close();
-    db.close();
+    await db.close();
     await target.drop();
     const floor = Math.min(parseRate, dbRate);
     engines[engine] = {
@@ -97,12 +99,15 @@ try {
 
   // Idle: 100 sites × 10 schedules, nothing due.
   const home = await mkdtemp(join(tmpdir(), 'ic-bench-idle-'));
-  const db = SettingsDb.open(join(home, 'settings.db'), SecretBox.withKey(Buffer.alloc(32, 9)));
-  db.putDestination({ name: 'files', plugin: 'file-system', config: { destinationDirectory: join(home, 'f') } }, []);
+  const db = await SettingsDb.open(`sqlite:${join(home, 'settings.db')}`, SecretBox.withKey(Buffer.alloc(32, 9)));
+  await db.putDestination(
+    { name: 'files', plugin: 'file-system', config: { destinationDirectory: join(home, 'f') } },
+    [],
+  );
   for (let s = 0; s < 100; s++) {
-    db.putSite({ ...site, name: `site${s}` });
+    await db.putSite({ ...site, name: `site${s}` });
     for (let k = 0; k < 10; k++)
-      db.putSchedule({
+      await db.putSchedule({
         name: `s${s}-${k}`,
         period: '7d',
         timeOfDay: `${String((s + k) % 24).padStart(2, '0')}:${String(k * 5).padStart(2, '0')}`,
@@ -110,7 +115,8 @@ try {
         transfers: [{ site: `site${s}`, destination: 'files', dataTypes: ['session-data'] }],
       });
   }
-  for (let s = 0; s < 1000; s++) db.finishRun(db.startRun(`s${Math.floor(s / 10)}-${s % 10}`), 'succeeded', {}); // recent runs: no catch-up
+  for (let s = 0; s < 1000; s++)
+    await db.finishRun(await db.startRun(`s${Math.floor(s / 10)}-${s % 10}`), 'succeeded', {}); // recent runs: no catch-up
   const loader = new DestinationLoader({
     db,
     logger: log,
@@ -119,7 +125,7 @@ try {
     hostVersion: '0.1.0',
   });
   const scheduler = new Scheduler(db, new ScheduleRunner(db, loader, log), log, { reloadMs: 15_000 });
-  scheduler.start();
+  await scheduler.start();
   await new Promise((r) => setTimeout(r, 2000));
   const c0 = process.cpuUsage();
   const w0 = process.hrtime.bigint();
@@ -127,7 +133,7 @@ try {
   const c = process.cpuUsage(c0);
   const idlePct = ((c.user + c.system) / 1e6 / seconds(w0)) * 100;
   await scheduler.stop();
-  db.close();
+  await db.close();
   console.log(
     `  idle: 100 sites × 10 schedules armed (${scheduler.nextRuns().length} after stop), CPU ${idlePct.toFixed(2)}% of one core over 20 s (target < 2%)`,
   );

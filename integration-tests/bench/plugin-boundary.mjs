@@ -27,10 +27,10 @@ const site = benchSite(sim);
 
 async function once(isolation) {
   const home = await mkdtemp(join(tmpdir(), 'ic-bench-boundary-'));
-  const db = SettingsDb.open(join(home, 'settings.db'), SecretBox.withKey(Buffer.alloc(32, 9)));
-  db.putSite(site);
+  const db = await SettingsDb.open(`sqlite:${join(home, 'settings.db')}`, SecretBox.withKey(Buffer.alloc(32, 9)));
+  await db.putSite(site);
   const out = join(home, 'sessions.jsonl');
-  db.putDestination({ name: 'lines', plugin: 'jsonl', config: { path: out } }, []);
+  await db.putDestination({ name: 'lines', plugin: 'jsonl', config: { path: out } }, []);
   const loader = new DestinationLoader({
     db,
     logger: log,
@@ -52,7 +52,7 @@ async function once(isolation) {
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
   await client.close();
   loader.shutdown();
-  db.close();
+  await db.close();
   if (r.delivered !== COUNT) throw new Error(`${isolation}: delivered ${r.delivered} of ${COUNT}`);
   const bytes = (await stat(out)).size;
   await rm(home, { recursive: true, force: true });

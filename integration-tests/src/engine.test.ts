@@ -36,7 +36,7 @@ interface Rig {
 const open: Rig[] = [];
 afterEach(async () => {
   for (const r of open.splice(0)) {
-    r.db.close();
+    await r.db.close();
     await r.sim.stop();
   }
 });
@@ -46,22 +46,22 @@ async function rig(sim: SimulatorOptions, engine = { overlapSeconds: 3600, settl
   const s = new ApplianceSimulator({ recordingBytes: 2048, backupBytes: 4096, ...sim });
   const a = await s.start();
   const box = await SecretBox.open(join(home, 'secret.key'), {});
-  const db = SettingsDb.open(join(home, 'settings.db'), box);
+  const db = await SettingsDb.open(`sqlite:${join(home, 'settings.db')}`, box);
   const log = captureLogger();
   const files = join(home, 'files');
   const sqlFile = join(home, 'sessions.db');
-  db.putSite({
+  await db.putSite({
     name: 'main',
     host: a.host,
     clientId: a.clientId,
     clientSecret: a.clientSecret,
     caFile: ApplianceSimulator.caFile,
   });
-  db.putDestination({ name: 'files', plugin: 'file-system', config: { destinationDirectory: files } }, []);
-  db.putDestination({ name: 'archive', plugin: 'sql', config: { connectionString: `sqlite:${sqlFile}` } }, [
+  await db.putDestination({ name: 'files', plugin: 'file-system', config: { destinationDirectory: files } }, []);
+  await db.putDestination({ name: 'archive', plugin: 'sql', config: { connectionString: `sqlite:${sqlFile}` } }, [
     'connectionString',
   ]);
-  db.putSchedule({
+  await db.putSchedule({
     name: 'nightly',
     period: '1d',
     enabled: true,
@@ -135,9 +135,9 @@ describe('transfer engine', () => {
     expect(after.length - before.files).toBeLessThanOrEqual(1);
     expect(after.filter((n) => /\.\d+\.(xml|flv|nsb)$/.test(n))).toEqual([]);
     expect(sqlSessions(r.sqlFile)).toHaveLength(closed.length);
-    expect(r.db.runs('nightly').map((x) => x.outcome)).toEqual(['succeeded', 'succeeded']);
+    expect((await r.db.runs('nightly')).map((x) => x.outcome)).toEqual(['succeeded', 'succeeded']);
     // Secrets are sealed at rest in the settings database.
-    const raw = new Database(r.db.file, { readonly: true });
+    const raw = new Database(join(r.home, 'settings.db'), { readonly: true });
     const dump =
       JSON.stringify(raw.prepare('SELECT * FROM site').all()) +
       JSON.stringify(raw.prepare('SELECT * FROM destination').all());
@@ -155,7 +155,7 @@ describe('transfer engine', () => {
     const first = await r.runner.run('nightly');
     expect(first.outcome).toBe('succeeded');
     expect(sqlSessions(r.sqlFile)).toHaveLength(closedAtFirst);
-    const cursor = r.db.cursor(transferId('main', 'archive'), 'session-data')!;
+    const cursor = (await r.db.cursor(transferId('main', 'archive'), 'session-data'))!;
     expect(cursor).toBeLessThanOrEqual(r.sim.now);
     expect(cursor).toBeGreaterThan(r.sim.now - 60);
     r.sim.now = firstStart + 20 * 600 + 7200; // everything has closed now
@@ -171,13 +171,13 @@ describe('transfer engine', () => {
     const down = await r.runner.run('nightly');
     expect(down.outcome).toBe('failed');
     expect(down.error).toMatch(/IC_ERR_SITE_UNREACHABLE/);
-    expect(r.db.cursors()).toEqual([]);
-    expect(r.db.deliveredCount()).toBe(0);
+    expect(await r.db.cursors()).toEqual([]);
+    expect(await r.db.deliveredCount()).toBe(0);
     await r.sim.start(port);
     const back = await r.runner.run('nightly');
     expect(back.outcome).toBe('succeeded');
     expect(sqlSessions(r.sqlFile)).toHaveLength(r.sim.closedSessions().length);
-    expect(r.db.cursors().length).toBeGreaterThan(0);
+    expect((await r.db.cursors()).length).toBeGreaterThan(0);
   });
 
   it('appliance faults mid-run (5xx, resets, truncated bodies, expiring tokens) are retried: every session lands once', async () => {
@@ -205,8 +205,10 @@ describe('transfer engine into PostgreSQL', () => {
     url.port = String(proxy.port);
     try {
       const r = await rig({ sessions: 60 });
-      r.db.putDestination({ name: 'pg', plugin: 'sql', config: { connectionString: url.href } }, ['connectionString']);
-      r.db.putSchedule({
+      await r.db.putDestination({ name: 'pg', plugin: 'sql', config: { connectionString: url.href } }, [
+        'connectionString',
+      ]);
+      await r.db.putSchedule({
         name: 'pg',
         period: '1h',
         enabled: true,
@@ -215,7 +217,7 @@ describe('transfer engine into PostgreSQL', () => {
       proxy.cutAfter(150_000); // the database goes away part-way through the first run
       const first = await r.runner.run('pg');
       expect(first.outcome).not.toBe('succeeded');
-      expect(r.db.cursor(transferId('main', 'pg'), 'session-data')).toBeUndefined();
+      expect(await r.db.cursor(transferId('main', 'pg'), 'session-data')).toBeUndefined();
       await proxy.restore();
       const second = await r.runner.run('pg');
       expect(second.outcome).toBe('succeeded');
@@ -223,7 +225,7 @@ describe('transfer engine into PostgreSQL', () => {
       const rows = await pgDb.sql('SELECT lsid, COUNT(*) AS n FROM session GROUP BY lsid ORDER BY lsid');
       expect(rows.map((x) => x.lsid)).toEqual(closed.map((s) => s.lsid).sort());
       expect(rows.every((x) => Number(x.n) === 1)).toBe(true);
-      expect(r.db.cursor(transferId('main', 'pg'), 'session-data')).toBeDefined();
+      expect(await r.db.cursor(transferId('main', 'pg'), 'session-data')).toBeDefined();
     } finally {
       proxy.cut();
       await pgDb.drop();

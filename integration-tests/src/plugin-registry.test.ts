@@ -136,14 +136,14 @@ describe('plugins from a registry', () => {
 
   it('upgrades without a restart: a transfer that already opened the plugin finishes on 1.0.0, the next one runs 1.1.0', async () => {
     const box = await SecretBox.open(join(home, 'secret.key'));
-    const db = SettingsDb.open(join(home, 'settings.db'), box);
+    const db = await SettingsDb.open(`sqlite:${join(home, 'settings.db')}`, box);
     const catalog = new PluginCatalog({
       bundledDirs: [join(REPO_ROOT, 'plugins/file-system'), join(REPO_ROOT, 'plugins/sql')],
       pluginsDir: join(home, 'plugins'),
       hostVersion: '0.1.0',
     });
     const upgradeOut = join(home, 'out/upgrade.jsonl');
-    db.putDestination({ name: 'upgrade', plugin: 'jsonl', config: { path: upgradeOut } }, ['signingKey']);
+    await db.putDestination({ name: 'upgrade', plugin: 'jsonl', config: { path: upgradeOut } }, ['signingKey']);
     const loader = new DestinationLoader({
       db,
       logger: captureLogger().logger,
@@ -174,7 +174,7 @@ describe('plugins from a registry', () => {
       expect((await ic('plugin', 'list', '--json')).stdout).toContain('"version": "1.1.0"');
     } finally {
       loader.shutdown();
-      db.close();
+      await db.close();
     }
   }, 120_000);
 

@@ -15,3 +15,4 @@ export * from './validation.js';
 export * from './version.js';
 export type { Session, Presentation, SessionEvent } from '@integration-client/schemas';
 export * from './plugin-package.js';
+export * from './connection-string.js';

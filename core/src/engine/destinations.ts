@@ -38,7 +38,7 @@ export class DestinationLoader {
 
   /** Creates a live instance of a stored destination. */
   async open(name: string): Promise<OpenDestination> {
-    const stored = this.o.db.destination(name);
+    const stored = await this.o.db.destination(name);
     const pkg = await this.plugin(stored.plugin);
     const config = pkg.configSchema.validate(stored.config, `destination ${JSON.stringify(name)}`);
     const dataDir = join(this.o.dataDir, safeDirName(name));

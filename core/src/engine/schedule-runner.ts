@@ -72,28 +72,31 @@ export class ScheduleRunner {
 
   async run(name: string, signal?: AbortSignal): Promise<ScheduleRun> {
     const t0 = Date.now();
-    const schedule = this.db.schedule(name);
+    const schedule = await this.db.schedule(name);
     const lease = `schedule:${name}`;
-    if (!this.db.tryLease(lease, HOLDER, LEASE_SECONDS, holderGone))
+    if (!(await this.db.tryLease(lease, HOLDER, LEASE_SECONDS, holderGone)))
       throw new IcError(
         'IC_ERR_SCHEDULE_BUSY',
         `schedule ${JSON.stringify(name)} is already running; wait for that run to finish`,
       );
-    const renew = setInterval(() => this.db.tryLease(lease, HOLDER, LEASE_SECONDS), (LEASE_SECONDS / 3) * 1000);
+    const renew = setInterval(
+      () => void this.db.tryLease(lease, HOLDER, LEASE_SECONDS).catch(() => undefined), // retried a third later
+      (LEASE_SECONDS / 3) * 1000,
+    );
     renew.unref();
     try {
-      const abandoned = this.db.closeAbandonedRuns(name);
+      const abandoned = await this.db.closeAbandonedRuns(name);
       if (abandoned)
         this.log.warn({ schedule: name, abandoned }, 'earlier runs ended with their process; marked failed');
       return await this.#run(name, schedule, t0, signal);
     } finally {
       clearInterval(renew);
-      this.db.releaseLease(lease, HOLDER);
+      await this.db.releaseLease(lease, HOLDER);
     }
   }
 
   async #run(name: string, schedule: ScheduleSettings, t0: number, signal?: AbortSignal): Promise<ScheduleRun> {
-    const runId = this.db.startRun(name);
+    const runId = await this.db.startRun(name);
     // Every in-flight delivery listens on the run's signal.
     if (signal) setMaxListeners(0, signal);
     const opened = new Map<string, OpenDestination>();
@@ -107,7 +110,7 @@ export class ScheduleRunner {
       checkRouting(schedule, (n) => opened.get(n));
       for (const t of schedule.transfers)
         if (!sites.has(t.site)) {
-          const site = this.db.site(t.site);
+          const site = await this.db.site(t.site);
           sites.set(t.site, {
             client: await SiteClient.create({ ...this.siteOptions, site, logger: this.log }),
             backupPassword: site.backupPassword,
@@ -157,7 +160,7 @@ export class ScheduleRunner {
           ? 'partly-failed'
           : 'succeeded';
     error ??= transfers.flatMap((t) => t.errors)[0];
-    this.db.finishRun(runId, outcome, counts, error);
+    await this.db.finishRun(runId, outcome, counts, error);
     return { runId, schedule: name, outcome, transfers, seconds: (Date.now() - t0) / 1000, error };
   }
 }

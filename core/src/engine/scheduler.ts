@@ -52,12 +52,18 @@ export class Scheduler {
    * succeed (failed, stopped, or its process was killed) or never happened: a service that was down catches up
    * when it starts instead of waiting for the next slot.
    */
-  start(): void {
-    this.sync();
-    this.#reload = setInterval(() => this.sync(), this.options.reloadMs ?? 15_000);
+  async start(): Promise<void> {
+    await this.sync();
+    this.#reload = setInterval(
+      () =>
+        void this.sync().catch((err: unknown) =>
+          this.log.warn({ err }, 'the schedules could not be re-read; trying again at the next reload'),
+        ),
+      this.options.reloadMs ?? 15_000,
+    );
     const now = Date.now();
-    for (const s of this.db.schedules().filter((x) => x.enabled !== false)) {
-      const last = this.db.runs(s.name, 1)[0];
+    for (const s of (await this.db.schedules()).filter((x) => x.enabled !== false)) {
+      const last = (await this.db.runs(s.name, 1))[0];
       // Not succeeded: it failed, was stopped, or its process ended mid-run (no outcome at all).
       const incomplete = last !== undefined && last.outcome !== 'succeeded';
       if (!last || incomplete || Date.parse(last.startedAt) + periodMinutes(s.period) * 60_000 <= now) {
@@ -71,13 +77,8 @@ export class Scheduler {
   }
 
   /** Creates, replaces or removes jobs to match the stored schedules. */
-  sync(): void {
-    const wanted = new Map(
-      this.db
-        .schedules()
-        .filter((s) => s.enabled !== false)
-        .map((s) => [s.name, s]),
-    );
+  async sync(): Promise<void> {
+    const wanted = new Map((await this.db.schedules()).filter((s) => s.enabled !== false).map((s) => [s.name, s]));
     for (const [name, { job }] of this.#jobs)
       if (!wanted.has(name)) {
         job.stop();

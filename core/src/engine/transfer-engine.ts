@@ -142,14 +142,17 @@ export class TransferEngine {
         window = await this.#pull(spec, id, wanted, kind, tally, options, log);
         for (const t of wanted)
           if (!options.query && !tally.blocked.has(t)) {
-            this.db.setCursor(id, t, window.to);
+            await this.db.setCursor(id, t, window.to);
             moved.push(t);
           }
       } catch (err) {
         const e = toIcError(err, 'IC_ERR_INTERNAL');
         tally.retryable++;
         tally.errors.push(`${e.code}: ${e.message}`);
-        log.error({ err: e, kind }, 'pulling the report failed; the cursor stays and the next run catches up');
+        log.error(
+          { err: e, kind },
+          'pulling the report or recording its progress failed; the cursor stays and the next run catches up',
+        );
       }
     }
     if (spec.dataTypes.includes('site-backup') && !options.signal?.aborted)
@@ -183,7 +186,7 @@ export class TransferEngine {
     const overlap = options.overlapSeconds ?? 3600;
     const settle = options.settleSeconds ?? 60;
     const nowS = () => Math.floor(spec.site.applianceNow() / 1000);
-    const cursors = types.map((t) => this.db.cursor(id, t));
+    const cursors = await Promise.all(types.map((t) => this.db.cursor(id, t)));
     const from = cursors.some((c) => c === undefined)
       ? options.initialLookbackSeconds === undefined
         ? 0
@@ -207,7 +210,7 @@ export class TransferEngine {
         if (!parsed.ok) {
           tally.failed++;
           tally.errors.push(`${parsed.error.code}: ${parsed.error.message}`);
-          this.db.recordFailure(
+          await this.db.recordFailure(
             options.runId,
             spec.destination.name,
             `${kind}|${spec.site.host}|${parsed.lsid ?? '?'}`,
@@ -256,7 +259,7 @@ export class TransferEngine {
     for (const op of types) {
       for (const unit of units(op, kind, model)) {
         const key = `${op}|${host}|${model.lsid}${unit.instance === undefined ? '' : `#${unit.instance}`}`;
-        if (!options.query && this.db.wasDelivered(spec.destination.name, key)) {
+        if (!options.query && (await this.db.wasDelivered(spec.destination.name, key))) {
           tally.skipped++;
           continue;
         }
@@ -276,7 +279,7 @@ export class TransferEngine {
             log.warn({ err: e, item: key }, 'delivery failed (retryable); the cursor stays and the next run retries');
           } else {
             tally.failed++;
-            this.db.recordFailure(options.runId, spec.destination.name, key, e.code, e.message);
+            await this.db.recordFailure(options.runId, spec.destination.name, key, e.code, e.message);
             log.error({ err: e, item: key }, 'delivery failed for good; recorded as a failed item, the others go on');
           }
         }

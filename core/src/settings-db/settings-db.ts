@@ -1,15 +1,11 @@
 /**
- * The settings database (embedded default: SQLite `settings.db` in the data directory). Holds sites,
- * destinations, schedules, cursors, the delivered-items ledger, run history and failed items. Secrets are
- * sealed by a SecretBox before they are written and never leave this class unsealed except through `site()` /
- * `destination()`, which the engine uses to connect. List methods return secrets masked.
- *
- * Not yet: PostgreSQL / SQL Server settings databases and `ic settings migrate` (see the engine issue).
+ * The settings database: sites, destinations, schedules, cursors, the delivered-items ledger, run history and
+ * failed items. SQLite in the data directory by default, or PostgreSQL / SQL Server by connection string (see
+ * settings-location.ts); the same statements run on each through sql-connection.ts. Secrets are sealed by a
+ * SecretBox before they are written and never leave this class unsealed except through `site()` /
+ * `destination()` / `application()`, which the engine uses to connect. List methods return secrets masked.
  */
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
-import { NotFoundError, SETTINGS_DATABASE_MARKER, type Operation } from '@integration-client/plugin-sdk';
+import { ConfigError, NotFoundError, type Operation } from '@integration-client/plugin-sdk';
 import type {
   ApplicationSettings,
   DestinationSettings,
@@ -18,7 +14,20 @@ import type {
   SiteSettings,
 } from '@integration-client/schemas';
 import { openFields, sealFields, type SecretBox } from '../secrets/secret-box.js';
-
+import {
+  insertReturningIdSql,
+  markerExistsSql,
+  META,
+  migrationLockSql,
+  migrations,
+  pageParams,
+  pageSql,
+  upsertRows,
+  SCHEMA_VERSION,
+  upsertSql,
+} from './settings-schema.js';
+import { openSqlConnection, type Param, type SqlConnection } from './sql-connection.js';
+const LEDGER_COLUMNS = ['destination', 'item', 'delivered_at', 'location'] as const;
 const SITE_SECRETS = ['clientSecret', 'backupPassword'] as const;
 export const MASK = '********';
 
@@ -39,73 +48,48 @@ export interface RunRecord {
   readonly error?: string;
 }
 
-const MIGRATIONS: readonly string[] = [
-  `CREATE TABLE ${SETTINGS_DATABASE_MARKER} (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-   CREATE TABLE site (name TEXT PRIMARY KEY, settings TEXT NOT NULL);
-   CREATE TABLE destination (name TEXT PRIMARY KEY, plugin TEXT NOT NULL, config TEXT NOT NULL, secret_fields TEXT NOT NULL);
-   CREATE TABLE schedule (name TEXT PRIMARY KEY, settings TEXT NOT NULL);
-   CREATE TABLE cursor (transfer TEXT NOT NULL, data_type TEXT NOT NULL, position INTEGER NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (transfer, data_type));
-   CREATE TABLE delivered (destination TEXT NOT NULL, item TEXT NOT NULL, delivered_at TEXT NOT NULL, location TEXT, PRIMARY KEY (destination, item));
-   CREATE TABLE run (id INTEGER PRIMARY KEY, schedule TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, outcome TEXT, counts TEXT NOT NULL DEFAULT '{}', error TEXT);
-   CREATE INDEX ix_run_schedule ON run (schedule, id);
-   CREATE TABLE failed_item (id INTEGER PRIMARY KEY, run_id INTEGER, destination TEXT NOT NULL, item TEXT NOT NULL, code TEXT NOT NULL, message TEXT NOT NULL, at TEXT NOT NULL);`,
-  `CREATE TABLE lease (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at INTEGER NOT NULL);`,
-];
-
 export class SettingsDb {
-  readonly #db: Database.Database;
-
   private constructor(
-    readonly file: string,
+    /** The connection; `ic settings migrate` copies through it. */
+    readonly sql: SqlConnection,
     private readonly box: SecretBox,
-  ) {
-    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    this.#db = new Database(file);
-    this.#db.pragma('journal_mode = WAL');
-    // WAL + NORMAL: a commit survives a killed process (it is in the WAL); after a power loss the last ledger or
-    // cursor updates may be lost, which only makes the next run re-read and re-deliver (SQL replaces, files are
-    // compared byte for byte), never lose data.
-    this.#db.pragma('synchronous = NORMAL');
-    this.#db.pragma('busy_timeout = 10000');
-    this.#migrate();
+  ) {}
+
+  /** Opens (creating and upgrading) the settings database at `connection` (`sqlite:<path>`, `postgres://…`, …). */
+  static async open(connection: string, box: SecretBox): Promise<SettingsDb> {
+    const sql = await openSqlConnection(connection);
+    try {
+      await migrate(sql);
+    } catch (err) {
+      await sql.close();
+      throw err;
+    }
+    return new SettingsDb(sql, box);
   }
 
-  /** Opens (creating and upgrading) the settings database in `file`. */
-  static open(file: string, box: SecretBox): SettingsDb {
-    return new SettingsDb(file, box);
-  }
-
-  #migrate(): void {
-    const db = this.#db;
-    db.transaction(() => {
-      const hasMeta = db
-        .prepare(`SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?`)
-        .get(SETTINGS_DATABASE_MARKER);
-      const version = hasMeta
-        ? Number(
-            (
-              db.prepare(`SELECT value FROM ${SETTINGS_DATABASE_MARKER} WHERE key = 'schema_version'`).get() as
-                { value: string } | undefined
-            )?.value ?? 0,
-          )
-        : 0;
-      for (let v = version; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v]!);
-      db.prepare(`INSERT OR REPLACE INTO ${SETTINGS_DATABASE_MARKER} (key, value) VALUES ('schema_version', ?)`).run(
-        String(MIGRATIONS.length),
-      );
-    }).immediate();
+  /** Where the database is, without credentials. */
+  get location(): string {
+    return this.sql.location;
   }
 
   schemaVersion(): number {
-    return MIGRATIONS.length;
+    return SCHEMA_VERSION;
+  }
+
+  #upsert(table: string, keys: readonly string[], values: Record<string, Param>): Promise<number> {
+    const { sql, params } = upsertSql(this.sql.dialect, table, keys, values);
+    return this.sql.run(sql, params);
+  }
+
+  async #one<T>(sql: string, params: readonly Param[]): Promise<T | undefined> {
+    return (await this.sql.all<T>(sql, params))[0];
   }
 
   // ---- application settings (notification, log, engine) ----
 
   /** The application settings, with the SMTP password opened. */
-  application(): ApplicationSettings {
-    const row = this.#db.prepare(`SELECT value FROM ${SETTINGS_DATABASE_MARKER} WHERE key = 'application'`).get() as
-      { value: string } | undefined;
+  async application(): Promise<ApplicationSettings> {
+    const row = await this.#one<{ value: string }>(`SELECT "value" FROM ${META} WHERE "key" = 'application'`, []);
     const a = row ? (JSON.parse(row.value) as ApplicationSettings) : {};
     if (a.notification)
       a.notification = openFields(this.box, a.notification as unknown as Record<string, unknown>, [
@@ -114,30 +98,25 @@ export class SettingsDb {
     return a;
   }
 
-  putApplication(a: ApplicationSettings): void {
+  async putApplication(a: ApplicationSettings): Promise<void> {
     const sealed: ApplicationSettings = { ...a };
     if (a.notification)
       sealed.notification = sealFields(this.box, a.notification as unknown as Record<string, unknown>, [
         'password',
       ]) as unknown as Notification;
-    this.#db
-      .prepare(`INSERT OR REPLACE INTO ${SETTINGS_DATABASE_MARKER} (key, value) VALUES ('application', ?)`)
-      .run(JSON.stringify(sealed));
+    await this.#upsert(META, ['key'], { key: 'application', value: JSON.stringify(sealed) });
   }
 
   // ---- sites ----
 
-  putSite(site: SiteSettings): void {
+  async putSite(site: SiteSettings): Promise<void> {
     const sealed = sealFields(this.box, site as unknown as Record<string, unknown>, SITE_SECRETS);
-    this.#db
-      .prepare(`INSERT OR REPLACE INTO site (name, settings) VALUES (?, ?)`)
-      .run(site.name, JSON.stringify(sealed));
+    await this.#upsert('site', ['name'], { name: site.name, settings: JSON.stringify(sealed) });
   }
 
   /** A site with its secrets, to connect with. */
-  site(name: string): SiteSettings {
-    const row = this.#db.prepare(`SELECT settings FROM site WHERE name = ?`).get(name) as
-      { settings: string } | undefined;
+  async site(name: string): Promise<SiteSettings> {
+    const row = await this.#one<{ settings: string }>(`SELECT settings FROM site WHERE name = ?`, [name]);
     if (!row) throw new NotFoundError(`no site named ${JSON.stringify(name)}; see \`ic site list\``);
     return openFields(
       this.box,
@@ -147,28 +126,31 @@ export class SettingsDb {
   }
 
   /** Every site, secrets masked. */
-  sites(): SiteSettings[] {
-    return (this.#db.prepare(`SELECT settings FROM site ORDER BY name`).all() as { settings: string }[]).map(
+  async sites(): Promise<SiteSettings[]> {
+    return (await this.sql.all<{ settings: string }>(`SELECT settings FROM site ORDER BY name`)).map(
       (r) => mask(JSON.parse(r.settings) as Record<string, unknown>, SITE_SECRETS) as unknown as SiteSettings,
     );
   }
 
-  removeSite(name: string): boolean {
-    return this.#db.prepare(`DELETE FROM site WHERE name = ?`).run(name).changes > 0;
+  async removeSite(name: string): Promise<boolean> {
+    return (await this.sql.run(`DELETE FROM site WHERE name = ?`, [name])) > 0;
   }
 
   // ---- destinations ----
 
-  putDestination(d: DestinationSettings, secretFields: readonly string[]): void {
+  async putDestination(d: DestinationSettings, secretFields: readonly string[]): Promise<void> {
     const sealed = sealFields(this.box, d.config, secretFields);
-    this.#db
-      .prepare(`INSERT OR REPLACE INTO destination (name, plugin, config, secret_fields) VALUES (?, ?, ?, ?)`)
-      .run(d.name, d.plugin, JSON.stringify(sealed), JSON.stringify(secretFields));
+    await this.#upsert('destination', ['name'], {
+      name: d.name,
+      plugin: d.plugin,
+      config: JSON.stringify(sealed),
+      secret_fields: JSON.stringify(secretFields),
+    });
   }
 
   /** A destination with its secrets, to create the plugin instance with. */
-  destination(name: string): StoredDestination {
-    const row = this.#db.prepare(`SELECT * FROM destination WHERE name = ?`).get(name) as DestRow | undefined;
+  async destination(name: string): Promise<StoredDestination> {
+    const row = await this.#one<DestRow>(`SELECT * FROM destination WHERE name = ?`, [name]);
     if (!row) throw new NotFoundError(`no destination named ${JSON.stringify(name)}; see \`ic destination list\``);
     const secretFields = JSON.parse(row.secret_fields) as string[];
     return {
@@ -180,8 +162,8 @@ export class SettingsDb {
   }
 
   /** Every destination, secret config fields masked. */
-  destinations(): StoredDestination[] {
-    return (this.#db.prepare(`SELECT * FROM destination ORDER BY name`).all() as DestRow[]).map((row) => {
+  async destinations(): Promise<StoredDestination[]> {
+    return (await this.sql.all<DestRow>(`SELECT * FROM destination ORDER BY name`)).map((row) => {
       const secretFields = JSON.parse(row.secret_fields) as string[];
       return {
         name: row.name,
@@ -192,145 +174,167 @@ export class SettingsDb {
     });
   }
 
-  removeDestination(name: string): boolean {
-    return this.#db.prepare(`DELETE FROM destination WHERE name = ?`).run(name).changes > 0;
+  async removeDestination(name: string): Promise<boolean> {
+    return (await this.sql.run(`DELETE FROM destination WHERE name = ?`, [name])) > 0;
   }
 
   // ---- schedules ----
 
-  putSchedule(s: ScheduleSettings): void {
-    this.#db.prepare(`INSERT OR REPLACE INTO schedule (name, settings) VALUES (?, ?)`).run(s.name, JSON.stringify(s));
+  async putSchedule(s: ScheduleSettings): Promise<void> {
+    await this.#upsert('schedule', ['name'], { name: s.name, settings: JSON.stringify(s) });
   }
 
-  schedule(name: string): ScheduleSettings {
-    const row = this.#db.prepare(`SELECT settings FROM schedule WHERE name = ?`).get(name) as
-      { settings: string } | undefined;
+  async schedule(name: string): Promise<ScheduleSettings> {
+    const row = await this.#one<{ settings: string }>(`SELECT settings FROM schedule WHERE name = ?`, [name]);
     if (!row) throw new NotFoundError(`no schedule named ${JSON.stringify(name)}; see \`ic schedule list\``);
     return JSON.parse(row.settings) as ScheduleSettings;
   }
 
-  schedules(): ScheduleSettings[] {
-    return (this.#db.prepare(`SELECT settings FROM schedule ORDER BY name`).all() as { settings: string }[]).map(
+  async schedules(): Promise<ScheduleSettings[]> {
+    return (await this.sql.all<{ settings: string }>(`SELECT settings FROM schedule ORDER BY name`)).map(
       (r) => JSON.parse(r.settings) as ScheduleSettings,
     );
   }
 
-  removeSchedule(name: string): boolean {
-    return this.#db.prepare(`DELETE FROM schedule WHERE name = ?`).run(name).changes > 0;
+  async removeSchedule(name: string): Promise<boolean> {
+    return (await this.sql.run(`DELETE FROM schedule WHERE name = ?`, [name])) > 0;
   }
 
   // ---- cursors and the delivered-items ledger ----
 
   /** Where a transfer's data type has been delivered up to (Unix seconds, appliance clock). */
-  cursor(transfer: string, dataType: Operation): number | undefined {
-    const row = this.#db
-      .prepare(`SELECT position FROM cursor WHERE transfer = ? AND data_type = ?`)
-      .get(transfer, dataType) as { position: number } | undefined;
-    return row?.position;
-  }
-
-  setCursor(transfer: string, dataType: Operation, position: number): void {
-    this.flushDelivered(); // a cursor never moves past ledger entries that are not written yet
-    this.#db
-      .prepare(`INSERT OR REPLACE INTO cursor (transfer, data_type, position, updated_at) VALUES (?, ?, ?, ?)`)
-      .run(transfer, dataType, position, new Date().toISOString());
-  }
-
-  cursors(): { transfer: string; dataType: string; position: number; updatedAt: string }[] {
-    return this.#db
-      .prepare(`SELECT transfer, data_type AS dataType, position, updated_at AS updatedAt FROM cursor ORDER BY 1, 2`)
-      .all() as { transfer: string; dataType: string; position: number; updatedAt: string }[];
-  }
-
-  wasDelivered(destination: string, item: string): boolean {
-    return (
-      this.#unflushed.has(`${destination}\0${item}`) ||
-      !!this.#stmt(`SELECT 1 FROM delivered WHERE destination = ? AND item = ?`).get(destination, item)
+  async cursor(transfer: string, dataType: Operation): Promise<number | undefined> {
+    const row = await this.#one<{ position: number | string }>(
+      `SELECT position FROM "cursor" WHERE transfer = ? AND data_type = ?`,
+      [transfer, dataType],
     );
+    return row ? Number(row.position) : undefined;
+  }
+
+  async setCursor(transfer: string, dataType: Operation, position: number): Promise<void> {
+    await this.flushDelivered(); // a cursor never moves past ledger entries that are not written yet
+    await this.#upsert('cursor', ['transfer', 'data_type'], {
+      transfer,
+      data_type: dataType,
+      position,
+      updated_at: new Date().toISOString(),
+    });
+  }
+
+  async cursors(): Promise<{ transfer: string; dataType: string; position: number; updatedAt: string }[]> {
+    const rows = await this.sql.all<{
+      transfer: string;
+      dataType: string;
+      position: number | string;
+      updatedAt: string;
+    }>(
+      `SELECT transfer, data_type AS "dataType", position, updated_at AS "updatedAt" FROM "cursor" ORDER BY transfer, data_type`,
+    );
+    return rows.map((r) => ({ ...r, position: Number(r.position) }));
+  }
+
+  async wasDelivered(destination: string, item: string): Promise<boolean> {
+    const k = `${destination}\0${item}`;
+    if (this.#unflushed.has(k) || this.#writing.has(k)) return true;
+    return !!(await this.#one(`SELECT 1 AS x FROM delivered WHERE destination = ? AND item = ?`, [destination, item]));
   }
 
   /**
    * Records an acknowledged item. Entries are written in one transaction per event-loop turn (or per 500), not
    * one each: a crash can lose the entries of that last turn, which only means those items are delivered once
    * more — plugins are idempotent per item (ADR 008) — and `setCursor()` writes them first, so a cursor never
-   * passes an unwritten entry.
+   * passes an unwritten entry. A failed write keeps its entries pending for the next flush.
    */
   markDelivered(destination: string, item: string, location?: string): void {
     this.#unflushed.set(`${destination}\0${item}`, [destination, item, new Date().toISOString(), location ?? null]);
-    if (this.#unflushed.size >= 500) this.flushDelivered();
-    else this.#flushTimer ??= setImmediate(() => this.flushDelivered());
+    if (this.#unflushed.size >= 500) void this.flushDelivered().catch(() => undefined);
+    else
+      this.#flushTimer ??= setImmediate(() => {
+        this.#flushTimer = undefined;
+        void this.flushDelivered().catch(() => undefined);
+      });
   }
 
-  /** Writes the pending ledger entries now. */
-  flushDelivered(): void {
+  /** Writes the pending ledger entries now (after any write already under way). */
+  flushDelivered(): Promise<void> {
     if (this.#flushTimer) clearImmediate(this.#flushTimer);
     this.#flushTimer = undefined;
+    const next = this.#flushing.then(() => this.#writeLedger());
+    this.#flushing = next.catch(() => undefined);
+    return next;
+  }
+
+  async #writeLedger(): Promise<void> {
     if (!this.#unflushed.size) return;
-    const rows = [...this.#unflushed.values()];
+    const rows = new Map(this.#unflushed);
     this.#unflushed.clear();
-    const insert = this.#stmt(
-      `INSERT OR REPLACE INTO delivered (destination, item, delivered_at, location) VALUES (?, ?, ?, ?)`,
-    );
-    this.#db.transaction(() => {
-      for (const r of rows) insert.run(...r);
-    })();
+    for (const [k, v] of rows) this.#writing.set(k, v);
+    try {
+      await this.sql.transaction((tx) =>
+        upsertRows(tx, 'delivered', ['destination', 'item'], LEDGER_COLUMNS, [...rows.values()]),
+      );
+    } catch (err) {
+      // Kept pending: the next flush (at the latest the next setCursor) writes them or fails.
+      for (const [k, v] of rows) if (!this.#unflushed.has(k)) this.#unflushed.set(k, v);
+      throw err;
+    } finally {
+      for (const k of rows.keys()) this.#writing.delete(k);
+    }
   }
 
   readonly #unflushed = new Map<string, [string, string, string, string | null]>();
+  readonly #writing = new Map<string, [string, string, string, string | null]>();
+  #flushing: Promise<void> = Promise.resolve();
   #flushTimer: NodeJS.Immediate | undefined;
 
-  readonly #statements = new Map<string, Database.Statement>();
-  /** A prepared statement, prepared once (for the per-item ledger calls). */
-  #stmt(sql: string): Database.Statement {
-    let s = this.#statements.get(sql);
-    if (!s) this.#statements.set(sql, (s = this.#db.prepare(sql)));
-    return s;
-  }
-
-  deliveredCount(destination?: string): number {
-    this.flushDelivered();
-    const row = (
-      destination
-        ? this.#db.prepare(`SELECT COUNT(*) AS n FROM delivered WHERE destination = ?`).get(destination)
-        : this.#db.prepare(`SELECT COUNT(*) AS n FROM delivered`).get()
-    ) as { n: number };
-    return row.n;
+  async deliveredCount(destination?: string): Promise<number> {
+    await this.flushDelivered();
+    const row = destination
+      ? await this.#one<{ n: number | string }>(`SELECT COUNT(*) AS n FROM delivered WHERE destination = ?`, [
+          destination,
+        ])
+      : await this.#one<{ n: number | string }>(`SELECT COUNT(*) AS n FROM delivered`, []);
+    return Number(row?.n ?? 0);
   }
 
   // ---- runs ----
 
-  startRun(schedule: string): number {
-    return Number(
-      this.#db.prepare(`INSERT INTO run (schedule, started_at) VALUES (?, ?)`).run(schedule, new Date().toISOString())
-        .lastInsertRowid,
+  async startRun(schedule: string): Promise<number> {
+    const row = await this.#one<{ id: number | string }>(
+      insertReturningIdSql(this.sql.dialect, 'run', ['schedule', 'started_at', 'counts']),
+      [schedule, new Date().toISOString(), '{}'],
     );
+    return Number(row!.id);
   }
 
-  finishRun(id: number, outcome: RunOutcome, counts: Record<string, number>, error?: string): void {
-    this.#db
-      .prepare(`UPDATE run SET ended_at = ?, outcome = ?, counts = ?, error = ? WHERE id = ?`)
-      .run(new Date().toISOString(), outcome, JSON.stringify(counts), error ?? null, id);
+  async finishRun(id: number, outcome: RunOutcome, counts: Record<string, number>, error?: string): Promise<void> {
+    await this.sql.run(`UPDATE run SET ended_at = ?, outcome = ?, counts = ?, error = ? WHERE id = ?`, [
+      new Date().toISOString(),
+      outcome,
+      JSON.stringify(counts),
+      error ?? null,
+      id,
+    ]);
   }
 
   /** Marks runs of `schedule` that never finished (their process ended) as failed. Call holding its lease. */
-  closeAbandonedRuns(schedule: string): number {
-    return this.#db
-      .prepare(`UPDATE run SET ended_at = ?, outcome = 'failed', error = ? WHERE schedule = ? AND outcome IS NULL`)
-      .run(
-        new Date().toISOString(),
-        'the process running it ended before it finished; the next run caught up',
-        schedule,
-      ).changes;
+  closeAbandonedRuns(schedule: string): Promise<number> {
+    return this.sql.run(
+      `UPDATE run SET ended_at = ?, outcome = 'failed', error = ? WHERE schedule = ? AND outcome IS NULL`,
+      [new Date().toISOString(), 'the process running it ended before it finished; the next run caught up', schedule],
+    );
   }
 
-  runs(schedule?: string, limit = 20): RunRecord[] {
-    const rows = (
-      schedule
-        ? this.#db.prepare(`SELECT * FROM run WHERE schedule = ? ORDER BY id DESC LIMIT ?`).all(schedule, limit)
-        : this.#db.prepare(`SELECT * FROM run ORDER BY id DESC LIMIT ?`).all(limit)
-    ) as RunRow[];
+  async runs(schedule?: string, limit = 20): Promise<RunRecord[]> {
+    const d = this.sql.dialect;
+    const rows = schedule
+      ? await this.sql.all<RunRow>(`SELECT * FROM run WHERE schedule = ? ORDER BY id DESC ${pageSql(d)}`, [
+          schedule,
+          ...pageParams(d, limit),
+        ])
+      : await this.sql.all<RunRow>(`SELECT * FROM run ORDER BY id DESC ${pageSql(d)}`, pageParams(d, limit));
     return rows.map((r) => ({
-      id: r.id,
+      id: Number(r.id),
       schedule: r.schedule,
       startedAt: r.started_at,
       endedAt: r.ended_at ?? undefined,
@@ -343,48 +347,103 @@ export class SettingsDb {
   /**
    * Takes a named lease for `ttlSeconds` unless another holder has one that has not expired (a crashed holder's
    * lease runs out, or is taken over at once when `isGone` says its holder no longer exists). Returns whether this
-   * holder has it now.
+   * holder has it now. Compare-and-set: the row is replaced only if it still is what was read, so two processes
+   * (or hosts sharing a PostgreSQL / SQL Server settings database) never both win.
    */
-  tryLease(
+  async tryLease(
     name: string,
     holder: string,
     ttlSeconds: number,
     isGone: (holder: string) => boolean = () => false,
-  ): boolean {
+  ): Promise<boolean> {
     const now = Math.floor(Date.now() / 1000);
-    return this.#db
-      .transaction(() => {
-        const row = this.#db.prepare(`SELECT holder, expires_at FROM lease WHERE name = ?`).get(name) as
-          { holder: string; expires_at: number } | undefined;
-        if (row && row.holder !== holder && row.expires_at > now && !isGone(row.holder)) return false;
-        this.#db
-          .prepare(`INSERT OR REPLACE INTO lease (name, holder, expires_at) VALUES (?, ?, ?)`)
-          .run(name, holder, now + ttlSeconds);
-        return true;
-      })
-      .immediate();
+    const row = await this.#one<{ holder: string; expires_at: number | string }>(
+      `SELECT holder, expires_at FROM lease WHERE name = ?`,
+      [name],
+    );
+    if (!row)
+      return this.sql
+        .run(`INSERT INTO lease (name, holder, expires_at) VALUES (?, ?, ?)`, [name, holder, now + ttlSeconds])
+        .then(
+          (n) => n === 1,
+          () => false, // another process inserted it first
+        );
+    const expires = Number(row.expires_at);
+    if (row.holder !== holder && expires > now && !isGone(row.holder)) return false;
+    const changed = await this.sql.run(
+      `UPDATE lease SET holder = ?, expires_at = ? WHERE name = ? AND holder = ? AND expires_at = ?`,
+      [holder, now + ttlSeconds, name, row.holder, expires],
+    );
+    return changed === 1;
   }
 
-  releaseLease(name: string, holder: string): void {
-    this.#db.prepare(`DELETE FROM lease WHERE name = ? AND holder = ?`).run(name, holder);
+  async releaseLease(name: string, holder: string): Promise<void> {
+    await this.sql.run(`DELETE FROM lease WHERE name = ? AND holder = ?`, [name, holder]);
   }
 
-  recordFailure(runId: number | undefined, destination: string, item: string, code: string, message: string): void {
-    this.#db
-      .prepare(`INSERT INTO failed_item (run_id, destination, item, code, message, at) VALUES (?, ?, ?, ?, ?, ?)`)
-      .run(runId ?? null, destination, item, code, message, new Date().toISOString());
+  /** Leases held now (not expired): who runs what. */
+  async leases(): Promise<{ name: string; holder: string; expiresAt: number }[]> {
+    const rows = await this.sql.all<{ name: string; holder: string; expires_at: number | string }>(
+      `SELECT name, holder, expires_at FROM lease WHERE expires_at > ? ORDER BY name`,
+      [Math.floor(Date.now() / 1000)],
+    );
+    return rows.map((r) => ({ name: r.name, holder: r.holder, expiresAt: Number(r.expires_at) }));
   }
 
-  failures(limit = 50): { destination: string; item: string; code: string; message: string; at: string }[] {
-    return this.#db
-      .prepare(`SELECT destination, item, code, message, at FROM failed_item ORDER BY id DESC LIMIT ?`)
-      .all(limit) as { destination: string; item: string; code: string; message: string; at: string }[];
+  async recordFailure(
+    runId: number | undefined,
+    destination: string,
+    item: string,
+    code: string,
+    message: string,
+  ): Promise<void> {
+    await this.sql.run(
+      `INSERT INTO failed_item (run_id, destination, item, code, message, at) VALUES (?, ?, ?, ?, ?, ?)`,
+      [runId ?? null, destination, item, code, message, new Date().toISOString()],
+    );
   }
 
-  close(): void {
-    this.flushDelivered();
-    this.#db.close();
+  async failures(
+    limit = 50,
+  ): Promise<{ destination: string; item: string; code: string; message: string; at: string }[]> {
+    const d = this.sql.dialect;
+    return this.sql.all(
+      `SELECT destination, item, code, message, at FROM failed_item ORDER BY id DESC ${pageSql(d)}`,
+      pageParams(d, limit),
+    );
   }
+
+  async close(): Promise<void> {
+    try {
+      await this.flushDelivered();
+    } finally {
+      await this.sql.close();
+    }
+  }
+}
+
+/** Creates or upgrades the tables, one migration at a time, under a lock that serialises concurrent openers. */
+async function migrate(sql: SqlConnection): Promise<void> {
+  const d = sql.dialect;
+  await sql.transaction(async (tx) => {
+    const lock = migrationLockSql(d);
+    if (lock) await tx.run(lock);
+    const hasMeta = (await tx.all(markerExistsSql(d), [META])).length > 0;
+    const version = hasMeta
+      ? Number(
+          (await tx.all<{ value: string }>(`SELECT "value" FROM ${META} WHERE "key" = 'schema_version'`))[0]?.value ??
+            0,
+        )
+      : 0;
+    if (version > SCHEMA_VERSION)
+      throw new ConfigError(
+        `the settings database ${sql.location} has schema ${version}, newer than this version of ic knows (${SCHEMA_VERSION}); upgrade ic`,
+      );
+    const steps = migrations(d);
+    for (let v = version; v < steps.length; v++) for (const statement of steps[v]!) await tx.run(statement);
+    const { sql: text, params } = upsertSql(d, META, ['key'], { key: 'schema_version', value: String(SCHEMA_VERSION) });
+    await tx.run(text, params);
+  });
 }
 
 interface DestRow {
@@ -394,7 +453,7 @@ interface DestRow {
   secret_fields: string;
 }
 interface RunRow {
-  id: number;
+  id: number | string;
   schedule: string;
   started_at: string;
   ended_at: string | null;

@@ -55,8 +55,8 @@ async function save(
     given = await promptConfig(pkg.configSchema.schema, given);
   const config = pkg.configSchema.validate<Record<string, unknown>>(given, `destination ${JSON.stringify(name)}`);
   const settings = app.validator.destination({ name, plugin: pluginId, config: { ...config } });
-  const previous = base ? app.db.destination(name) : undefined;
-  app.db.putDestination(settings, pkg.configSchema.secretFields);
+  const previous = base ? await app.db.destination(name) : undefined;
+  await app.db.putDestination(settings, pkg.configSchema.secretFields);
   if (o.test !== false) {
     const r = await check(app, name).catch((err: unknown) => ({
       ok: false,
@@ -69,8 +69,8 @@ async function save(
       ],
     }));
     if (!r.ok) {
-      if (previous) app.db.putDestination(previous, previous.secretFields);
-      else app.db.removeDestination(name);
+      if (previous) await app.db.putDestination(previous, previous.secretFields);
+      else await app.db.removeDestination(name);
       printCheck(name, r, o.json);
       process.stderr.write(`destination ${JSON.stringify(name)} was NOT saved; fix the problem or pass --no-test\n`);
       return EXIT.failed;
@@ -97,8 +97,8 @@ export function destinationCommands(ic: Command): void {
       '\nOn a terminal, without --set or --config, every field is asked for (secrets are not echoed).\nExamples:\n  ic destination add files --plugin file-system --set destinationDirectory=/srv/archive\n  ic destination add archive --plugin sql --set connectionString=postgres://ic@db/archive',
     )
     .action(async (name: string, o: DestinationOptions, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => {
-        if (app.db.destinations().some((x) => x.name === name))
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        if ((await app.db.destinations()).some((x) => x.name === name))
           throw new ConfigError(`destination ${JSON.stringify(name)} exists; use \`ic destination edit\``);
         return save(app, name, o);
       });
@@ -106,22 +106,22 @@ export function destinationCommands(ic: Command): void {
   fields(d.command('edit <name>').description('change config fields of a destination (tested again)'))
     .addHelpText('after', '\nExample:\n  ic destination edit files --set fileNameConflictHandling=Skip')
     .action(async (name: string, o: DestinationOptions, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => save(app, name, o, app.db.destination(name)));
+      process.exitCode = await withApp(opts(cmd, o), async (app) => save(app, name, o, await app.db.destination(name)));
     });
   d.command('list')
     .description('list destinations (secret fields masked)')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic destination list')
     .action(async (o: HomeOptions, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => {
-        const all = app.db.destinations();
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        const all = await app.db.destinations();
         if (o.json) out.json(all.map(shown));
         else if (!all.length) out.line('no destinations; add one with `ic destination add`');
         else
           out.line(
             table([['NAME', 'PLUGIN', 'CONFIG'], ...all.map((x) => [x.name, x.plugin, JSON.stringify(x.config)])]),
           );
-        return Promise.resolve(EXIT.ok);
+        return EXIT.ok;
       });
     });
   d.command('show <name>')
@@ -129,15 +129,15 @@ export function destinationCommands(ic: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic destination show archive --json')
     .action(async (name: string, o: HomeOptions, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => {
-        app.db.destination(name);
-        const x = shown(app.db.destinations().find((y) => y.name === name)!);
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        await app.db.destination(name);
+        const x = shown((await app.db.destinations()).find((y) => y.name === name)!);
         if (o.json) out.json(x);
         else {
           out.line(`name     ${x.name}\nplugin   ${x.plugin}`);
           for (const [k, v] of Object.entries(x.config)) out.line(`  ${k.padEnd(26)} ${JSON.stringify(v)}`);
         }
-        return Promise.resolve(EXIT.ok);
+        return EXIT.ok;
       });
     });
   d.command('test <name>')
@@ -156,17 +156,17 @@ export function destinationCommands(ic: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic destination remove old-archive')
     .action(async (name: string, o: HomeOptions, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => {
-        app.db.destination(name);
-        const used = app.db.schedules().filter((s) => s.transfers.some((t) => t.destination === name));
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        await app.db.destination(name);
+        const used = (await app.db.schedules()).filter((s) => s.transfers.some((t) => t.destination === name));
         if (used.length)
           throw new ConfigError(
             `destination ${JSON.stringify(name)} is used by schedule(s) ${used.map((s) => s.name).join(', ')}; remove them first`,
           );
-        app.db.removeDestination(name);
+        await app.db.removeDestination(name);
         if (o.json) out.json({ removed: name });
         else out.line(`destination ${JSON.stringify(name)} removed`);
-        return Promise.resolve(EXIT.ok);
+        return EXIT.ok;
       });
     });
 }
@@ -175,7 +175,7 @@ export function destinationCommands(ic: Command): void {
 export async function checkScheduleRouting(app: App, schedule: Parameters<typeof checkRouting>[0]): Promise<void> {
   const caps = new Map<string, ReturnType<typeof capabilitiesOf>>();
   for (const t of schedule.transfers) {
-    const stored = app.db.destination(t.destination);
+    const stored = await app.db.destination(t.destination);
     caps.set(t.destination, capabilitiesOf((await app.destinations.plugin(stored.plugin)).manifest));
   }
   checkRouting(schedule, (n) => caps.get(n));

@@ -23,7 +23,7 @@ export function logsCommand(ic: Command): void {
     .action(async (o: LogsOptions, cmd: Command) => {
       const home = icHome(cmd.optsWithGlobals<HomeOptions>().home);
       const app = await openApp(home);
-      const dir = logDirectory(home, app.db.application().logDirectory);
+      const dir = logDirectory(home, (await app.db.application()).logDirectory);
       await app.close();
       const kind: LogKind = o.service ? 'service' : 'client';
       const show = (line: string) => line && out.line(o.json ? line : readable(line));

@@ -37,8 +37,8 @@ export function notifyCommands(ic: Command): void {
       '\nExample:\n  ic notify set --smtp-host smtp.example.com --from ic@example.com --to ops@example.com',
     )
     .action(async (o: NotifyOptions, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => {
-        const current = app.db.application();
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        const current = await app.db.application();
         const prev = current.notification;
         const password = o.password ?? process.env.IC_SMTP_PASSWORD;
         const next = app.validator.application({
@@ -56,13 +56,13 @@ export function notifyCommands(ic: Command): void {
             enabled: !o.disable,
           },
         });
-        app.db.putApplication(next);
+        await app.db.putApplication(next);
         if (o.json) out.json({ saved: true });
         else
           out.line(
             `notifications ${o.disable ? 'disabled' : `to ${next.notification!.to.join(', ')}`} saved; try \`ic notify test\``,
           );
-        return Promise.resolve(EXIT.ok);
+        return EXIT.ok;
       });
     });
   n.command('show')
@@ -70,15 +70,15 @@ export function notifyCommands(ic: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic notify show')
     .action(async (o: HomeOptions, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => {
-        const x = app.db.application().notification;
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        const x = (await app.db.application()).notification;
         const shown = x ? maskPassword(x) : undefined;
         if (o.json) out.json(shown ?? null);
         else if (!shown) out.line('notifications are not set up; see `ic notify set --help`');
         else
           for (const [k, v] of Object.entries(shown))
             out.line(`${k.padEnd(20)} ${Array.isArray(v) ? v.join(', ') : String(v)}`);
-        return Promise.resolve(EXIT.ok);
+        return EXIT.ok;
       });
     });
   n.command('test')
@@ -87,7 +87,7 @@ export function notifyCommands(ic: Command): void {
     .addHelpText('after', '\nExample:\n  ic notify test')
     .action(async (o: HomeOptions, cmd: Command) => {
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
-        const x = app.db.application().notification;
+        const x = (await app.db.application()).notification;
         if (!x) throw new ConfigError('notifications are not set up; run `ic notify set` first');
         const notifier = new Notifier(x);
         try {

@@ -32,7 +32,7 @@ export function pluginCommands(ic: Command): void {
     .action(async (o: HomeOptions, cmd: Command) => {
       const options = opts(cmd, o);
       process.exitCode = await withApp(options, async (app) => {
-        const destinations = app.db.destinations();
+        const destinations = await app.db.destinations();
         const listed: ListedPlugin[] = (await pluginCatalog(app.home).list()).map((e) => ({
           ...(e.id && { id: e.id }),
           package: e.name,
@@ -108,7 +108,7 @@ export function pluginCommands(ic: Command): void {
     .action(async (id: string, o: HomeOptions & { force?: boolean }, cmd: Command) => {
       const options = opts(cmd, o);
       process.exitCode = await withApp(options, async (app) => {
-        const users = app.db.destinations().filter((d) => d.plugin === id);
+        const users = (await app.db.destinations()).filter((d) => d.plugin === id);
         if (users.length && !options.force)
           throw new ConfigError(
             `plugin "${id}" is used by destination(s) ${users.map((d) => d.name).join(', ')}; remove them first or pass --force`,

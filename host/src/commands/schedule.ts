@@ -35,9 +35,9 @@ async function save(app: App, name: string, o: ScheduleOptions, base?: ScheduleS
     ...(o.disabled !== undefined && { enabled: !o.disabled }),
     ...(o.transfer?.length && { transfers: o.transfer.map(parseTransfer) }),
   });
-  for (const t of schedule.transfers) app.db.site(t.site);
+  for (const t of schedule.transfers) await app.db.site(t.site);
   await checkScheduleRouting(app, schedule);
-  app.db.putSchedule(schedule);
+  await app.db.putSchedule(schedule);
   if (o.json) out.json({ saved: name });
   else
     out.line(
@@ -66,8 +66,8 @@ export function scheduleCommands(ic: Command): void {
       '\nExample:\n  ic schedule add nightly --every 1d --at 02:00 \\\n    --transfer main:files:session-data,session-recording,site-backup \\\n    --transfer main:archive:session-data,system-information',
     )
     .action(async (name: string, o: ScheduleOptions, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => {
-        if (app.db.schedules().some((x) => x.name === name))
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        if ((await app.db.schedules()).some((x) => x.name === name))
           throw new ConfigError(`schedule ${JSON.stringify(name)} exists; use \`ic schedule edit\``);
         return save(app, name, o);
       });
@@ -75,15 +75,17 @@ export function scheduleCommands(ic: Command): void {
   fields(s.command('edit <name>').description('change a schedule (--transfer replaces all transfers)'))
     .addHelpText('after', '\nExample:\n  ic schedule edit nightly --every 12h')
     .action(async (name: string, o: ScheduleOptions, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => save(app, name, o, app.db.schedule(name)));
+      process.exitCode = await withApp(opts(cmd, o), async (app) => save(app, name, o, await app.db.schedule(name)));
     });
   s.command('list')
     .description('list schedules with their last run')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic schedule list')
     .action(async (o: HomeOptions, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => {
-        const all = app.db.schedules().map((x) => ({ ...x, lastRun: app.db.runs(x.name, 1)[0] }));
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        const all = await Promise.all(
+          (await app.db.schedules()).map(async (x) => ({ ...x, lastRun: (await app.db.runs(x.name, 1))[0] })),
+        );
         if (o.json) out.json(all);
         else if (!all.length) out.line('no schedules; add one with `ic schedule add`');
         else
@@ -101,7 +103,7 @@ export function scheduleCommands(ic: Command): void {
               ]),
             ]),
           );
-        return Promise.resolve(EXIT.ok);
+        return EXIT.ok;
       });
     });
   s.command('show <name>')
@@ -109,9 +111,9 @@ export function scheduleCommands(ic: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic schedule show nightly')
     .action(async (name: string, o: HomeOptions, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => {
-        const x = app.db.schedule(name);
-        const runs = app.db.runs(name, 5);
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        const x = await app.db.schedule(name);
+        const runs = await app.db.runs(name, 5);
         if (o.json) out.json({ ...x, periodMinutes: periodMinutes(x.period), runs });
         else {
           out.line(
@@ -128,7 +130,7 @@ export function scheduleCommands(ic: Command): void {
               `run ${r.id} ${r.startedAt} ${r.outcome ?? 'running'} ${JSON.stringify(r.counts)}${r.error ? ` — ${r.error}` : ''}`,
             );
         }
-        return Promise.resolve(EXIT.ok);
+        return EXIT.ok;
       });
     });
   s.command('remove <name>')
@@ -136,12 +138,12 @@ export function scheduleCommands(ic: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic schedule remove nightly')
     .action(async (name: string, o: HomeOptions, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => {
-        app.db.schedule(name);
-        app.db.removeSchedule(name);
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        await app.db.schedule(name);
+        await app.db.removeSchedule(name);
         if (o.json) out.json({ removed: name });
         else out.line(`schedule ${JSON.stringify(name)} removed`);
-        return Promise.resolve(EXIT.ok);
+        return EXIT.ok;
       });
     });
   s.command('run <name>')

@@ -10,27 +10,11 @@ import { icHome, openApp, scheduleRunner } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
 import { ServiceMetrics, startHealthServer } from '../service/health-server.js';
+import { alive, stateFile, type ServiceState } from '../service/state.js';
 import { table, withApp, type HomeOptions } from './common.js';
 import { opts } from './site.js';
 
-interface ServiceState {
-  pid: number;
-  startedAt: string;
-  healthUrl: string;
-  home: string;
-}
-
-const stateFile = (home: string) => join(home, 'service.json');
 const UNIT = 'integration-client.service';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 export function unitText(home: string): string {
   const bin = resolve(fileURLToPath(new URL('../../bin/ic.js', import.meta.url)));
@@ -73,7 +57,7 @@ export function serviceCommands(ic: Command): void {
         stateFile(home),
         JSON.stringify({ pid: process.pid, startedAt, healthUrl, home } satisfies ServiceState),
       );
-      scheduler.start();
+      await scheduler.start();
       app.log.info({ home, healthUrl, schedules: scheduler.nextRuns() }, 'service started');
       out.line(
         `service running (pid ${process.pid}); health ${healthUrl}/health, metrics ${healthUrl}/metrics; log: ic logs --service (${app.logDir})`,
@@ -140,24 +124,26 @@ export function serviceCommands(ic: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic service status --json')
     .action(async (o: HomeOptions & { unitDir: string }, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => {
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
         const file = stateFile(app.home);
         const state = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as ServiceState) : undefined;
         const running = !!state && alive(state.pid);
         const installed = existsSync(join(o.unitDir, UNIT));
-        const lastRun = app.db.runs(undefined, 1)[0];
-        const schedules = app.db.schedules().map((x) => {
-          const last = app.db.runs(x.name, 1)[0];
-          return {
-            name: x.name,
-            period: x.period,
-            timeOfDay: x.timeOfDay,
-            enabled: x.enabled !== false,
-            transfers: x.transfers.length,
-            lastRun: last?.startedAt,
-            outcome: last?.outcome,
-          };
-        });
+        const lastRun = (await app.db.runs(undefined, 1))[0];
+        const schedules = await Promise.all(
+          (await app.db.schedules()).map(async (x) => {
+            const last = (await app.db.runs(x.name, 1))[0];
+            return {
+              name: x.name,
+              period: x.period,
+              timeOfDay: x.timeOfDay,
+              enabled: x.enabled !== false,
+              transfers: x.transfers.length,
+              lastRun: last?.startedAt,
+              outcome: last?.outcome,
+            };
+          }),
+        );
         const status = {
           service: running ? 'running' : installed ? 'stopped' : 'not installed',
           pid: running ? state.pid : undefined,
@@ -186,7 +172,7 @@ export function serviceCommands(ic: Command): void {
               ]),
             );
         }
-        return Promise.resolve(EXIT.ok);
+        return EXIT.ok;
       });
     });
 }

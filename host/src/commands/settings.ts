@@ -1,4 +1,7 @@
+import { copySettings, SettingsDb, SETTINGS_DB_ENV, writeSettingsLocation } from '@integration-client/core';
+import { ConfigError } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
+import { runningService } from '../service/state.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
 import { maskPassword, withApp, type HomeOptions } from './common.js';
@@ -35,10 +38,10 @@ export function settingsCommands(ic: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic settings set --log-removal-days 30 --log-level info')
     .action(async (o: SettingsOptions, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => {
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
         const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
         const next = app.validator.application({
-          ...app.db.application(),
+          ...(await app.db.application()),
           ...(o.logDirectory !== undefined && { logDirectory: o.logDirectory }),
           ...(o.logRemovalDays !== undefined && { logRemovalDays: num(o.logRemovalDays) }),
           ...(o.logLevel !== undefined && { logLevel: o.logLevel }),
@@ -49,10 +52,10 @@ export function settingsCommands(ic: Command): void {
           ...(o.pluginCallTimeout !== undefined && { pluginCallTimeoutSeconds: num(o.pluginCallTimeout) }),
           ...(o.pluginMemoryLimit !== undefined && { pluginMemoryLimitMb: num(o.pluginMemoryLimit) }),
         });
-        app.db.putApplication(next);
+        await app.db.putApplication(next);
         if (o.json) out.json({ saved: true });
         else out.line('application settings saved');
-        return Promise.resolve(EXIT.ok);
+        return EXIT.ok;
       });
     });
   s.command('show')
@@ -60,9 +63,10 @@ export function settingsCommands(ic: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic settings show --json')
     .action(async (o: HomeOptions, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => {
-        const a = app.db.application();
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        const a = await app.db.application();
         const shown = {
+          settingsDatabase: app.settings.location,
           ...a,
           logDirectory: app.logDir,
           ...(a.notification && { notification: maskPassword(a.notification) }),
@@ -71,7 +75,54 @@ export function settingsCommands(ic: Command): void {
         else
           for (const [k, v] of Object.entries(shown))
             out.line(`${k.padEnd(18)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
-        return Promise.resolve(EXIT.ok);
+        return EXIT.ok;
+      });
+    });
+  s.command('migrate')
+    .description(
+      'copy everything (sites, destinations, schedules, cursors, the delivered-items ledger, runs, application settings) to another settings database, check it, and switch to it',
+    )
+    .requiredOption(
+      '--to <connection>',
+      'the new settings database: postgres://user:pw@host:5432/db, mssql://…, Server=…;Database=…; or sqlite:<file>',
+    )
+    .option('--replace', 'overwrite settings the target database already holds')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      `\nExamples:\n  ic settings migrate --to postgres://ic:secret@db.example.com:5432/ic_settings\n  ic settings migrate --to sqlite:$IC_HOME/settings.db   (back to the embedded default)\nStop the service first. The old database is left as it was; remove it when you no longer need it.`,
+    )
+    .action(async (o: HomeOptions & { to: string; replace?: boolean }, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        const service = runningService(app.home);
+        if (service)
+          throw new ConfigError(
+            `the service is running (pid ${service.pid}) on the current settings database; stop it (systemctl stop integration-client), migrate, then start it`,
+          );
+        const target = await SettingsDb.open(o.to, app.box);
+        let report;
+        try {
+          report = await copySettings(app.db, target, {
+            replace: o.replace,
+            onTable: (table, rows) => {
+              if (!o.json) out.line(`  ${table.padEnd(18)} ${rows} rows copied`);
+            },
+          });
+        } finally {
+          await target.close();
+        }
+        const fromEnv = app.settings.source === 'env';
+        const now = fromEnv ? undefined : writeSettingsLocation(app.home, app.box, o.to);
+        if (o.json) out.json({ ...report, switched: !fromEnv });
+        else {
+          out.line(`copied ${report.from} → ${report.to}`);
+          out.line(
+            fromEnv
+              ? `the settings database comes from ${SETTINGS_DB_ENV}: set it to the new connection to switch`
+              : `switched: ${app.home} now uses ${now!.location}; the old database was left as it was`,
+          );
+        }
+        return EXIT.ok;
       });
     });
 }

@@ -55,7 +55,7 @@ async function save(app: App, o: SiteOptions, base: Partial<SiteSettings>, name:
     }
     if (!o.json) out.line(`ok: ${t.message}`);
   }
-  app.db.putSite(site);
+  await app.db.putSite(site);
   if (o.json) out.json({ saved: name });
   else out.line(`site ${JSON.stringify(name)} saved (client secret stored encrypted)`);
   return EXIT.ok;
@@ -81,7 +81,7 @@ export function siteCommands(ic: Command): void {
     )
     .action(async (name: string, o: SiteOptions, cmd: Command) => {
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
-        if (app.db.sites().some((s) => s.name === name))
+        if ((await app.db.sites()).some((s) => s.name === name))
           throw new ConfigError(`site ${JSON.stringify(name)} exists; use \`ic site edit\``);
         return save(app, o, {}, name);
       });
@@ -89,7 +89,7 @@ export function siteCommands(ic: Command): void {
   fields(site.command('edit <name>').description('change fields of a site (tested again before it is saved)'))
     .addHelpText('after', '\nExample:\n  ic site edit main --client-secret "$NEW_SECRET"')
     .action(async (name: string, o: SiteOptions, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => save(app, o, app.db.site(name), name));
+      process.exitCode = await withApp(opts(cmd, o), async (app) => save(app, o, await app.db.site(name), name));
     });
   site
     .command('list')
@@ -97,8 +97,8 @@ export function siteCommands(ic: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic site list --json')
     .action(async (o: HomeOptions, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => {
-        const sites = app.db.sites();
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        const sites = await app.db.sites();
         if (o.json) out.json(sites);
         else if (!sites.length) out.line('no sites; add one with `ic site add`');
         else
@@ -108,7 +108,7 @@ export function siteCommands(ic: Command): void {
               ...sites.map((s) => [s.name, s.host, s.clientId, s.caFile ?? '']),
             ]),
           );
-        return Promise.resolve(EXIT.ok);
+        return EXIT.ok;
       });
     });
   site
@@ -117,12 +117,12 @@ export function siteCommands(ic: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic site show main')
     .action(async (name: string, o: HomeOptions, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => {
-        app.db.site(name); // not-found error when missing
-        const s = app.db.sites().find((x) => x.name === name)!;
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        await app.db.site(name); // not-found error when missing
+        const s = (await app.db.sites()).find((x) => x.name === name)!;
         if (o.json) out.json(s);
         else for (const [k, v] of Object.entries(s)) out.line(`${k.padEnd(20)} ${String(v)}`);
-        return Promise.resolve(EXIT.ok);
+        return EXIT.ok;
       });
     });
   site
@@ -132,7 +132,7 @@ export function siteCommands(ic: Command): void {
     .addHelpText('after', '\nExample:\n  ic site test main')
     .action(async (name: string, o: HomeOptions, cmd: Command) => {
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
-        const t = await credentialsTest(app, app.db.site(name));
+        const t = await credentialsTest(app, await app.db.site(name));
         printTest(name, t, o.json);
         return t.ok ? EXIT.ok : EXIT.failed;
       });
@@ -143,17 +143,17 @@ export function siteCommands(ic: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic site remove old-site')
     .action(async (name: string, o: HomeOptions, cmd: Command) => {
-      process.exitCode = await withApp(opts(cmd, o), (app) => {
-        app.db.site(name);
-        const used = app.db.schedules().filter((s) => s.transfers.some((t) => t.site === name));
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        await app.db.site(name);
+        const used = (await app.db.schedules()).filter((s) => s.transfers.some((t) => t.site === name));
         if (used.length)
           throw new ConfigError(
             `site ${JSON.stringify(name)} is used by schedule(s) ${used.map((s) => s.name).join(', ')}; remove them first`,
           );
-        app.db.removeSite(name);
+        await app.db.removeSite(name);
         if (o.json) out.json({ removed: name });
         else out.line(`site ${JSON.stringify(name)} removed`);
-        return Promise.resolve(EXIT.ok);
+        return EXIT.ok;
       });
     });
 }

@@ -114,7 +114,7 @@ export function testCommand(ic: Command): void {
           const engine = new TransferEngine(app.db, app.log);
           for (const siteName of sites.length ? sites : [undefined]) {
             const settings = siteName
-              ? app.db.site(siteName)
+              ? await app.db.site(siteName)
               : { host: o.host!, clientId: 'none', clientSecret: 'none' };
             const client = await SiteClient.create({ site: settings, logger: app.log });
             clients.push(client);

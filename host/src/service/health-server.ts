@@ -30,7 +30,11 @@ const labels = (l: Record<string, string>) =>
     .map(([k, v]) => `${k}="${esc(v)}"`)
     .join(',');
 
-export function metricsText(m: ServiceMetrics, db: SettingsDb, nowS = Math.floor(Date.now() / 1000)): string {
+export async function metricsText(
+  m: ServiceMetrics,
+  db: SettingsDb,
+  nowS = Math.floor(Date.now() / 1000),
+): Promise<string> {
   const lines: string[] = [];
   const family = (name: string, help: string, type: 'counter' | 'gauge', values: Map<string, number>) => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
@@ -41,7 +45,8 @@ export function metricsText(m: ServiceMetrics, db: SettingsDb, nowS = Math.floor
   family('ic_bytes_delivered_total', 'Bytes of recordings and backups acknowledged.', 'counter', m.bytes);
   family('ic_item_failures_total', 'Items that failed (retryable or not).', 'counter', m.failures);
   const lag = new Map<string, number>();
-  for (const c of db.cursors()) lag.set(labels({ transfer: c.transfer, data_type: c.dataType }), nowS - c.position);
+  for (const c of await db.cursors())
+    lag.set(labels({ transfer: c.transfer, data_type: c.dataType }), nowS - c.position);
   family('ic_cursor_lag_seconds', "Seconds between now and a transfer's cursor.", 'gauge', lag);
   return `${lines.join('\n')}\n`;
 }
@@ -66,8 +71,11 @@ export function startHealthServer(
         }),
       );
     } else if (req.url === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(metricsText(m, db));
+      metricsText(m, db).then(
+        (text) => res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(text),
+        (err: unknown) =>
+          res.writeHead(503, { 'content-type': 'text/plain' }).end(`settings database unavailable: ${String(err)}\n`),
+      );
     } else {
       res.writeHead(404).end();
     }

@@ -4,7 +4,7 @@
  * one tested live on the other engines; see the package README.
  */
 import sql from 'mssql';
-import type { ParsedConnection } from '../connection-string.js';
+import { mssqlConnectionConfig, type ParsedConnection } from '@integration-client/plugin-sdk';
 import { DIALECTS } from '../dialects.js';
 import type { Driver, ResultRow, Tx } from '../driver.js';
 import type { Value } from '../rows.js';
@@ -39,25 +39,7 @@ export const MIGRATION_LOCK_SQL =
   "EXEC sp_getapplock @Resource = N'integration-client.sql.migrate', @LockMode = N'Exclusive', @LockOwner = N'Transaction', @LockTimeout = 60000";
 
 export function mssqlConfig(conn: ParsedConnection): sql.config {
-  const s = conn.server!;
-  const o = s.options;
-  const yes = (v: string | undefined, dflt: boolean) =>
-    v === undefined ? dflt : /^(true|yes|1|strict|mandatory)$/i.test(v);
-  return {
-    server: s.host,
-    port: o.instancename ? undefined : s.port,
-    database: s.database,
-    user: s.user,
-    password: s.password,
-    pool: { max: 2, min: 0 },
-    connectionTimeout: 10_000,
-    options: {
-      encrypt: yes(o.encrypt, true),
-      trustServerCertificate: yes(o.trustservercertificate, false),
-      instanceName: o.instancename,
-      useUTC: true,
-    },
-  };
+  return mssqlConnectionConfig(conn);
 }
 
 export function openMssql(conn: ParsedConnection): Driver {

@@ -1,0 +1,29 @@
+/** `service.json` in the data directory: the running service's pid and health URL (written by `ic service run`). */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface ServiceState {
+  pid: number;
+  startedAt: string;
+  healthUrl: string;
+  home: string;
+}
+
+export const stateFile = (home: string) => join(home, 'service.json');
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The state of the service running on `home`, or undefined when none is. */
+export function runningService(home: string): ServiceState | undefined {
+  const file = stateFile(home);
+  if (!existsSync(file)) return undefined;
+  const state = JSON.parse(readFileSync(file, 'utf8')) as ServiceState;
+  return alive(state.pid) ? state : undefined;
+}
