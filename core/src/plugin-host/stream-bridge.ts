@@ -79,6 +79,9 @@ export function receiveStream(port: MessagePort): Readable {
       callback(err);
     },
   });
+  // The plugin sees a source error when it reads (or pipes) the stream; one that has stopped listening, or never
+  // started, must not have its worker crash on an unhandled 'error' event.
+  readable.on('error', () => undefined);
   port.on('message', (m: StreamDown) => {
     if ('chunk' in m) {
       const bytes = Buffer.from(m.chunk.buffer, m.chunk.byteOffset, m.chunk.byteLength);

@@ -6,7 +6,7 @@
  */
 import { ConfigError } from '@integration-client/plugin-sdk';
 import type { SettingsDb } from './settings-db.js';
-import { META, pageParams, pageSql, q, TABLES } from './settings-schema.js';
+import { META, pageSql, q, TABLES } from './settings-schema.js';
 import type { Param, SqlConnection } from './sql-connection.js';
 
 const PAGE = 5000;
@@ -74,8 +74,7 @@ export async function copySettings(
       let n = 0;
       for (let offset = 0; ; offset += PAGE) {
         const page = await src.all(
-          `SELECT ${cols.map(q).join(', ')} FROM ${q(t.name)} ORDER BY ${order} ${pageSql(src.dialect)}`,
-          pageParams(src.dialect, PAGE, offset),
+          `SELECT ${cols.map(q).join(', ')} FROM ${q(t.name)} ORDER BY ${order} ${pageSql(src.dialect, PAGE, offset)}`,
         );
         const rows = page
           .map((r) => cols.map((c) => (r[c] ?? null) as Param))

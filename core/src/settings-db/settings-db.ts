@@ -20,7 +20,6 @@ import {
   META,
   migrationLockSql,
   migrations,
-  pageParams,
   pageSql,
   upsertRows,
   SCHEMA_VERSION,
@@ -328,11 +327,10 @@ export class SettingsDb {
   async runs(schedule?: string, limit = 20): Promise<RunRecord[]> {
     const d = this.sql.dialect;
     const rows = schedule
-      ? await this.sql.all<RunRow>(`SELECT * FROM run WHERE schedule = ? ORDER BY id DESC ${pageSql(d)}`, [
+      ? await this.sql.all<RunRow>(`SELECT * FROM run WHERE schedule = ? ORDER BY id DESC ${pageSql(d, limit)}`, [
           schedule,
-          ...pageParams(d, limit),
         ])
-      : await this.sql.all<RunRow>(`SELECT * FROM run ORDER BY id DESC ${pageSql(d)}`, pageParams(d, limit));
+      : await this.sql.all<RunRow>(`SELECT * FROM run ORDER BY id DESC ${pageSql(d, limit)}`);
     return rows.map((r) => ({
       id: Number(r.id),
       schedule: r.schedule,
@@ -408,8 +406,7 @@ export class SettingsDb {
   ): Promise<{ destination: string; item: string; code: string; message: string; at: string }[]> {
     const d = this.sql.dialect;
     return this.sql.all(
-      `SELECT destination, item, code, message, at FROM failed_item ORDER BY id DESC ${pageSql(d)}`,
-      pageParams(d, limit),
+      `SELECT destination, item, code, message, at FROM failed_item ORDER BY id DESC ${pageSql(d, limit)}`,
     );
   }
 

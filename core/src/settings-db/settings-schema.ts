@@ -214,17 +214,16 @@ export function insertReturningIdSql(d: SettingsDialect, table: string, cols: re
   const list = `(${cols.map(q).join(', ')})`;
   const vals = `VALUES (${cols.map(() => '?').join(', ')})`;
   return d === 'mssql'
-    ? `INSERT INTO ${q(table)} ${list} OUTPUT INSERTED.${q('id')} ${vals}`
+    ? `INSERT INTO ${q(table)} ${list} ${vals}; SELECT CAST(SCOPE_IDENTITY() AS BIGINT) AS ${q('id')}`
     : `INSERT INTO ${q(table)} ${list} ${vals} RETURNING ${q('id')}`;
 }
 
-/** The suffix that limits an ordered SELECT to `?` rows after `?` skipped (parameters: limit, then offset). */
-export function pageSql(d: SettingsDialect): string {
-  return d === 'mssql' ? 'OFFSET ? ROWS FETCH NEXT ? ROWS ONLY' : 'LIMIT ? OFFSET ?';
+/** The suffix that limits an ordered SELECT to `limit` rows after `offset` (integers, written inline). */
+export function pageSql(d: SettingsDialect, limit: number, offset = 0): string {
+  if (!Number.isSafeInteger(limit) || !Number.isSafeInteger(offset) || limit < 0 || offset < 0)
+    throw new RangeError('a page is two non-negative integers');
+  return d === 'mssql' ? `OFFSET ${offset} ROWS FETCH NEXT ${limit} ROWS ONLY` : `LIMIT ${limit} OFFSET ${offset}`;
 }
-/** Parameters for pageSql in the dialect's order. */
-export const pageParams = (d: SettingsDialect, limit: number, offset = 0): number[] =>
-  d === 'mssql' ? [offset, limit] : [limit, offset];
 
 /**
  * Inserts or replaces many rows (keys unique within `rows`): multi-row statements of up to 250 rows on SQLite and

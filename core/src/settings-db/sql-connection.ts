@@ -85,8 +85,8 @@ function connection(
   exec: Runner,
   begin: <T>(fn: (r: Runner) => Promise<T>) => Promise<T>,
   close: () => Promise<void>,
+  gate = new Gate(),
 ): SqlConnection {
-  const gate = new Gate();
   const over = (r: Runner): SqlConnection => ({
     dialect,
     location,
@@ -106,6 +106,17 @@ function connection(
 type Runner = (sql: string, params: readonly Param[]) => Promise<{ rows: SqlRow[]; changes: number }>;
 
 // ---- SQLite (better-sqlite3, synchronous underneath) ----
+
+/**
+ * SQLite waits for a lock synchronously (busy_timeout), so two connections of one process to one file must not
+ * meet inside a transaction: the one waiting would block the thread the other needs to finish. They share a gate.
+ */
+const sqliteGates = new Map<string, Gate>();
+function gateOf(file: string): Gate {
+  let g = sqliteGates.get(file);
+  if (!g) sqliteGates.set(file, (g = new Gate()));
+  return g;
+}
 
 async function openSqlite(file: string): Promise<SqlConnection> {
   const { default: Database } = await import('better-sqlite3');
@@ -143,6 +154,7 @@ async function openSqlite(file: string): Promise<SqlConnection> {
       }
     },
     () => Promise.resolve(void db.close()),
+    gateOf(file),
   );
 }
 

@@ -1,0 +1,205 @@
+/**
+ * The settings database's repository on each engine that runs here — SQLite (a file) and PostgreSQL (a fresh
+ * database on the local server) — and `copySettings` between them. SQL Server runs the same code; its statements
+ * are checked by a T-SQL grammar in core (settings-schema.test.ts) because no server runs here.
+ */
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { copySettings, SecretBox, SettingsDb } from '@integration-client/core';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const box = SecretBox.withKey(Buffer.alloc(32, 7));
+const { createDatabase } = (await import('../../plugins/sql/dist/test-helpers.js')) as {
+  createDatabase(engine: 'postgres'): Promise<{ connectionString: string; drop(): Promise<void> }>;
+};
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const c of cleanup.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+/** A fresh, empty settings connection string on `engine`. */
+async function fresh(engine: 'sqlite' | 'postgres'): Promise<string> {
+  if (engine === 'sqlite') return `sqlite:${join(await mkdtemp(join(tmpdir(), 'ic-settings-')), 'settings.db')}`;
+  const d = await createDatabase('postgres');
+  cleanup.push(() => d.drop());
+  return d.connectionString;
+}
+
+async function open(connection: string): Promise<SettingsDb> {
+  const db = await SettingsDb.open(connection, box);
+  cleanup.push(() => db.close());
+  return db;
+}
+
+const SITE = { name: 'main', host: 'support.example.com', clientId: 'cid', clientSecret: 'the-client-secret' };
+
+/** Fills a settings database with one of everything. */
+async function fill(db: SettingsDb): Promise<void> {
+  await db.putApplication({
+    logRemovalDays: 9,
+    notification: { enabled: true, host: 'smtp.example.com', port: 25, from: 'a@b.c', to: ['d@e.f'], password: 'smtp-pw' },
+  } as never);
+  await db.putSite({ ...SITE, backupPassword: 'backup-pw' });
+  await db.putDestination({ name: 'archive', plugin: 'sql', config: { connectionString: 'postgres://u:db-pw@h/x' } }, [
+    'connectionString',
+  ]);
+  await db.putSchedule({
+    name: 'nightly',
+    period: '1d',
+    enabled: true,
+    transfers: [{ site: 'main', destination: 'archive', dataTypes: ['session-data'] }],
+  });
+  for (let i = 0; i < 1203; i++) db.markDelivered('archive', `session-data|h|${String(i).padStart(6, '0')}`, `row ${i}`);
+  await db.setCursor('main→archive', 'session-data', 1_700_000_000);
+  const run = await db.startRun('nightly');
+  await db.recordFailure(run, 'archive', 'session-data|h|x', 'IC_ERR_X', 'bad row');
+  await db.finishRun(run, 'partly-failed', { delivered: 1203, failed: 1 }, 'IC_ERR_X: bad row');
+}
+
+describe.each(['sqlite', 'postgres'] as const)('settings database on %s', (engine) => {
+  it('stores sites, destinations, schedules and application settings with their secrets sealed', async () => {
+    const connection = await fresh(engine);
+    const db = await open(connection);
+    await fill(db);
+    expect(await db.site('main')).toMatchObject({ clientSecret: 'the-client-secret', backupPassword: 'backup-pw' });
+    expect((await db.sites())[0]).toMatchObject({ clientSecret: '********', backupPassword: '********' });
+    expect((await db.destination('archive')).config.connectionString).toBe('postgres://u:db-pw@h/x');
+    expect((await db.destinations())[0]!.config.connectionString).toBe('********');
+    expect((await db.application()).notification?.password).toBe('smtp-pw');
+    expect((await db.schedule('nightly')).transfers).toHaveLength(1);
+    // At rest: no secret in any row.
+    const raw = JSON.stringify([
+      await db.sql.all('SELECT * FROM site'),
+      await db.sql.all('SELECT * FROM destination'),
+      await db.sql.all('SELECT * FROM ic_settings_meta'),
+    ]);
+    for (const secret of ['the-client-secret', 'backup-pw', 'db-pw', 'smtp-pw']) expect(raw).not.toContain(secret);
+    // Replace in place, then remove.
+    await db.putSite({ ...SITE, host: 'other.example.com' });
+    expect((await db.sites()).map((s) => s.host)).toEqual(['other.example.com']);
+    expect(await db.removeSite('main')).toBe(true);
+    expect(await db.removeSite('main')).toBe(false);
+    await expect(db.site('main')).rejects.toMatchObject({ code: 'IC_ERR_NOT_FOUND' });
+    // A second open finds the schema in place (no migration runs twice).
+    const again = await open(connection);
+    expect((await again.schedules()).map((s) => s.name)).toEqual(['nightly']);
+  });
+
+  it('keeps the ledger, cursors and runs; a ledger write that fails keeps its entries and holds the cursor', async () => {
+    const db = await open(await fresh(engine));
+    await fill(db);
+    expect(await db.deliveredCount('archive')).toBe(1203);
+    expect(await db.wasDelivered('archive', 'session-data|h|000007')).toBe(true);
+    expect(await db.wasDelivered('archive', 'session-data|h|nope')).toBe(false);
+    expect(await db.cursor('main→archive', 'session-data')).toBe(1_700_000_000);
+    expect(await db.cursors()).toEqual([
+      expect.objectContaining({ transfer: 'main→archive', dataType: 'session-data', position: 1_700_000_000 }),
+    ]);
+    const [run] = await db.runs('nightly', 1);
+    expect(run).toMatchObject({ outcome: 'partly-failed', counts: { delivered: 1203, failed: 1 } });
+    expect(typeof run!.id).toBe('number');
+    expect(await db.failures()).toEqual([expect.objectContaining({ code: 'IC_ERR_X', item: 'session-data|h|x' })]);
+    const open2 = await db.startRun('nightly');
+    expect(open2).toBeGreaterThan(run!.id);
+    expect(await db.closeAbandonedRuns('nightly')).toBe(1);
+
+    // The ledger table goes away: the write fails, the entry stays pending (and counts as delivered in this
+    // process), the cursor does not move; once the table is back the next flush writes it.
+    await db.sql.run('ALTER TABLE delivered RENAME TO delivered_away');
+    db.markDelivered('archive', 'session-data|h|late');
+    await expect(db.setCursor('main→archive', 'session-data', 1_800_000_000)).rejects.toThrow();
+    expect(await db.cursor('main→archive', 'session-data')).toBe(1_700_000_000);
+    expect(await db.wasDelivered('archive', 'session-data|h|late')).toBe(true);
+    await db.sql.run('ALTER TABLE delivered_away RENAME TO delivered');
+    await db.setCursor('main→archive', 'session-data', 1_800_000_000);
+    expect(await db.deliveredCount('archive')).toBe(1204);
+    expect(await db.cursor('main→archive', 'session-data')).toBe(1_800_000_000);
+  });
+
+  it('leases: one holder at a time across connections; a gone holder is taken over; renewals are compare-and-set', async () => {
+    const connection = await fresh(engine);
+    const [a, b] = [await open(connection), await open(connection)];
+    expect(await a.tryLease('schedule:x', 'A', 60)).toBe(true);
+    expect(await b.tryLease('schedule:x', 'B', 60)).toBe(false);
+    expect(await a.tryLease('schedule:x', 'A', 60)).toBe(true); // renewal
+    expect(await b.tryLease('schedule:x', 'B', 60, (h) => h === 'A')).toBe(true); // A is gone
+    expect(await a.tryLease('schedule:x', 'A', 60)).toBe(false);
+    expect((await a.leases()).map((l) => l.holder)).toEqual(['B']);
+    // Many contenders at once: exactly one wins.
+    const wins = await Promise.all(
+      ['C', 'D', 'E', 'F'].map((h, i) => (i % 2 ? a : b).tryLease('schedule:y', h, 60)),
+    );
+    expect(wins.filter(Boolean)).toHaveLength(1);
+    await b.releaseLease('schedule:x', 'B');
+    expect(await a.tryLease('schedule:x', 'A', 60)).toBe(true);
+  });
+
+  it('opens concurrently on an empty database: the migration runs once under its lock', async () => {
+    const connection = await fresh(engine);
+    const dbs = await Promise.all([1, 2, 3].map(() => open(connection)));
+    for (const db of dbs) expect(db.schemaVersion()).toBe(2);
+    await dbs[0]!.putSite(SITE);
+    expect((await dbs[2]!.sites()).map((s) => s.name)).toEqual(['main']);
+  });
+});
+
+describe('copySettings (ic settings migrate) between engines', () => {
+  it('copies SQLite → PostgreSQL → SQLite with every row, sealed secrets, run ids and the ledger intact', async () => {
+    const first = await open(await fresh('sqlite'));
+    await fill(first);
+    const pg = await open(await fresh('postgres'));
+    const report = await copySettings(first, pg);
+    expect(report.rows).toMatchObject({ site: 1, destination: 1, schedule: 1, cursor: 1, delivered: 1203, run: 1 });
+    expect(report.rows.failed_item).toBe(1);
+    expect(report.rows.ic_settings_meta).toBe(1); // the application settings (schema_version is the target's own)
+    const back = await open(await fresh('sqlite'));
+    await copySettings(pg, back);
+    for (const db of [pg, back]) {
+      expect(await db.site('main')).toMatchObject({ clientSecret: 'the-client-secret', backupPassword: 'backup-pw' });
+      expect((await db.application()).notification?.password).toBe('smtp-pw');
+      expect(await db.deliveredCount()).toBe(1203);
+      expect(await db.wasDelivered('archive', 'session-data|h|001202')).toBe(true);
+      expect(await db.cursor('main→archive', 'session-data')).toBe(1_700_000_000);
+      expect((await db.runs()).map((r) => [r.id, r.outcome])).toEqual(
+        (await first.runs()).map((r) => [r.id, r.outcome]),
+      );
+      expect(await db.failures()).toEqual(await first.failures());
+      // New runs continue after the copied ids (PostgreSQL's identity sequence was moved on).
+      expect(await db.startRun('nightly')).toBeGreaterThan((await first.runs())[0]!.id);
+    }
+    // Sealed values are copied as they are, not re-sealed.
+    expect(await pg.sql.all('SELECT settings FROM site')).toEqual(await first.sql.all('SELECT settings FROM site'));
+  });
+
+  it('refuses a target that holds settings (unless replace), the database in use, and a running schedule', async () => {
+    const a = await open(await fresh('sqlite'));
+    await fill(a);
+    const pgConnection = await fresh('postgres');
+    const b = await open(pgConnection);
+    await b.putSite({ ...SITE, name: 'other' });
+    await expect(copySettings(a, b)).rejects.toMatchObject({
+      code: 'IC_ERR_CONFIG_INVALID',
+      message: expect.stringMatching(/already holds settings \(site: 1\).*--replace/),
+    });
+    expect((await b.sites()).map((s) => s.name)).toEqual(['other']); // untouched
+    await copySettings(a, b, { replace: true });
+    expect((await b.sites()).map((s) => s.name)).toEqual(['main']);
+    await expect(copySettings(b, await open(pgConnection))).rejects.toThrow(/in use already/);
+    await a.tryLease('schedule:nightly', 'someone', 60);
+    const c = await open(await fresh('sqlite'));
+    await expect(copySettings(a, c)).rejects.toThrow(/a schedule is running \(schedule:nightly\)/);
+    expect(await c.sites()).toEqual([]);
+  });
+});
+
+it('the SQLite file holds no secret in plain text', async () => {
+  const connection = await fresh('sqlite');
+  const db = await open(connection);
+  await fill(db);
+  await db.close();
+  const bytes = await readFile(connection.slice('sqlite:'.length));
+  for (const secret of ['the-client-secret', 'backup-pw', 'db-pw', 'smtp-pw'])
+    expect(bytes.includes(Buffer.from(secret))).toBe(false);
+});
