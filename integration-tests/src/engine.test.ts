@@ -187,7 +187,11 @@ describe('transfer engine', () => {
     const outcomes = [(await r.runner.run('nightly')).outcome];
     while (outcomes.at(-1) !== 'succeeded' && outcomes.length < 8)
       outcomes.push((await r.runner.run('nightly')).outcome);
-    if (process.env.DEBUG_FAULTS) console.log(outcomes, (await r.db.runs('nightly')).map((x) => x.error));
+    if (process.env.DEBUG_FAULTS)
+      console.log(
+        outcomes,
+        (await r.db.runs('nightly')).map((x) => x.error),
+      );
     expect(outcomes.at(-1)).toBe('succeeded');
     const closed = r.sim.closedSessions();
     expect(sqlSessions(r.sqlFile)).toEqual(closed.map((s) => s.lsid).sort());

@@ -39,7 +39,14 @@ const SITE = { name: 'main', host: 'support.example.com', clientId: 'cid', clien
 async function fill(db: SettingsDb): Promise<void> {
   await db.putApplication({
     logRemovalDays: 9,
-    notification: { enabled: true, host: 'smtp.example.com', port: 25, from: 'a@b.c', to: ['d@e.f'], password: 'smtp-pw' },
+    notification: {
+      enabled: true,
+      host: 'smtp.example.com',
+      port: 25,
+      from: 'a@b.c',
+      to: ['d@e.f'],
+      password: 'smtp-pw',
+    },
   } as never);
   await db.putSite({ ...SITE, backupPassword: 'backup-pw' });
   await db.putDestination({ name: 'archive', plugin: 'sql', config: { connectionString: 'postgres://u:db-pw@h/x' } }, [
@@ -51,7 +58,8 @@ async function fill(db: SettingsDb): Promise<void> {
     enabled: true,
     transfers: [{ site: 'main', destination: 'archive', dataTypes: ['session-data'] }],
   });
-  for (let i = 0; i < 1203; i++) db.markDelivered('archive', `session-data|h|${String(i).padStart(6, '0')}`, `row ${i}`);
+  for (let i = 0; i < 1203; i++)
+    db.markDelivered('archive', `session-data|h|${String(i).padStart(6, '0')}`, `row ${i}`);
   await db.setCursor('main→archive', 'session-data', 1_700_000_000);
   const run = await db.startRun('nightly');
   await db.recordFailure(run, 'archive', 'session-data|h|x', 'IC_ERR_X', 'bad row');
@@ -128,9 +136,7 @@ describe.each(['sqlite', 'postgres'] as const)('settings database on %s', (engin
     expect(await a.tryLease('schedule:x', 'A', 60)).toBe(false);
     expect((await a.leases()).map((l) => l.holder)).toEqual(['B']);
     // Many contenders at once: exactly one wins.
-    const wins = await Promise.all(
-      ['C', 'D', 'E', 'F'].map((h, i) => (i % 2 ? a : b).tryLease('schedule:y', h, 60)),
-    );
+    const wins = await Promise.all(['C', 'D', 'E', 'F'].map((h, i) => (i % 2 ? a : b).tryLease('schedule:y', h, 60)));
     expect(wins.filter(Boolean)).toHaveLength(1);
     await b.releaseLease('schedule:x', 'B');
     expect(await a.tryLease('schedule:x', 'A', 60)).toBe(true);

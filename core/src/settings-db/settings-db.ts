@@ -56,7 +56,11 @@ export class SettingsDb {
 
   /** Opens (creating and upgrading) the settings database at `connection` (`sqlite:<path>`, `postgres://…`, …). */
   static async open(connection: string, box: SecretBox): Promise<SettingsDb> {
-    const sql = await openSqlConnection(connection);
+    return SettingsDb.on(await openSqlConnection(connection), box);
+  }
+
+  /** The settings database over an open connection (creating and upgrading its tables); closes it on failure. */
+  static async on(sql: SqlConnection, box: SecretBox): Promise<SettingsDb> {
     try {
       await migrate(sql);
     } catch (err) {
