@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 
 const box = SecretBox.withKey(Buffer.alloc(32, 7));
 const { createDatabase } = (await import('../../plugins/sql/dist/test-helpers.js')) as {
-  createDatabase(engine: 'postgres'): Promise<{ connectionString: string; drop(): Promise<void> }>;
+  createDatabase: (engine: 'postgres') => Promise<{ connectionString: string; drop(): Promise<void> }>;
 };
 
 const cleanup: (() => Promise<void>)[] = [];
