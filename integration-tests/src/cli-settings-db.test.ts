@@ -103,6 +103,9 @@ describe('settings database in PostgreSQL (built binary)', () => {
     expect((await readdir(join(home, 'files'))).filter((f) => f.endsWith('.xml'))).toHaveLength(closed);
     expect((await pg.sql('SELECT name FROM site')).map((r) => r.name)).toEqual(['main']);
     expect(Number((await pg.sql('SELECT COUNT(*) AS n FROM delivered'))[0]!.n)).toBe(closed);
+    const unit = await ic(['service', 'install', '--dry-run']);
+    expect(unit.code).toBe(0);
+    expect(unit.stdout).toMatch(/ExecStart=.* service run/);
     const shown = json(await ic(['settings', 'show', '--json']));
     expect(shown.settingsDatabase).toMatch(/^postgres:\/\/loopback:5432\//);
     // IC_SETTINGS_DB names the database for a data directory that has no location file (containers).

@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Scheduler } from '@integration-client/core';
+import { hasSettings, Scheduler } from '@integration-client/core';
 import { ConfigError } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
 import { icHome, openApp, scheduleRunner } from '../app.js';
@@ -88,7 +88,7 @@ export function serviceCommands(ic: Command): void {
     )
     .action(async (o: HomeOptions & { unitDir: string; dryRun?: boolean }, cmd: Command) => {
       const home = icHome(opts(cmd, o).home);
-      if (!existsSync(join(home, 'settings.db')))
+      if (!hasSettings(home))
         throw new ConfigError(`no settings database in ${home}; run \`ic init\` first`);
       const text = unitText(home);
       if (o.dryRun) out.line(text);
