@@ -34,6 +34,52 @@ const seconds = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
 
 try {
   console.log(`e2e: ${COUNT} sessions (12 events each) from the simulator at ${sim.url}`);
+  // Idle first, in a process that has not yet moved 10,000 sessions (their garbage and worker threads are not
+  // the scheduler's): 100 sites × 10 schedules, nothing due.
+  const home = await mkdtemp(join(tmpdir(), 'ic-bench-idle-'));
+  const db = await SettingsDb.open(`sqlite:${join(home, 'settings.db')}`, SecretBox.withKey(Buffer.alloc(32, 9)));
+  await db.putDestination(
+    { name: 'files', plugin: 'file-system', config: { destinationDirectory: join(home, 'f') } },
+    [],
+  );
+  for (let s = 0; s < 100; s++) {
+    await db.putSite({ ...site, name: `site${s}` });
+    for (let k = 0; k < 10; k++)
+      await db.putSchedule({
+        name: `s${s}-${k}`,
+        period: '7d',
+        timeOfDay: `${String((s + k) % 24).padStart(2, '0')}:${String(k * 5).padStart(2, '0')}`,
+        enabled: true,
+        transfers: [{ site: `site${s}`, destination: 'files', dataTypes: ['session-data'] }],
+      });
+  }
+  for (let s = 0; s < 1000; s++)
+    await db.finishRun(await db.startRun(`s${Math.floor(s / 10)}-${s % 10}`), 'succeeded', {}); // recent runs: no catch-up
+  const loader = new DestinationLoader({
+    db,
+    logger: log,
+    catalog: new PluginCatalog({ bundledDirs: [], pluginsDir: join(home, 'plugins'), hostVersion: '0.1.0' }),
+    dataDir: home,
+    hostVersion: '0.1.0',
+  });
+  const scheduler = new Scheduler(db, new ScheduleRunner(db, loader, log), log, { reloadMs: 15_000 });
+  await scheduler.start();
+  await new Promise((r) => setTimeout(r, 2000));
+  // Closer to steady state: collect the set-up's garbage first. V8's memory reducer still runs once some seconds
+  // after start-up (~100 ms of CPU, in this window); after it, 1,000 armed schedules cost ~1 ms per 5 s.
+  global.gc?.();
+  await new Promise((r) => setTimeout(r, 1000));
+  const c0 = process.cpuUsage();
+  const w0 = process.hrtime.bigint();
+  await new Promise((r) => setTimeout(r, 20_000));
+  const c = process.cpuUsage(c0);
+  const idlePct = ((c.user + c.system) / 1e6 / seconds(w0)) * 100;
+  await scheduler.stop();
+  await db.close();
+  console.log(
+    `  idle: 100 sites × 10 schedules armed (${scheduler.nextRuns().length} after stop), CPU ${idlePct.toFixed(2)}% of one core over 20 s (target < 2%)`,
+  );
+
   // Parse floor: download + parse, nothing delivered; keep the models for the database floor.
   const client = await SiteClient.create({ site, logger: log });
   let t0 = process.hrtime.bigint();
@@ -96,47 +142,6 @@ try {
       `  ${engine}: e2e ${e2eRate.toFixed(0)} sessions/s; db floor ${dbRate.toFixed(0)}; slower floor ${floor.toFixed(0)}; ratio ${(e2eRate / floor).toFixed(3)}`,
     );
   }
-
-  // Idle: 100 sites × 10 schedules, nothing due.
-  const home = await mkdtemp(join(tmpdir(), 'ic-bench-idle-'));
-  const db = await SettingsDb.open(`sqlite:${join(home, 'settings.db')}`, SecretBox.withKey(Buffer.alloc(32, 9)));
-  await db.putDestination(
-    { name: 'files', plugin: 'file-system', config: { destinationDirectory: join(home, 'f') } },
-    [],
-  );
-  for (let s = 0; s < 100; s++) {
-    await db.putSite({ ...site, name: `site${s}` });
-    for (let k = 0; k < 10; k++)
-      await db.putSchedule({
-        name: `s${s}-${k}`,
-        period: '7d',
-        timeOfDay: `${String((s + k) % 24).padStart(2, '0')}:${String(k * 5).padStart(2, '0')}`,
-        enabled: true,
-        transfers: [{ site: `site${s}`, destination: 'files', dataTypes: ['session-data'] }],
-      });
-  }
-  for (let s = 0; s < 1000; s++)
-    await db.finishRun(await db.startRun(`s${Math.floor(s / 10)}-${s % 10}`), 'succeeded', {}); // recent runs: no catch-up
-  const loader = new DestinationLoader({
-    db,
-    logger: log,
-    catalog: new PluginCatalog({ bundledDirs: [], pluginsDir: join(home, 'plugins'), hostVersion: '0.1.0' }),
-    dataDir: home,
-    hostVersion: '0.1.0',
-  });
-  const scheduler = new Scheduler(db, new ScheduleRunner(db, loader, log), log, { reloadMs: 15_000 });
-  await scheduler.start();
-  await new Promise((r) => setTimeout(r, 2000));
-  const c0 = process.cpuUsage();
-  const w0 = process.hrtime.bigint();
-  await new Promise((r) => setTimeout(r, 20_000));
-  const c = process.cpuUsage(c0);
-  const idlePct = ((c.user + c.system) / 1e6 / seconds(w0)) * 100;
-  await scheduler.stop();
-  await db.close();
-  console.log(
-    `  idle: 100 sites × 10 schedules armed (${scheduler.nextRuns().length} after stop), CPU ${idlePct.toFixed(2)}% of one core over 20 s (target < 2%)`,
-  );
 
   const worst = Object.entries(engines).sort((a, b) => a[1].ratio - b[1].ratio)[0];
   result(

@@ -1,23 +1,21 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Cron } from 'croner';
-import { describe, expect, it } from 'vitest';
-import { cronFor } from './scheduler.js';
+import { pino } from 'pino';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { SecretBox } from '../secrets/secret-box.js';
+import { SettingsDb } from '../settings-db/settings-db.js';
+import type { ScheduleRunner } from './schedule-runner.js';
+import { cronFor, nextFire, Scheduler } from './scheduler.js';
 
-/** The next `n` fire times of a schedule after `from`, as croner computes them. */
+/** The next `n` fire times of a schedule after `from`, as the scheduler computes them. */
 function fires(period: string, timeOfDay: string | undefined, from: Date, n: number): string[] {
   const { pattern, interval } = cronFor({ period, timeOfDay });
-  const out: string[] = [];
-  let at = from;
-  for (let i = 0; i < n; i++) {
-    const job = new Cron(pattern, { paused: true, timezone: 'UTC', startAt: at.toISOString() });
-    let next = job.nextRun(at)!;
-    // croner's `interval` is a minimum gap between runs; apply it as the scheduler's job would.
-    if (interval && out.length)
-      while ((next.getTime() - Date.parse(out.at(-1)!)) / 1000 < interval) next = job.nextRun(next)!;
-    job.stop();
-    out.push(next.toISOString());
-    at = next;
-  }
-  return out;
+  const job = new Cron(pattern, { paused: true, timezone: 'UTC' });
+  const out: Date[] = [];
+  for (let i = 0; i < n; i++) out.push(nextFire(job, interval, out.at(-1) ?? from, out.at(-1))!);
+  return out.map((d) => d.toISOString());
 }
 
 describe('cronFor: schedule periods from 1m to 7d', () => {
@@ -41,5 +39,77 @@ describe('cronFor: schedule periods from 1m to 7d', () => {
     expect(cronFor({ period: '90m' })).toEqual({ pattern: '* * * * *', interval: 90 * 60 - 30 });
     expect(fires('1d', '02:30', t0, 2)).toEqual(['2026-01-06T02:30:00.000Z', '2026-01-07T02:30:00.000Z']);
     expect(fires('7d', '02:30', t0, 2)).toEqual(['2026-01-06T02:30:00.000Z', '2026-01-13T02:30:00.000Z']);
+  });
+});
+
+describe('Scheduler: one timer for every schedule', () => {
+  /** A settings database with schedules, and a runner that records what the scheduler starts (no appliance). */
+  async function setup(schedules: { name: string; period: string; timeOfDay?: string }[]) {
+    const dir = await mkdtemp(join(tmpdir(), 'ic-sched-'));
+    const db = await SettingsDb.open(`sqlite:${join(dir, 's.db')}`, SecretBox.withKey(Buffer.alloc(32, 1)));
+    for (const s of schedules) await db.putSchedule({ ...s, enabled: true, transfers: [] });
+    const started: { name: string; at: string }[] = [];
+    let release: (() => void) | undefined;
+    const runner = {
+      run: async (name: string, signal: AbortSignal) => {
+        started.push({ name, at: new Date().toISOString() });
+        // 'slow' runs until released or until the scheduler stops (as a real run ends when its signal aborts).
+        if (name === 'slow')
+          await new Promise<void>((r) => {
+            release = r;
+            signal.addEventListener('abort', () => r());
+          });
+        return { runId: 1, schedule: name, outcome: 'succeeded', transfers: [], seconds: 0 };
+      },
+    } as unknown as ScheduleRunner;
+    const scheduler = new Scheduler(db, runner, pino({ level: 'silent' }), { reloadMs: 3_600_000 });
+    return { db, scheduler, started, release: () => release?.() };
+  }
+
+  afterEach(() => vi.useRealTimers());
+
+  it('fires each schedule at its times, never twice at once, and stops cleanly', async () => {
+    vi.useFakeTimers({
+      now: new Date('2026-03-02T10:00:30'),
+      toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'],
+    });
+    const { db, scheduler, started, release } = await setup([
+      { name: 'every-5m', period: '5m' },
+      { name: 'slow', period: '1m' },
+      { name: 'uneven', period: '90m' },
+    ]);
+    await scheduler.sync();
+    expect(
+      scheduler
+        .nextRuns()
+        .map((r) => r.schedule)
+        .sort(),
+    ).toEqual(['every-5m', 'slow', 'uneven']);
+    await vi.advanceTimersByTimeAsync(3 * 3600_000); // three hours
+    const at = (name: string) => started.filter((s) => s.name === name).map((s) => s.at.slice(11, 16));
+    expect(at('every-5m')).toHaveLength(36);
+    expect(at('every-5m').slice(0, 3)).toEqual(
+      ['10:05', '10:10', '10:15'].map((t) => new Date(`2026-03-02T${t}:00`).toISOString().slice(11, 16)),
+    );
+    expect(at('slow')).toHaveLength(1); // still running: not started again every minute
+    release();
+    await vi.advanceTimersByTimeAsync(60_000);
+    expect(at('slow')).toHaveLength(2);
+    // 90 minutes: the first whole minute, then every 90 minutes (at least 89.5 apart).
+    const uneven = started.filter((s) => s.name === 'uneven').map((s) => Date.parse(s.at));
+    expect(uneven).toHaveLength(3); // 10:01, 11:31, 13:01
+    expect([uneven[1]! - uneven[0]!, uneven[2]! - uneven[1]!]).toEqual([90 * 60_000, 90 * 60_000]);
+    // A removed schedule stops firing at the next reload; stop() stops everything.
+    await db.removeSchedule('every-5m');
+    await scheduler.sync();
+    const before = started.length;
+    await vi.advanceTimersByTimeAsync(30 * 60_000);
+    expect(started.slice(before).some((s) => s.name === 'every-5m')).toBe(false);
+    await scheduler.stop();
+    const stopped = started.length;
+    await vi.advanceTimersByTimeAsync(3600_000);
+    expect(started.length).toBe(stopped);
+    expect(scheduler.nextRuns()).toEqual([]);
+    await db.close();
   });
 });
