@@ -8,7 +8,7 @@
 // scheduler, CPU over 20 s as % of one core (target < 2%).
 // Usage: npm run bench -- e2e [sessions=10000] [engines=sqlite,postgres]
 import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import {
@@ -23,7 +23,7 @@ import {
 } from '@integration-client/core';
 import { sessionRows } from '../../plugins/sql/dist/index.js';
 import { flatten, FLOORS, freshDatabase } from '../../plugins/sql/bench/lib/floors.mjs';
-import { benchSite, result, startSimulator } from './lib.mjs';
+import { benchSite, machineCpu, result, startSimulator } from './lib.mjs';
 
 const COUNT = Number(process.argv[2] ?? 10_000);
 const ENGINES = (process.argv[3] ?? 'sqlite,postgres').split(',');
@@ -82,18 +82,24 @@ try {
 
   // Parse floor: download + parse, nothing delivered; keep the models for the database floor.
   const client = await SiteClient.create({ site, logger: log });
+  let cpu = machineCpu();
   let t0 = process.hrtime.bigint();
   const models = [];
   for await (const item of client.sessions({ end_time: 0, duration: 0 })) if (item.ok) models.push(item.model);
   const parseRate = models.length / seconds(t0);
   await client.close();
-  console.log(`  parse floor: ${models.length} sessions, ${parseRate.toFixed(0)} sessions/s`);
+  const parseCores = cpu();
+  console.log(
+    `  parse floor: ${models.length} sessions, ${parseRate.toFixed(0)} sessions/s (machine: ${parseCores} cores busy)`,
+  );
   const flat = flatten(models.map((m) => sessionRows(m, true)));
 
   const engines = {};
   for (const engine of ENGINES) {
     const floorDb = await freshDatabase(engine, 'e2efloor');
+    cpu = machineCpu();
     const dbRate = COUNT / (await FLOORS[engine](floorDb.cs, flat));
+    const dbCores = cpu();
     await floorDb.drop();
 
     const target = await freshDatabase(engine, 'e2e');
@@ -120,12 +126,14 @@ try {
     await destination.instance.check(); // schema in place, as on a running service
     const siteClient = await SiteClient.create({ site, logger: log });
     global.gc?.();
+    cpu = machineCpu();
     t0 = process.hrtime.bigint();
     const out = await new TransferEngine(db, log).run(
       { siteName: 'bench', site: siteClient, destination, dataTypes: ['session-data'] },
       { concurrency: 400, settleSeconds: 0 },
     );
     const e2eRate = out.delivered / seconds(t0);
+    const e2eCores = cpu();
     if (out.delivered !== models.length) throw new Error(`delivered ${out.delivered} of ${models.length}`);
     await siteClient.close();
     await destination.instance.close();
@@ -137,9 +145,10 @@ try {
       parseFloor: Math.round(parseRate),
       dbFloor: Math.round(dbRate),
       ratio: Math.round((e2eRate / floor) * 1000) / 1000,
+      coresBusy: { parseFloor: parseCores, dbFloor: dbCores, e2e: e2eCores, machine: cpus().length },
     };
     console.log(
-      `  ${engine}: e2e ${e2eRate.toFixed(0)} sessions/s; db floor ${dbRate.toFixed(0)}; slower floor ${floor.toFixed(0)}; ratio ${(e2eRate / floor).toFixed(3)}`,
+      `  ${engine}: e2e ${e2eRate.toFixed(0)} sessions/s; db floor ${dbRate.toFixed(0)}; slower floor ${floor.toFixed(0)}; ratio ${(e2eRate / floor).toFixed(3)}; machine cores busy: db floor ${dbCores}, e2e ${e2eCores} of ${cpus().length}`,
     );
   }
 

@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 
 /** Samples this process's RSS every 20 ms; call the result to stop and get { base, peak } in MiB. */
 export function rssSampler() {
@@ -61,5 +63,24 @@ export function benchSite(sim) {
     clientSecret: sim.clientSecret,
     caFile: sim.caFile,
     rateLimitPerSecond: 1000,
+  };
+}
+
+/**
+ * The whole machine's CPU use since `start()` (from /proc/stat): how many cores were busy on average. Every
+ * process counts — this one, its worker threads, the simulator, the database server — so a figure near the
+ * number of cores says the run was CPU-bound.
+ */
+export function machineCpu() {
+  const read = () => {
+    const [, ...f] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+    const idle = f[3] + f[4]; // idle + iowait
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    return { busy: total - idle, total };
+  };
+  const a = read();
+  return () => {
+    const b = read();
+    return round(((b.busy - a.busy) / Math.max(1, b.total - a.total)) * cpus().length, 2);
   };
 }
