@@ -88,8 +88,7 @@ export function serviceCommands(ic: Command): void {
     )
     .action(async (o: HomeOptions & { unitDir: string; dryRun?: boolean }, cmd: Command) => {
       const home = icHome(opts(cmd, o).home);
-      if (!hasSettings(home))
-        throw new ConfigError(`no settings database in ${home}; run \`ic init\` first`);
+      if (!hasSettings(home)) throw new ConfigError(`no settings database in ${home}; run \`ic init\` first`);
       const text = unitText(home);
       if (o.dryRun) out.line(text);
       else {
