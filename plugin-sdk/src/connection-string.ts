@@ -171,3 +171,38 @@ export function mssqlConnectionConfig(conn: ParsedConnection) {
     },
   };
 }
+
+/** What `pgTransaction` needs of a pg pool client (structural: the SDK does not depend on pg). */
+export interface PgClientLike {
+  query(sql: string): Promise<unknown>;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  off(event: 'error', listener: (err: Error) => void): unknown;
+  release(err?: Error): void;
+}
+
+/**
+ * Runs `fn` in a PostgreSQL transaction on a client of `pool`: commit when it resolves, roll back when it
+ * throws. A client that loses its server between queries emits 'error'; that is kept from going uncaught and the
+ * client is released as broken, so the pool does not hand it out again.
+ */
+export async function pgTransaction<C extends PgClientLike, T>(
+  pool: { connect(): Promise<C> },
+  fn: (client: C) => Promise<T>,
+): Promise<T> {
+  const client = await pool.connect();
+  let broken: unknown;
+  const lost = (e: unknown) => (broken = e);
+  client.on('error', lost);
+  try {
+    await client.query('BEGIN');
+    const result = await fn(client);
+    await client.query('COMMIT');
+    return result;
+  } catch (err) {
+    await client.query('ROLLBACK').catch((e: unknown) => (broken = e));
+    throw err;
+  } finally {
+    client.off('error', lost);
+    client.release(broken as Error | undefined);
+  }
+}

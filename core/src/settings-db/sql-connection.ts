@@ -9,11 +9,13 @@
  */
 import { mkdirSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
+import type { PoolClient } from 'pg';
 import { dirname } from 'node:path';
 import {
   ConfigError,
   mssqlConnectionConfig,
   parseConnectionString,
+  pgTransaction,
   type ParsedConnection,
 } from '@integration-client/plugin-sdk';
 
@@ -185,24 +187,7 @@ async function openPostgres(connectionString: string, parsed: ParsedConnection):
     'postgres',
     parsed.location,
     runner(pool),
-    async (fn) => {
-      const client = await pool.connect();
-      let broken: unknown;
-      const lost = (e: unknown) => (broken = e);
-      client.on('error', lost);
-      try {
-        await client.query('BEGIN');
-        const result = await fn(runner(client));
-        await client.query('COMMIT');
-        return result;
-      } catch (err) {
-        await client.query('ROLLBACK').catch((e: unknown) => (broken = e));
-        throw err;
-      } finally {
-        client.off('error', lost);
-        client.release(broken as Error | undefined);
-      }
-    },
+    <T>(fn: (r: Runner) => Promise<T>) => pgTransaction<PoolClient, T>(pool, (client) => fn(runner(client))),
     () => pool.end(),
   );
 }

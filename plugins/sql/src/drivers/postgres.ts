@@ -6,6 +6,7 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { pgTransaction } from '@integration-client/plugin-sdk';
 import { from as copyFrom } from 'pg-copy-streams';
 import { DIALECTS } from '../dialects.js';
 import type { Driver, ResultRow, Tx } from '../driver.js';
@@ -77,25 +78,9 @@ export function openPostgres(connectionString: string): Driver {
   return {
     engine: 'postgres',
     dialect,
-    transaction: serialized(async <T>(fn: (t: Tx) => Promise<T>) => {
-      const client = await pool.connect();
-      let broken: unknown;
-      // A checked-out client that loses its server emits 'error' between queries; keep it from going uncaught.
-      const lost = (e: unknown) => (broken = e);
-      client.on('error', lost);
-      try {
-        await client.query('BEGIN');
-        const result = await fn(makeTx(client));
-        await client.query('COMMIT');
-        return result;
-      } catch (err) {
-        await client.query('ROLLBACK').catch((e: unknown) => (broken = e));
-        throw err;
-      } finally {
-        client.off('error', lost);
-        client.release(broken as Error | undefined);
-      }
-    }),
+    transaction: serialized(<T>(fn: (t: Tx) => Promise<T>) =>
+      pgTransaction<pg.PoolClient, T>(pool, (client) => fn(makeTx(client))),
+    ),
     async tableNames() {
       const r = await pool.query<{ name: string }>(
         `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()`,
