@@ -21,11 +21,12 @@ import {
   migrationLockSql,
   migrations,
   pageSql,
-  upsertRows,
   SCHEMA_VERSION,
+  upsertRows,
   upsertSql,
 } from './settings-schema.js';
 import { openSqlConnection, type Param, type SqlConnection } from './sql-connection.js';
+
 const LEDGER_COLUMNS = ['destination', 'item', 'delivered_at', 'location'] as const;
 const SITE_SECRETS = ['clientSecret', 'backupPassword'] as const;
 export const MASK = '********';
