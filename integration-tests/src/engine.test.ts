@@ -41,12 +41,17 @@ afterEach(async () => {
   }
 });
 
-async function rig(sim: SimulatorOptions, engine = { overlapSeconds: 3600, settleSeconds: 0 }): Promise<Rig> {
+async function rig(
+  sim: SimulatorOptions,
+  engine = { overlapSeconds: 3600, settleSeconds: 0 },
+  /** The settings database (default: SQLite in the temporary data directory). */
+  settings?: string,
+): Promise<Rig> {
   const home = await mkdtemp(join(tmpdir(), 'ic-engine-'));
   const s = new ApplianceSimulator({ recordingBytes: 2048, backupBytes: 4096, ...sim });
   const a = await s.start();
   const box = await SecretBox.open(join(home, 'secret.key'), {});
-  const db = await SettingsDb.open(`sqlite:${join(home, 'settings.db')}`, box);
+  const db = await SettingsDb.open(settings ?? `sqlite:${join(home, 'settings.db')}`, box);
   const log = captureLogger();
   const files = join(home, 'files');
   const sqlFile = join(home, 'sessions.db');
@@ -229,6 +234,39 @@ describe('transfer engine into PostgreSQL', () => {
     } finally {
       proxy.cut();
       await pgDb.drop();
+    }
+  });
+});
+
+describe('transfer engine with its settings database in PostgreSQL', () => {
+  it('the settings database going away mid-run fails the run without a crash; the next run completes, nothing twice', async () => {
+    const { createDatabase, CuttableProxy } = await import('../../plugins/sql/dist/test-helpers.js');
+    const settingsDb = await createDatabase('postgres');
+    const url = new URL(settingsDb.connectionString);
+    const proxy = await new CuttableProxy({ host: url.hostname, port: Number(url.port) }).start();
+    url.port = String(proxy.port);
+    try {
+      const r = await rig({ sessions: 40 }, undefined, url.href);
+      proxy.cutAfter(40_000); // part-way through the first run's ledger and cursor writes
+      const first = await r.runner.run('nightly').then(
+        (run) => run.outcome,
+        (err: unknown) => (err as Error).message,
+      );
+      expect(first).not.toBe('succeeded');
+      const landedBefore = (await xmlFiles(r.files)).length;
+      expect(landedBefore).toBeGreaterThan(0); // it was cut mid-run, not before
+      expect(landedBefore).toBeLessThan(r.sim.closedSessions().length);
+      await proxy.restore();
+      const second = await r.runner.run('nightly');
+      expect(second.outcome).toBe('succeeded');
+      const closed = r.sim.closedSessions();
+      expect(sqlSessions(r.sqlFile)).toEqual(closed.map((s) => s.lsid).sort());
+      expect((await xmlFiles(r.files)).length).toBe(closed.length);
+      expect((await readdir(r.files)).filter((n) => /\.\d+\.(xml|flv)$/.test(n))).toEqual([]);
+      expect((await r.db.runs('nightly')).map((x) => x.outcome)).toEqual(['succeeded', 'failed']);
+    } finally {
+      proxy.cut();
+      await settingsDb.drop();
     }
   });
 });
