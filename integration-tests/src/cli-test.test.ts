@@ -1,10 +1,13 @@
 /** `ic test`, the API tester: windows, lsids and saved XML files into destinations, without moving cursors. */
+import { execFile } from 'node:child_process';
 import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addSimulatorSite, runIc, addFilesDestination } from './ic-helpers.js';
+import { IC_BIN } from './paths.js';
 import { ApplianceSimulator } from './simulator/index.js';
 
 let home: string;
@@ -91,6 +94,42 @@ describe('ic test (built binary)', () => {
     const r = await ic('test', '--xml', ...xml, '--destination', 'db2', '--site', 'main');
     expect(r.code).toBe(0);
     expect(count(join(home, 'db2.sqlite'), 'SELECT COUNT(*) AS n FROM session')).toBe(xml.length);
+  });
+
+  it('draws a progress bar on a terminal (not in --json or a pipe) and ends with the summary table', async () => {
+    const xml = (await readdir(join(home, 'files')))
+      .filter((f) => f.endsWith('.xml'))
+      .map((f) => join(home, 'files', f));
+    // `script` gives the command a pseudo-terminal, so standard error is a terminal as for a user.
+    const command = [
+      process.execPath,
+      IC_BIN,
+      'test',
+      '--xml',
+      ...xml,
+      '--destination',
+      'db',
+      '--destination',
+      'files',
+      '--site',
+      'main',
+    ];
+    const { stdout } = await promisify(execFile)('script', ['-qfec', command.join(' '), '/dev/null'], {
+      env: { ...process.env, IC_HOME: home },
+    });
+    const frames = stdout.split('\r').filter((f) => f.startsWith('['));
+    expect(frames[0]).toMatch(/^\[\.{30}\]   0%  main -> db/);
+    expect(frames.some((f) => /^\[#{15}\.{15}\]  50%  main -> files/.test(f))).toBe(true); // first of two passes done
+    expect(frames.at(-1)).toMatch(/^\[#{30}\] 100%  main -> files  \d+ items delivered/);
+    expect(stdout).toMatch(/SITE -> DESTINATION +DELIVERED/);
+    const asJson = await promisify(execFile)('script', ['-qfec', `${command.join(' ')} --json`, '/dev/null'], {
+      env: { ...process.env, IC_HOME: home },
+    });
+    expect(asJson.stdout).not.toContain('[#');
+    expect(asJson.stdout).toMatch(/"ok": true/);
+    const piped = await ic('test', '--xml', ...xml, '--destination', 'db', '--site', 'main');
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).not.toContain('[#');
   });
 
   it('refuses bad arguments with exit 2 and says what to do', async () => {

@@ -3,7 +3,8 @@
  * destinations now, or parse previously downloaded XML files into them. It never moves a schedule's cursor and
  * does not touch the delivered-items ledger.
  */
-import { createReadStream } from 'node:fs';
+import { createReadStream, type ReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import {
   API,
   checkRouting,
@@ -17,6 +18,7 @@ import { ConfigError, OPERATIONS, type Operation } from '@integration-client/plu
 import type { Command } from 'commander';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
+import { ProgressBar } from '../progress.js';
 import { collect, table, withApp, type HomeOptions } from './common.js';
 import { opts } from './site.js';
 
@@ -96,11 +98,20 @@ export function testCommand(ic: Command): void {
         for (const name of o.destination) destinations.push(await app.destinations.open(name));
         const outcomes: TransferOutcome[] = [];
         const clients: SiteClient[] = [];
-        let done = 0;
-        const progress = process.stderr.isTTY && !o.json;
+        // Progress on a terminal: the bar counts the site × destination passes done, and within a pass of --xml
+        // files the bytes read of them; the label counts items delivered.
+        const bar = o.json ? undefined : new ProgressBar();
+        const passes = Math.max(1, sites.length) * destinations.length;
+        let pass = 0;
+        let passLabel = '';
+        let items = 0;
+        const xmlRead: XmlProgress = { done: 0, total: 0 };
+        const within = () => (xmlRead.total ? (xmlRead.done + (xmlRead.current?.bytesRead ?? 0)) / xmlRead.total : 0);
+        const draw = (force = false) =>
+          bar?.update((pass + within()) / passes, `${passLabel}  ${items} items delivered`, force);
         const onDelivered = () => {
-          done++;
-          if (progress && done % 10 === 0) process.stderr.write(`\r${done} items delivered…`);
+          items++;
+          draw();
         };
         try {
           const caps = new Map(destinations.map((d) => [d.name, d]));
@@ -119,17 +130,22 @@ export function testCommand(ic: Command): void {
             const client = await SiteClient.create({ site: settings, logger: app.log });
             clients.push(client);
             for (const destination of destinations) {
-              const source = o.xml?.length ? xmlSessions(o.xml, client.host) : undefined;
+              passLabel = `${siteName ?? o.host!} -> ${destination.name}`;
+              draw(true);
+              const source = o.xml?.length ? xmlSessions(o.xml, client.host, xmlRead) : undefined;
               outcomes.push(
                 await engine.run(
                   { siteName: siteName ?? o.host!, site: client, destination, dataTypes: ops },
                   { query, source, onDelivered },
                 ),
               );
+              pass++;
+              xmlRead.total = 0; // the next pass reads the files again
+              draw(true);
             }
           }
         } finally {
-          if (progress) process.stderr.write('\r');
+          bar?.end();
           for (const d of destinations) await d.instance.close();
           for (const c of clients) await c.close();
         }
@@ -157,7 +173,22 @@ export function testCommand(ic: Command): void {
     });
 }
 
-/** Sessions of downloaded report files, one after another. */
-async function* xmlSessions(files: readonly string[], siteHost: string) {
-  for (const f of files) yield* parseReport(createReadStream(f), 'session', { siteHost });
+/** How much of the --xml files was read: the files done, plus what the current file's stream has read. */
+interface XmlProgress {
+  done: number;
+  total: number;
+  current?: ReadStream;
+}
+
+/** Sessions of downloaded report files, one after another, with `progress` kept up to date. */
+async function* xmlSessions(files: readonly string[], siteHost: string, progress: XmlProgress) {
+  const sizes = await Promise.all(files.map(async (f) => (await stat(f)).size));
+  progress.done = 0;
+  progress.total = sizes.reduce((a, b) => a + b, 0);
+  for (const [i, f] of files.entries()) {
+    progress.current = createReadStream(f);
+    yield* parseReport(progress.current, 'session', { siteHost });
+    progress.current = undefined;
+    progress.done += sizes[i]!;
+  }
 }
