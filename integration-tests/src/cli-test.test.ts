@@ -118,9 +118,9 @@ describe('ic test (built binary)', () => {
       env: { ...process.env, IC_HOME: home },
     });
     const frames = stdout.split('\r').filter((f) => f.startsWith('['));
-    expect(frames[0]).toMatch(/^\[\.{30}\]   0%  main -> db/);
-    expect(frames.some((f) => /^\[#{15}\.{15}\]  50%  main -> files/.test(f))).toBe(true); // first of two passes done
-    expect(frames.at(-1)).toMatch(/^\[#{30}\] 100%  main -> files  \d+ items delivered/);
+    expect(frames[0]).toMatch(/^\[\.{30}\] {3}0% {2}main -> db/);
+    expect(frames.some((f) => /^\[#{15}\.{15}\] {2}50% {2}main -> files/.test(f))).toBe(true); // first of two passes done
+    expect(frames.at(-1)).toMatch(/^\[#{30}\] 100% {2}main -> files {2}\d+ items delivered/);
     expect(stdout).toMatch(/SITE -> DESTINATION +DELIVERED/);
     const asJson = await promisify(execFile)('script', ['-qfec', `${command.join(' ')} --json`, '/dev/null'], {
       env: { ...process.env, IC_HOME: home },
