@@ -92,6 +92,22 @@ describe('plugin isolation (worker threads)', () => {
     expect(await u.stored()).toEqual([{ lsid: 's-1' }]);
   });
 
+  it('calls that finished before a crash keep their answers: only the call in flight is retried', async () => {
+    const u = await unruly({ behaviour: 'throw-uncaught', times: 1 });
+    // One turn: the first call misbehaves (throws on the next timer), the other two store and answer.
+    const [a, b, c] = await Promise.allSettled([
+      u.call(session('s-1')),
+      u.call(session('s-2')),
+      u.call(session('s-3')),
+    ]);
+    expect(a).toMatchObject({ status: 'rejected', reason: { code: 'IC_ERR_PLUGIN_CRASHED' } });
+    expect([b, c]).toEqual([
+      { status: 'fulfilled', value: expect.objectContaining({ status: 'written' }) as unknown },
+      { status: 'fulfilled', value: expect.objectContaining({ status: 'written' }) as unknown },
+    ]);
+    expect(await u.stored()).toEqual([{ lsid: 's-2' }, { lsid: 's-3' }]);
+  });
+
   it('process.exit() in a plugin ends only its worker', async () => {
     const u = await unruly({ behaviour: 'exit', times: 1 });
     const err = await rejection(u.call(session('s-1')));

@@ -39,6 +39,9 @@ const outbox = new Outbox<FromWorker>((batch) => {
   }
 });
 const post = (m: FromWorker) => outbox.send(m);
+// A plugin error nobody catches ends this worker; the answers of calls that finished before it still go out
+// (they wait for the next turn in the outbox), so the host does not deliver those items again.
+process.on('uncaughtExceptionMonitor', () => outbox.flush());
 const shutdown = new AbortController();
 const calls = new Map<number, AbortController>();
 const where = `destination ${JSON.stringify(init.destinationName)} (plugin ${init.pluginId})`;

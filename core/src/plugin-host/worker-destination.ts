@@ -216,9 +216,13 @@ export class WorkerDestination implements Destination {
     worker.on('message', (batch: FromWorker[]) => {
       for (const m of batch) this.#onMessage(m);
     });
-    worker.on('error', (err) => this.#crashed(worker, crashError(err, this.#where, this.o.memoryLimitMb).message));
+    // A worker's uncaught error can be reported before the answers it posted just before are handled; Node hands
+    // every posted message over before 'exit', so calls in flight are failed there: a call that was answered
+    // (its item written) is never reported failed and delivered again.
+    let failure: string | undefined;
+    worker.on('error', (err) => (failure ??= crashError(err, this.#where, this.o.memoryLimitMb).message));
     worker.on('exit', (code) => {
-      if (this.#worker === worker && !this.#closed) this.#crashed(worker, `exited with code ${code}`);
+      if (this.#worker === worker && !this.#closed) this.#crashed(worker, failure ?? `exited with code ${code}`);
     });
     this.#worker = worker;
     return worker;
