@@ -201,13 +201,19 @@ describe('transfer engine', () => {
   }, 180_000);
 });
 
+/** A fresh PostgreSQL database reached through a proxy that a test can cut and restore. */
+async function proxiedPostgres() {
+  const { createDatabase, CuttableProxy } = await import('../../plugins/sql/dist/test-helpers.js');
+  const db = await createDatabase('postgres');
+  const url = new URL(db.connectionString);
+  const proxy = await new CuttableProxy({ host: url.hostname, port: Number(url.port) }).start();
+  url.port = String(proxy.port);
+  return { db, url, proxy };
+}
+
 describe('transfer engine into PostgreSQL', () => {
   it('lands every session, and a database that goes away mid-run keeps the cursor until the next run completes', async () => {
-    const { createDatabase, CuttableProxy } = await import('../../plugins/sql/dist/test-helpers.js');
-    const pgDb = await createDatabase('postgres');
-    const url = new URL(pgDb.connectionString);
-    const proxy = await new CuttableProxy({ host: url.hostname, port: Number(url.port) }).start();
-    url.port = String(proxy.port);
+    const { db: pgDb, url, proxy } = await proxiedPostgres();
     try {
       const r = await rig({ sessions: 60 });
       await r.db.putDestination({ name: 'pg', plugin: 'sql', config: { connectionString: url.href } }, [
@@ -240,11 +246,7 @@ describe('transfer engine into PostgreSQL', () => {
 
 describe('transfer engine with its settings database in PostgreSQL', () => {
   it('the settings database going away mid-run fails the run without a crash; the next run completes, nothing twice', async () => {
-    const { createDatabase, CuttableProxy } = await import('../../plugins/sql/dist/test-helpers.js');
-    const settingsDb = await createDatabase('postgres');
-    const url = new URL(settingsDb.connectionString);
-    const proxy = await new CuttableProxy({ host: url.hostname, port: Number(url.port) }).start();
-    url.port = String(proxy.port);
+    const { db: settingsDb, url, proxy } = await proxiedPostgres();
     try {
       const r = await rig({ sessions: 40 }, undefined, url.href);
       proxy.cutAfter(40_000); // part-way through the first run's ledger and cursor writes

@@ -24,15 +24,18 @@ const copied = TABLES.filter((t) => t.name !== 'lease');
 /** Keys that belong to the database itself, not to the data directory. */
 const OWN_META = ['schema_version'];
 
+/** The rows of `table` that belong to the data directory (the marker table's own keys left out). */
+const ours = (table: string): { where: string; params: string[] } =>
+  table === META
+    ? { where: ` WHERE "key" NOT IN (${OWN_META.map(() => '?').join(', ')})`, params: OWN_META }
+    : { where: '', params: [] };
+
 /** Rows in the tables that would be copied (the target must have none unless `replace`). */
 async function rowCounts(sql: SqlConnection): Promise<Record<string, number>> {
   const out: Record<string, number> = {};
   for (const t of copied) {
-    const where = t.name === META ? ` WHERE "key" NOT IN (${OWN_META.map(() => '?').join(', ')})` : '';
-    const [row] = await sql.all<{ n: number | string }>(
-      `SELECT COUNT(*) AS n FROM ${q(t.name)}${where}`,
-      t.name === META ? OWN_META : [],
-    );
+    const { where, params } = ours(t.name);
+    const [row] = await sql.all<{ n: number | string }>(`SELECT COUNT(*) AS n FROM ${q(t.name)}${where}`, params);
     out[t.name] = Number(row?.n ?? 0);
   }
   return out;
@@ -60,11 +63,10 @@ export async function copySettings(
     );
   const expected = await rowCounts(src);
   await to.sql.transaction(async (tx) => {
-    for (const t of [...copied].reverse())
-      await tx.run(
-        `DELETE FROM ${q(t.name)}${t.name === META ? ` WHERE "key" NOT IN (${OWN_META.map(() => '?').join(', ')})` : ''}`,
-        t.name === META ? OWN_META : [],
-      );
+    for (const t of [...copied].reverse()) {
+      const { where, params } = ours(t.name);
+      await tx.run(`DELETE FROM ${q(t.name)}${where}`, params);
+    }
     for (const t of copied) {
       const cols = t.columns.map(([c]) => c);
       const order = (t.primaryKey ?? ['id']).map(q).join(', ');
