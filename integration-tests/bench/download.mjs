@@ -1,8 +1,11 @@
 // download: a 1 GB recording through the site client (HTTPS, token, sniffing, length check) to /dev/null, against
 // `curl -o /dev/null` of the same URL with the same token, measured in the same run with alternating order.
 // Targets: ratio >= 0.8, peak RSS flat. Usage: npm run bench -- download [MiB=1024]
+// Also printed, as a reference and not the floor: Node's own TLS socket reading the same response with no HTTP parsing
+// and no sink — the most any Node client can reach on this machine.
 import { execFileSync } from 'node:child_process';
-import { createWriteStream } from 'node:fs';
+import { createWriteStream, readFileSync } from 'node:fs';
+import { connect } from 'node:tls';
 import { pipeline } from 'node:stream/promises';
 import { createLogger, downloadRecording, SiteClient } from '@integration-client/core';
 import { simSession } from '../dist/simulator/index.js';
@@ -41,21 +44,36 @@ try {
       caFile,
       '-H',
       `Authorization: Bearer ${token}`,
-      `${url}/api/reporting?generate_report=SupportSessionRecording&lsid=${lsid}`,
+      `${url}${path}`,
     ]).toString();
     if (Number(out) !== bytes) throw new Error(`curl got ${out} bytes`);
   };
+  const path = `/api/reporting?generate_report=SupportSessionRecording&lsid=${lsid}`;
+  const nodeTls = () =>
+    new Promise((resolve, reject) => {
+      const { hostname, port, host } = new URL(url);
+      const socket = connect({ host: hostname, port: Number(port), ca: readFileSync(caFile, 'utf8') }, () =>
+        socket.write(
+          `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
+        ),
+      );
+      let n = 0;
+      socket.on('data', (c) => (n += c.length)).on('error', reject);
+      socket.on('end', () => (n >= bytes ? resolve() : reject(new Error(`raw TLS got ${n} bytes`))));
+    });
   const ours = async () => {
     const d = await downloadRecording(client, 'session', lsid);
     await pipeline(d.stream, createWriteStream('/dev/null'));
   };
-  const runs = { curl: [], ours: [] };
+  const runs = { curl: [], ours: [], nodeTls: [] };
   let rssGrowth = 0;
   for (let i = 0; i < 4; i++) {
     const order = i % 2 ? ['ours', 'curl'] : ['curl', 'ours'];
     for (const which of order) {
-      if (which === 'curl') runs.curl.push((await seconds(async () => curl())).s);
-      else {
+      if (which === 'curl') {
+        runs.curl.push((await seconds(async () => curl())).s);
+        runs.nodeTls.push((await seconds(nodeTls)).s);
+      } else {
         globalThis.gc?.();
         const stop = rssSampler();
         runs.ours.push((await seconds(ours)).s);
@@ -73,8 +91,13 @@ try {
   console.log(
     `site client → /dev/null    ${round(rate(median(runs.ours)))} MiB/s   runs: ${runs.ours.map((s) => round(rate(s))).join(', ')}; peak RSS growth ${round(rssGrowth)} MiB`,
   );
+  console.log(
+    `node TLS socket, no HTTP     ${round(rate(median(runs.nodeTls)))} MiB/s   (reference: ${round(median(runs.curl) / median(runs.nodeTls), 2)} of curl is the most a Node client reaches here)`,
+  );
   result('download', 'throughput', rate(median(runs.ours)), 'MiB/s', rate(median(runs.curl)), 0.8, {
     rssGrowthMiB: round(rssGrowth),
+    nodeTlsRatio: round(median(runs.curl) / median(runs.nodeTls), 3),
+    ratioToNodeTls: round(median(runs.nodeTls) / median(runs.ours), 3),
   });
 } finally {
   await client.close();
