@@ -102,8 +102,13 @@ export async function* parseReport(
     } catch (err) {
       throw malformed('the body is not valid UTF-8', err);
     }
-    state.write(text);
-    yield* state.drain();
+    // Fed in slices, each drained before the next: the items of one slice are consumed (and die young) before
+    // the next are built. A 1 MB chunk fed whole built ~80 sessions at once, which outlived a scavenge or two
+    // and cost ~20 % of parsing in garbage collection.
+    for (let at = 0; at < text.length; at += SLICE) {
+      state.write(at === 0 && text.length <= SLICE ? text : text.slice(at, at + SLICE));
+      yield* state.drain();
+    }
   }
   try {
     state.write(decoder.decode());
@@ -113,6 +118,9 @@ export async function* parseReport(
   state.close();
   yield* state.drain();
 }
+
+/** Characters handed to the SAX parser at a time. */
+const SLICE = 16 * 1024;
 
 class ParserState {
   readonly #parser = new SaxesParser({ xmlns: false, position: true });

@@ -1,0 +1,64 @@
+// plugin-boundary: what running a destination in its own worker thread costs. 10,000 sessions from the
+// appliance simulator (HTTPS, child process) through the site client, the report parser and the transfer engine
+// into the example `jsonl` plugin (integration-tests/examples/jsonl), once with the instance in this thread
+// (isolation 'in-process': the floor) and once in a worker (the default), alternating, best of N each.
+// value = isolated sessions/s, floor = in-process sessions/s; target ratio >= 0.9 (isolation costs <= 10%).
+// Usage: npm run bench -- plugin-boundary [sessions=10000] [rounds=3]
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import {
+  DestinationLoader,
+  PluginCatalog,
+  SecretBox,
+  SettingsDb,
+  SiteClient,
+  TransferEngine,
+} from '@integration-client/core';
+import { benchSite, result, startSimulator } from './lib.mjs';
+
+const COUNT = Number(process.argv[2] ?? 10_000);
+const ROUNDS = Number(process.argv[3] ?? 3);
+const JSONL = new URL('../examples/jsonl', import.meta.url).pathname;
+const log = pino({ level: 'silent' });
+const { address: sim, stop } = await startSimulator(['--sessions', String(COUNT), '--events', '12']);
+const site = benchSite(sim);
+
+async function once(isolation) {
+  const home = await mkdtemp(join(tmpdir(), 'ic-bench-boundary-'));
+  const db = await SettingsDb.open(`sqlite:${join(home, 'settings.db')}`, SecretBox.withKey(Buffer.alloc(32, 9)));
+  await db.putSite(site);
+  const out = join(home, 'sessions.jsonl');
+  await db.putDestination({ name: 'lines', plugin: 'jsonl', config: { path: out } }, []);
+  const loader = new DestinationLoader({
+    db,
+    logger: log,
+    catalog: new PluginCatalog({ bundledDirs: [JSONL], pluginsDir: join(home, 'plugins'), hostVersion: '0.1.0' }),
+    dataDir: join(home, 'data'),
+    hostVersion: '0.1.0',
+    isolation,
+  });
+  const client = await SiteClient.create({ site, logger: log });
+  global.gc?.();
+  // Timed from opening the destination (a worker start is part of what isolation costs) to its close.
+  const t0 = process.hrtime.bigint();
+  const destination = await loader.open('lines');
+  const r = await new TransferEngine(db, log).run(
+    { siteName: 'bench', site: client, destination, dataTypes: ['session-data'] },
+    { concurrency: 400, settleSeconds: 0 },
+  );
+  await destination.instance.close();
+  const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  await client.close();
+  loader.shutdown();
+  await db.close();
+  if (r.delivered !== COUNT) throw new Error(`${isolation}: delivered ${r.delivered} of ${COUNT}`);
+  const bytes = (await stat(out)).size;
+  await rm(home, { recursive: true, force: true });
+  return { rate: COUNT / s, s, bytes };
+}
+
+const mode = process.env.MODE;
+for (let i=0;i<3;i++) console.log(mode, (await once(mode)).rate.toFixed(0));
+stop();
