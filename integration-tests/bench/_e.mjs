@@ -43,7 +43,7 @@ try {
     const home = await mkdtemp(join(tmpdir(), 'ic-bench-e2e-'));
     const db = await SettingsDb.open(`sqlite:${join(home, 'settings.db')}`, SecretBox.withKey(Buffer.alloc(32, 9)));
     await db.putSite(site);
-    await db.putDestination({ name: 'db', plugin: 'sql', config: { connectionString: target.cs } }, [
+    await db.putDestination({ name: 'db', plugin: 'sql', config: { connectionString: target.cs, batchSize: Number(process.env.BATCH ?? 200) } }, [
       'connectionString',
     ]);
     const loader = new DestinationLoader({
