@@ -22,3 +22,4 @@ export * from './plugin-host/plugin-installer.js';
 export * from './plugin-host/worker-destination.js';
 export * from './settings-db/settings-location.js';
 export * from './settings-db/settings-copy.js';
+export * from './runtime/heap-tuning.js';

@@ -19,6 +19,7 @@ import {
   SecretBox,
   SettingsDb,
   SettingsValidator,
+  tuneHeapForStreaming,
   type SettingsLocation,
 } from '@integration-client/core';
 import type { ApplicationSettings } from '@integration-client/schemas';
@@ -71,6 +72,7 @@ export interface App {
 
 /** Opens the data directory. Without `create`, a missing one is an error that says to run `ic init`. */
 export async function openApp(home: string, options: { create?: boolean; log?: LogKind } = {}): Promise<App> {
+  tuneHeapForStreaming(); // every command that can move data opens the app first
   if (!options.create && !hasSettings(home))
     throw new ConfigError(`no settings database in ${home}; run \`ic init\` first (or pass --home / set IC_HOME)`);
   const box = await SecretBox.open(join(home, 'secret.key'));

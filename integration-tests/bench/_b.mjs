@@ -60,5 +60,5 @@ async function once(isolation) {
 }
 
 const mode = process.env.MODE;
-for (let i=0;i<3;i++) console.log(mode, (await once(mode)).rate.toFixed(0));
+for (let i = 0; i < 3; i++) console.log(mode, (await once(mode)).rate.toFixed(0));
 stop();

@@ -34,18 +34,28 @@ const seconds = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
 
 try {
   console.log(`e2e: ${COUNT} sessions (12 events each) from the simulator at ${sim.url}`);
-  const models=[{}]; const flat=null; const parseRate=1e9; const parseCores=0; let cpu, t0;
+  const models = [{}];
+  const flat = null;
+  const parseRate = 1e9;
+  const parseCores = 0;
+  let cpu, t0;
   const engines = {};
   for (const engine of ENGINES) {
-    const dbRate=1e9, dbCores=0;
+    const dbRate = 1e9,
+      dbCores = 0;
 
     const target = await freshDatabase(engine, 'e2e');
     const home = await mkdtemp(join(tmpdir(), 'ic-bench-e2e-'));
     const db = await SettingsDb.open(`sqlite:${join(home, 'settings.db')}`, SecretBox.withKey(Buffer.alloc(32, 9)));
     await db.putSite(site);
-    await db.putDestination({ name: 'db', plugin: 'sql', config: { connectionString: target.cs, batchSize: Number(process.env.BATCH ?? 200) } }, [
-      'connectionString',
-    ]);
+    await db.putDestination(
+      {
+        name: 'db',
+        plugin: 'sql',
+        config: { connectionString: target.cs, batchSize: Number(process.env.BATCH ?? 200) },
+      },
+      ['connectionString'],
+    );
     const loader = new DestinationLoader({
       db,
       logger: log,

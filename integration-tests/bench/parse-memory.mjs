@@ -56,11 +56,12 @@ const one = (mb, flags = []) => {
   console.log(out.slice(0, -1).join('\n'));
   return JSON.parse(out.at(-1)).peak;
 };
-console.log('default V8 flags:');
+console.log('no V8 command-line flags (the process tunes its heap as ic does, see tuneHeapForStreaming):');
 const small = one(smallMB);
 const large = one(largeMB);
-// V8 grows its old generation lazily, so RSS under default flags creeps up with run time even when nothing is kept.
-// With the old generation capped at 48 MB a leak would crash; equal figures for both sizes show memory is flat.
+// V8 grows its old generation lazily, so RSS under default flags creeps up with run time even when nothing is kept
+// (+10–16 % from 100 MB to 1 GB here, since pretenuring is off; +39–50 % before). With the old generation capped at
+// 48 MB a leak would crash; equal figures for both sizes show that nothing accumulates.
 const CAP = ['--max-old-space-size=48'];
 console.log('old generation capped at 48 MB (a leak would abort the run):');
 const smallCapped = one(smallMB, CAP);
