@@ -10,7 +10,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import ky, { type KyInstance } from 'ky';
 import type { Logger } from 'pino';
 import { Agent, fetch as undiciFetch, request as undiciRequest } from 'undici';
