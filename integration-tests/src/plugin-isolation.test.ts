@@ -108,6 +108,24 @@ describe('plugin isolation (worker threads)', () => {
     expect(await u.stored()).toEqual([{ lsid: 's-2' }, { lsid: 's-3' }]);
   });
 
+  it('an answer given just before the worker died reaches the host: the item is not delivered again', async () => {
+    // The plugin answers s-1 and s-2, then throws before its answers would have left in the next turn.
+    const u = await unruly({ behaviour: 'crash-after-answer', times: 1 });
+    const settled = Promise.allSettled([u.call(session('s-1')), u.call(session('s-2'))]);
+    // Hold this thread while the worker answers and dies, so its answers and its death are both waiting when the
+    // host looks again: the host must not let the order Node reports them in decide.
+    await new Promise((r) => setTimeout(r, 5));
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 500);
+    expect(await settled).toEqual([
+      { status: 'fulfilled', value: expect.objectContaining({ status: 'written' }) as unknown },
+      { status: 'fulfilled', value: expect.objectContaining({ status: 'written' }) as unknown },
+    ]);
+    await expect.poll(() => u.log.lines.some((l) => l.code === 'IC_ERR_PLUGIN_CRASHED')).toBe(true);
+    expect(await u.call(session('s-3'))).toMatchObject({ status: 'written' });
+    const lsids = (await u.stored()).map((r) => r.lsid as string);
+    expect(lsids.sort()).toEqual(['s-1', 's-2', 's-3']); // each once
+  });
+
   it('process.exit() in a plugin ends only its worker', async () => {
     const u = await unruly({ behaviour: 'exit', times: 1 });
     const err = await rejection(u.call(session('s-1')));
