@@ -243,7 +243,7 @@ export class SiteClient {
   /**
    * An API call whose body may be hundreds of MB (reports, recordings, backups): undici's `request` on the site's
    * Agent, body as undici's own Node stream. Not ky/fetch: a fetch body is a WHATWG stream, and converting it back
-   * to a Node stream cost half the throughput of a download (ADR 011). ky keeps the token exchange.
+   * to a Node stream cost about a third of a download's throughput (ADR 011). ky keeps the token exchange.
    */
   async #post(path: string, token: string, form: URLSearchParams): Promise<HttpReply> {
     const res = await undiciRequest(`${this.#origin}${path}`, {
