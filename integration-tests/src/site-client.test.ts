@@ -4,15 +4,17 @@ import {
   downloadBackup,
   downloadRecording,
   listSessions,
+  SiteClient,
   testCredentials,
-  type SiteClient,
 } from '@integration-client/core';
 import { sessionSchema, type Session } from '@integration-client/schemas';
 import { createWriteStream } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ApplianceSimulator } from './simulator/index.js';
-import { expectedSha256, sha256, simulatorAndClient } from './site-helpers.js';
+import { captureLogger, expectedSha256, FAST_RETRY, sha256, simulatorAndClient } from './site-helpers.js';
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -327,5 +329,47 @@ describe('site client downloads', () => {
     expect((await sha256((await downloadRecording(client, 'session', sim.session(0).lsid)).stream)).bytes).toBe(
       64 * 1024,
     );
+  });
+
+  it('yields a session it cannot read once, also when the report had to be fetched again', async () => {
+    // A stand-in appliance over plain HTTP: the first report body is cut after an unreadable <session> (no lsid)
+    // and a good one; the second is whole. Items without an lsid are recognised by a digest of their XML.
+    const session = (lsid: string | undefined, i: number) =>
+      `<session${lsid ? ` lsid="${lsid}"` : ''}><session_type>support</session_type><lseq>${i}</lseq>` +
+      `<start_time timestamp="1700000000"/><end_time timestamp="1700000600"/><duration>00:10:00</duration></session>`;
+    const full = `<?xml version="1.0" encoding="UTF-8"?><session_list xmlns="http://www.bomgar.com/namespaces/API/reporting">${session(undefined, 1)}${session('good-1', 2)}${session('good-2', 3)}</session_list>`;
+    let reports = 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      if (req.url === API.tokenPath) {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        return res.end(JSON.stringify({ access_token: 't', token_type: 'bearer', expires_in: 3600 }));
+      }
+      res.writeHead(200, { 'content-type': 'text/xml' });
+      if (++reports === 1) {
+        res.write(full.slice(0, full.indexOf('<session lsid="good-2"')));
+        setTimeout(() => res.socket?.destroy(), 20);
+      } else res.end(full);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as AddressInfo;
+    const client = await SiteClient.create({
+      site: { host: `127.0.0.1:${port}`, clientId: 'c', clientSecret: 's' },
+      scheme: 'http',
+      logger: captureLogger().logger,
+      retry: FAST_RETRY,
+    });
+    closers.push(async () => {
+      await client.close();
+      await new Promise((r) => server.close(r));
+    });
+    const items = [];
+    for await (const it of client.sessions({ [API.params.endTime]: 0, [API.params.duration]: 0 })) items.push(it);
+    expect(reports).toBe(2);
+    expect(items.map((i) => (i.ok ? i.lsid : `unreadable: ${i.error.code}`))).toEqual([
+      'unreadable: IC_ERR_SITE_SESSION_INVALID',
+      'good-1',
+      'good-2',
+    ]);
   });
 });

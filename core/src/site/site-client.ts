@@ -8,6 +8,7 @@
  *
  * Every HTTP failure is wrapped here, once, into a coded SiteAccessError; nothing above sees ky or undici types.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
@@ -143,7 +144,7 @@ export class SiteClient {
             ? parseReport(body, 'session', { siteHost: this.host })
             : parseReport(body, 'presentation', { siteHost: this.host });
         for await (const item of wrapBodyErrors(items, this.host, report)) {
-          const key = ownCopy(item.lsid ?? item.xml);
+          const key = seenKey(item);
           if (seen.has(key)) continue;
           seen.add(key);
           yield item;
@@ -291,12 +292,14 @@ function undiciFetchFor(agent: Agent): typeof fetch {
 }
 
 /**
- * A copy of `s` that does not share memory with the string it was cut from. V8 represents substrings as slices of
- * their parent, and the parser's strings are cut from ~1 MB chunks of the report: keeping one lsid per session in a
- * set would otherwise keep the whole report in memory.
+ * The key a re-fetched report's items are recognised by: the lsid, as a copy that does not share memory with the
+ * string it was cut from (V8 represents substrings as slices of their parent, and the parser's strings are cut from
+ * chunks of the report: keeping one lsid per session would otherwise keep the whole report in memory); an item
+ * without an lsid (one that could not be read) by a digest of its XML, not the XML itself.
  */
-function ownCopy(s: string): string {
-  return (' ' + s).slice(1);
+function seenKey(item: ParsedItem<Session | Presentation>): string {
+  if (item.lsid === undefined) return `#${createHash('sha256').update(item.xml).digest('base64')}`;
+  return Buffer.from(item.lsid, 'utf8').toString('utf8');
 }
 
 async function* wrapBodyErrors<T>(items: AsyncIterable<T>, host: string, what: string): AsyncGenerator<T> {
