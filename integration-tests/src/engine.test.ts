@@ -12,7 +12,10 @@ import {
   ScheduleRunner,
   SecretBox,
   SettingsDb,
+  SiteClient,
+  TransferEngine,
   transferId,
+  type EngineOptions,
 } from '@integration-client/core';
 import { OPERATIONS } from '@integration-client/plugin-sdk';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -43,7 +46,7 @@ afterEach(async () => {
 
 async function rig(
   sim: SimulatorOptions,
-  engine = { overlapSeconds: 3600, settleSeconds: 0 },
+  engine: EngineOptions = { overlapSeconds: 3600, settleSeconds: 0 },
   /** The settings database (default: SQLite in the temporary data directory). */
   settings?: string,
 ): Promise<Rig> {
@@ -151,6 +154,58 @@ describe('transfer engine', () => {
     expect(dump).not.toContain(r.sqlFile);
   });
 
+  it('keeps many sessions in flight but downloads at most `downloads` recordings at a time', async () => {
+    const r = await rig({ sessions: 40 });
+    const settings = { ...(await r.db.site('main')), rateLimitPerSecond: 1000 };
+    const site = await SiteClient.create({ site: settings, logger: r.log.logger, retry: FAST_RETRY });
+    const now = { data: 0, streams: 0 };
+    const most = { data: 0, streams: 0 };
+    const hold = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const enter = (k: 'data' | 'streams') => (most[k] = Math.max(most[k], ++now[k]));
+    const recording = async (item: { stream: AsyncIterable<Buffer> }) => {
+      enter('streams');
+      let bytes = 0;
+      for await (const chunk of item.stream) bytes += chunk.length;
+      await hold(50);
+      now.streams--;
+      return { status: 'written' as const, bytes };
+    };
+    const operations = ['session-data', 'session-recording', 'command-shell-recording'] as const;
+    const destination = {
+      name: 'probe',
+      plugin: 'probe (in this test)',
+      operations,
+      instance: {
+        check: () => Promise.resolve({ ok: true, checks: [] }),
+        close: () => Promise.resolve(),
+        handlers: {
+          'session-data': async () => {
+            enter('data');
+            await hold(20);
+            now.data--;
+            return { status: 'written' as const };
+          },
+          'session-recording': recording,
+          'command-shell-recording': recording,
+        },
+      },
+    };
+    try {
+      const out = await new TransferEngine(r.db, r.log.logger).run(
+        { siteName: 'main', site, destination: destination as never, dataTypes: operations },
+        { settleSeconds: 0, downloads: 2 },
+      );
+      const closed = r.sim.closedSessions();
+      expect(out.byType['session-data']).toBe(closed.length);
+      expect(out.byType['session-recording']).toBe(closed.filter((x) => x.hasRecording).length);
+      expect(out.byType['command-shell-recording']).toBe(closed.reduce((n, x) => n + x.shellInstances, 0));
+      expect(most.streams).toBe(2);
+      expect(most.data).toBeGreaterThan(10);
+    } finally {
+      await site.close();
+    }
+  });
+
   it('picks up sessions in progress when they close, on the appliance clock, even with the host clock far ahead', async () => {
     const firstStart = Date.UTC(2024, 11, 1) / 1000;
     // Appliance time: only part of the population has closed. The host clock (2026) is years ahead of it.
@@ -245,30 +300,36 @@ describe('transfer engine into PostgreSQL', () => {
 });
 
 describe('transfer engine with its settings database in PostgreSQL', () => {
-  it('the settings database going away mid-run fails the run without a crash; the next run completes, nothing twice', async () => {
-    const { db: settingsDb, url, proxy } = await proxiedPostgres();
-    try {
-      const r = await rig({ sessions: 40 }, undefined, url.href);
-      proxy.cutAfter(40_000); // part-way through the first run's ledger and cursor writes
-      const first = await r.runner.run('nightly').then(
-        (run) => run.outcome,
-        (err: unknown) => (err as Error).message,
-      );
-      expect(first).not.toBe('succeeded');
-      const landedBefore = (await xmlFiles(r.files)).length;
-      expect(landedBefore).toBeGreaterThan(0); // it was cut mid-run, not before
-      expect(landedBefore).toBeLessThan(r.sim.closedSessions().length);
-      await proxy.restore();
-      const second = await r.runner.run('nightly');
-      expect(second.outcome).toBe('succeeded');
-      const closed = r.sim.closedSessions();
-      expect(sqlSessions(r.sqlFile)).toEqual(closed.map((s) => s.lsid).sort());
-      expect((await xmlFiles(r.files)).length).toBe(closed.length);
-      expect((await readdir(r.files)).filter((n) => /\.\d+\.(xml|flv)$/.test(n))).toEqual([]);
-      expect((await r.db.runs('nightly')).map((x) => x.outcome)).toEqual(['succeeded', 'failed']);
-    } finally {
-      proxy.cut();
-      await settingsDb.drop();
-    }
-  });
+  // With 4 sessions in flight the cut lands part-way through the deliveries; with the default (400) every file has
+  // landed before the ledger writes are cut, so the next run meets files whose ledger entries were lost.
+  it.each([4, 'the default'] as const)(
+    'the settings database going away mid-run fails the run without a crash; the next run completes, nothing twice (concurrency %s)',
+    async (inFlight) => {
+      const concurrency = inFlight === 4 ? 4 : undefined;
+      const { db: settingsDb, url, proxy } = await proxiedPostgres();
+      try {
+        const r = await rig({ sessions: 40 }, { overlapSeconds: 3600, settleSeconds: 0, concurrency }, url.href);
+        proxy.cutAfter(40_000); // part-way through the first run's ledger and cursor writes
+        const first = await r.runner.run('nightly').then(
+          (run) => run.outcome,
+          (err: unknown) => (err as Error).message,
+        );
+        expect(first).not.toBe('succeeded');
+        const landedBefore = (await xmlFiles(r.files)).length;
+        expect(landedBefore).toBeGreaterThan(0); // it was cut mid-run, not before
+        if (concurrency === 4) expect(landedBefore).toBeLessThan(r.sim.closedSessions().length);
+        await proxy.restore();
+        const second = await r.runner.run('nightly');
+        expect(second.outcome).toBe('succeeded');
+        const closed = r.sim.closedSessions();
+        expect(sqlSessions(r.sqlFile)).toEqual(closed.map((s) => s.lsid).sort());
+        expect((await xmlFiles(r.files)).length).toBe(closed.length);
+        expect((await readdir(r.files)).filter((n) => /\.\d+\.(xml|flv)$/.test(n))).toEqual([]);
+        expect((await r.db.runs('nightly')).map((x) => x.outcome)).toEqual(['succeeded', 'failed']);
+      } finally {
+        proxy.cut();
+        await settingsDb.drop();
+      }
+    },
+  );
 });

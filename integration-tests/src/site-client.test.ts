@@ -343,7 +343,8 @@ describe('site client downloads', () => {
       req.resume();
       if (req.url === API.tokenPath) {
         res.writeHead(200, { 'content-type': 'application/json' });
-        return res.end(JSON.stringify({ access_token: 't', token_type: 'bearer', expires_in: 3600 }));
+        res.end(JSON.stringify({ access_token: 't', token_type: 'bearer', expires_in: 3600 }));
+        return;
       }
       res.writeHead(200, { 'content-type': 'text/xml' });
       if (++reports === 1) {

@@ -29,6 +29,7 @@ import type { ParsedItem } from '../report/report-parser.js';
 import type { SettingsDb } from '../settings-db/settings-db.js';
 import { downloadBackup, downloadRecording, type RecordingKind } from '../site/appliance-api.js';
 import { API } from '../site/api-names.js';
+import { Semaphore } from './semaphore.js';
 import type { SiteClient } from '../site/site-client.js';
 
 /** A live destination instance and what its plugin declares. */
@@ -57,8 +58,14 @@ export interface EngineOptions {
    * appliance still keeps (it keeps at most 90 days), asked as `end_time=0` so the host clock plays no part.
    */
   readonly initialLookbackSeconds?: number;
-  /** Sessions delivered at the same time (default 32). */
+  /**
+   * Sessions in flight at once (default 400): parsed and handed to the destination while earlier ones are still
+   * being written, so a destination can batch them (the SQL plugin writes up to 200 per transaction). At 32 the
+   * engine ran SQLite / PostgreSQL deliveries at ~0.4 / 0.6 of the rate it reaches at 400.
+   */
   readonly concurrency?: number;
+  /** Recordings (streams from the appliance) downloaded and delivered at once per transfer (default 4). */
+  readonly downloads?: number;
   readonly runId?: number;
   readonly signal?: AbortSignal;
   /**
@@ -108,6 +115,11 @@ const PRESENTATION_TYPES: readonly Operation[] = ['presentation-data', 'presenta
 export const transferId = (site: string, destination: string) => `${site}->${destination}`;
 
 class Tally {
+  /** Recording downloads of this run: each holds an appliance connection until its plugin has read it. */
+  readonly downloads: Semaphore;
+  constructor(downloads: number) {
+    this.downloads = new Semaphore(downloads);
+  }
   delivered = 0;
   skipped = 0;
   deferred = 0;
@@ -128,7 +140,7 @@ export class TransferEngine {
   async run(spec: TransferSpec, options: EngineOptions = {}): Promise<TransferOutcome> {
     const id = transferId(spec.siteName, spec.destination.name);
     const log = this.log.child({ transfer: id });
-    const tally = new Tally();
+    const tally = new Tally(options.downloads ?? 4);
     const moved: Operation[] = [];
     let window: { from: number; to: number } | undefined;
     const groups: [readonly Operation[], 'session' | 'presentation'][] = [
@@ -202,7 +214,7 @@ export class TransferEngine {
     let to: number | undefined;
     const inFlight = new Set<Promise<void>>();
     let slotFreed: (() => void) | undefined; // wakes the reader when a delivery finishes (no Promise.race over all)
-    const limit = options.concurrency ?? 32;
+    const limit = options.concurrency ?? 400;
     try {
       for await (const parsed of items) {
         to ??= nowS() - settle; // the answer's Date header has set the appliance clock by now
@@ -264,7 +276,9 @@ export class TransferEngine {
           continue;
         }
         try {
-          const ack = await this.#deliverOne(spec, op, unit, model, xml, site, options);
+          const ack = unit.recording
+            ? await tally.downloads.use(() => this.#deliverOne(spec, op, unit, model, xml, site, options))
+            : await this.#deliverOne(spec, op, unit, model, xml, site, options);
           if (!options.query) this.db.markDelivered(spec.destination.name, key, ack.location);
           options.onDelivered?.(op);
           tally.delivered++;
