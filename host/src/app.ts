@@ -135,6 +135,8 @@ export function scheduleRunner(app: App): ScheduleRunner {
     {
       ...(a.overlapSeconds !== undefined && { overlapSeconds: a.overlapSeconds }),
       ...(a.settleSeconds !== undefined && { settleSeconds: a.settleSeconds }),
+      ...(a.sessionsInFlight !== undefined && { concurrency: a.sessionsInFlight }),
+      ...(a.downloadsPerTransfer !== undefined && { downloads: a.downloadsPerTransfer }),
     },
     {},
     { maxConcurrentTransfers: a.maxConcurrentTransfers, maxConcurrentPerSite: a.maxConcurrentPerSite },

@@ -3,7 +3,8 @@ import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runIc, addFilesDestination } from './ic-helpers.js';
+import { runIc, addFilesDestination, addSimulatorSite } from './ic-helpers.js';
+import { ApplianceSimulator } from './simulator/index.js';
 
 describe('ic logs / ic settings (built binary)', () => {
   it('writes daily-rolled JSON logs, prints them readably or as JSON, and removes files past logRemovalDays', async () => {
@@ -30,5 +31,35 @@ describe('ic logs / ic settings (built binary)', () => {
       logRemovalDays: 30,
       logDirectory: join(home, 'logs'),
     });
+  }, 60_000);
+
+  it('sessions in flight and downloads per transfer: saved, shown, refused out of range, used by the next run', async () => {
+    const sim = new ApplianceSimulator({ sessions: 6 });
+    const address = await sim.start();
+    try {
+      const home = await mkdtemp(join(tmpdir(), 'ic-limits-'));
+      const ic = (...args: string[]) => runIc(home, args);
+      await ic('init');
+      expect((await addSimulatorSite(home, address, ApplianceSimulator.caFile)).code).toBe(0);
+      expect((await addFilesDestination(home, join(home, 'f'))).code).toBe(0);
+      expect((await ic('schedule', 'add', 'h', '--every', '1h', '--transfer', 'main:files:session-data')).code).toBe(0);
+      expect((await ic('settings', 'set', '--sessions-in-flight', '50', '--downloads', '2')).stdout).toMatch(/saved/);
+      const refused = await ic('settings', 'set', '--downloads', '0');
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/downloadsPerTransfer/);
+      expect(JSON.parse((await ic('settings', 'show', '--json')).stdout)).toMatchObject({
+        sessionsInFlight: 50,
+        downloadsPerTransfer: 2,
+      });
+      expect((await ic('schedule', 'run', 'h')).code).toBe(0);
+      const finished = (await ic('logs', '--json', '-n', '200')).stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as Record<string, unknown>)
+        .find((l) => l.msg === 'transfer finished');
+      expect(finished).toMatchObject({ sessionsInFlight: 50, downloads: 2, delivered: 6 });
+    } finally {
+      await sim.stop();
+    }
   }, 60_000);
 });

@@ -111,6 +111,10 @@ const SESSION_TYPES: readonly Operation[] = [
 ];
 const PRESENTATION_TYPES: readonly Operation[] = ['presentation-data', 'presentation-recording'];
 
+/** Sessions handed to a destination before earlier ones are acknowledged; recordings downloaded at once. */
+const DEFAULT_IN_FLIGHT = 400;
+const DEFAULT_DOWNLOADS = 4;
+
 /** The id of a transfer in cursors and logs. */
 export const transferId = (site: string, destination: string) => `${site}->${destination}`;
 
@@ -140,7 +144,7 @@ export class TransferEngine {
   async run(spec: TransferSpec, options: EngineOptions = {}): Promise<TransferOutcome> {
     const id = transferId(spec.siteName, spec.destination.name);
     const log = this.log.child({ transfer: id });
-    const tally = new Tally(options.downloads ?? 4);
+    const tally = new Tally(options.downloads ?? DEFAULT_DOWNLOADS);
     const moved: Operation[] = [];
     let window: { from: number; to: number } | undefined;
     const groups: [readonly Operation[], 'session' | 'presentation'][] = [
@@ -182,7 +186,15 @@ export class TransferEngine {
       errors: tally.errors,
       byType: tally.byType,
     };
-    log.info({ ...outcome, errors: outcome.errors.length }, 'transfer finished');
+    log.info(
+      {
+        ...outcome,
+        errors: outcome.errors.length,
+        sessionsInFlight: options.concurrency ?? DEFAULT_IN_FLIGHT,
+        downloads: options.downloads ?? DEFAULT_DOWNLOADS,
+      },
+      'transfer finished',
+    );
     return outcome;
   }
 
@@ -214,7 +226,7 @@ export class TransferEngine {
     let to: number | undefined;
     const inFlight = new Set<Promise<void>>();
     let slotFreed: (() => void) | undefined; // wakes the reader when a delivery finishes (no Promise.race over all)
-    const limit = options.concurrency ?? 400;
+    const limit = options.concurrency ?? DEFAULT_IN_FLIGHT;
     try {
       for await (const parsed of items) {
         to ??= nowS() - settle; // the answer's Date header has set the appliance clock by now

@@ -15,6 +15,8 @@ interface SettingsOptions extends HomeOptions {
   settleSeconds?: string;
   maxTransfers?: string;
   maxPerSite?: string;
+  sessionsInFlight?: string;
+  downloads?: string;
   pluginCallTimeout?: string;
   pluginMemoryLimit?: string;
 }
@@ -30,6 +32,8 @@ export function settingsCommands(ic: Command): void {
     .option('--settle-seconds <n>', 'seconds before the appliance now left for the next run')
     .option('--max-transfers <n>', 'transfers running at once in this process (default 4)')
     .option('--max-per-site <n>', 'transfers running at once against one site (default 2)')
+    .option('--sessions-in-flight <n>', 'sessions of a transfer handed to its destination at once (default 400)')
+    .option('--downloads <n>', 'recordings of a transfer downloaded at once (default 4)')
     .option(
       '--plugin-call-timeout <seconds>',
       'a plugin call running longer fails and a hung plugin is restarted (default 300)',
@@ -49,6 +53,8 @@ export function settingsCommands(ic: Command): void {
           ...(o.settleSeconds !== undefined && { settleSeconds: num(o.settleSeconds) }),
           ...(o.maxTransfers !== undefined && { maxConcurrentTransfers: num(o.maxTransfers) }),
           ...(o.maxPerSite !== undefined && { maxConcurrentPerSite: num(o.maxPerSite) }),
+          ...(o.sessionsInFlight !== undefined && { sessionsInFlight: num(o.sessionsInFlight) }),
+          ...(o.downloads !== undefined && { downloadsPerTransfer: num(o.downloads) }),
           ...(o.pluginCallTimeout !== undefined && { pluginCallTimeoutSeconds: num(o.pluginCallTimeout) }),
           ...(o.pluginMemoryLimit !== undefined && { pluginMemoryLimitMb: num(o.pluginMemoryLimit) }),
         });

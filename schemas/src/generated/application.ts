@@ -19,6 +19,14 @@ export interface ApplicationSettings {
   maxConcurrentTransfers?: number;
   maxConcurrentPerSite?: number;
   /**
+   * Sessions of one transfer handed to its destination before the earlier ones are acknowledged; lets a destination write them in batches.
+   */
+  sessionsInFlight?: number;
+  /**
+   * Recordings of one transfer downloaded from the appliance at the same time.
+   */
+  downloadsPerTransfer?: number;
+  /**
    * A plugin call (one item; for recordings and backups: time without reading a byte) that runs longer fails retryable, and a plugin that stops answering is restarted.
    */
   pluginCallTimeoutSeconds?: number;
@@ -97,6 +105,20 @@ export const applicationSchema = {
       "type": "integer",
       "minimum": 1,
       "default": 2
+    },
+    "sessionsInFlight": {
+      "type": "integer",
+      "minimum": 1,
+      "maximum": 10000,
+      "default": 400,
+      "description": "Sessions of one transfer handed to its destination before the earlier ones are acknowledged; lets a destination write them in batches."
+    },
+    "downloadsPerTransfer": {
+      "type": "integer",
+      "minimum": 1,
+      "maximum": 64,
+      "default": 4,
+      "description": "Recordings of one transfer downloaded from the appliance at the same time."
     },
     "pluginCallTimeoutSeconds": {
       "type": "integer",
