@@ -112,4 +112,36 @@ describe('Scheduler: one timer for every schedule', () => {
     expect(scheduler.nextRuns()).toEqual([]);
     await db.close();
   });
+
+  it('re-reads changes at each reload: disabled stops, edited re-arms, unchanged keeps its fire time', async () => {
+    vi.useFakeTimers({
+      now: new Date('2026-03-02T10:00:30'),
+      toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'],
+    });
+    const { db, scheduler, started } = await setup([
+      { name: 'a', period: '5m' },
+      { name: 'b', period: '10m' },
+    ]);
+    await scheduler.sync();
+    const nextOf = (name: string) => scheduler.nextRuns().find((r) => r.schedule === name)?.next;
+    const bNext = nextOf('b');
+    expect(bNext).toBeDefined();
+    await db.putSchedule({ name: 'a', period: '5m', enabled: false, transfers: [] });
+    await scheduler.sync();
+    expect(nextOf('a')).toBeUndefined();
+    expect(nextOf('b')).toEqual(bNext); // untouched
+    await vi.advanceTimersByTimeAsync(30 * 60_000);
+    expect(started.filter((x) => x.name === 'a')).toEqual([]);
+    expect(started.filter((x) => x.name === 'b')).toHaveLength(3);
+    await db.putSchedule({ name: 'a', period: '1m', enabled: true, transfers: [] });
+    await db.putSchedule({ name: 'b', period: '1h', enabled: true, transfers: [] });
+    await scheduler.sync();
+    const before = started.length;
+    await vi.advanceTimersByTimeAsync(10 * 60_000);
+    const after = started.slice(before);
+    expect(after.filter((x) => x.name === 'a')).toHaveLength(10); // every minute now
+    expect(after.filter((x) => x.name === 'b').length).toBeLessThanOrEqual(1); // hourly now
+    await scheduler.stop();
+    await db.close();
+  });
 });

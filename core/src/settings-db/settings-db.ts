@@ -200,6 +200,12 @@ export class SettingsDb {
     );
   }
 
+  /** Every schedule's stored settings as text, by name: the scheduler re-reads these and parses only what changed. */
+  async scheduleTexts(): Promise<Map<string, string>> {
+    const rows = await this.sql.all<{ name: string; settings: string }>(`SELECT name, settings FROM schedule`);
+    return new Map(rows.map((r) => [r.name, r.settings]));
+  }
+
   async removeSchedule(name: string): Promise<boolean> {
     return (await this.sql.run(`DELETE FROM schedule WHERE name = ?`, [name])) > 0;
   }
