@@ -253,10 +253,20 @@ export class TransferEngine {
           tally.deferred++;
           continue;
         }
-        const job = this.#deliverAll(spec, types, kind, model, parsed.xml, tally, options, log).finally(() => {
-          inFlight.delete(job);
-          slotFreed?.();
-        });
+        const job = this.#deliverAll(spec, types, kind, model, parsed.xml, tally, options, log)
+          .catch((err: unknown) => {
+            // Not expected (#deliverAll records its own failures), but a rejection here must neither go unhandled
+            // (it would end the host) nor let the cursor pass this session.
+            const e = toIcError(err, 'IC_ERR_INTERNAL');
+            tally.retryable++;
+            for (const t of types) tally.blocked.add(t);
+            tally.errors.push(`${e.code}: ${e.message}`);
+            log.error({ err: e, lsid: model.lsid }, 'a delivery failed unexpectedly; the cursor stays');
+          })
+          .finally(() => {
+            inFlight.delete(job);
+            slotFreed?.();
+          });
         inFlight.add(job);
         while (inFlight.size >= limit) await new Promise<void>((r) => (slotFreed = r));
       }
@@ -283,7 +293,19 @@ export class TransferEngine {
     for (const op of types) {
       for (const unit of units(op, kind, model)) {
         const key = `${op}|${host}|${model.lsid}${unit.instance === undefined ? '' : `#${unit.instance}`}`;
-        if (!options.query && (await this.db.wasDelivered(spec.destination.name, key))) {
+        let delivered: boolean;
+        try {
+          delivered = !options.query && (await this.db.wasDelivered(spec.destination.name, key));
+        } catch (err) {
+          // The ledger cannot be read (settings database gone): not delivered now, the cursor stays.
+          const e = toIcError(err, 'IC_ERR_SETTINGS_DB_UNAVAILABLE');
+          tally.retryable++;
+          tally.blocked.add(op);
+          tally.errors.push(`${e.code}: ${e.message}`);
+          log.warn({ err: e, item: key }, 'the delivered-items ledger could not be read; the next run retries');
+          continue;
+        }
+        if (delivered) {
           tally.skipped++;
           continue;
         }

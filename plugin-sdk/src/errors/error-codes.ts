@@ -198,6 +198,11 @@ export const ERROR_CODES = {
     false,
     'npm could not fetch or install the package (name, version, registry, network); see the npm output in the message.',
   ),
+  IC_ERR_SETTINGS_DB_UNAVAILABLE: code(
+    'internal',
+    true,
+    'The settings database could not be read or written (its server is down, the disk is full); the run keeps its cursors and the next run catches up.',
+  ),
   IC_ERR_INTERNAL: code('internal', false, 'A bug in the integration client; please report it with the log.'),
 } as const satisfies Record<`IC_ERR_${string}`, ErrorCodeInfo>;
 
