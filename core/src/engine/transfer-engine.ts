@@ -271,9 +271,12 @@ export class TransferEngine {
         while (inFlight.size >= limit) await new Promise<void>((r) => (slotFreed = r));
       }
     } finally {
-      // Stopping (SIGTERM, a failed report): deliveries already under way finish and are recorded.
+      // Stopping (SIGTERM, a failed report): calls already under way finish and are recorded; the rest of the
+      // sessions in flight start nothing new (see #deliverAll).
       await Promise.allSettled(inFlight);
     }
+    // Stopped after the report was read but before every session was delivered: not a complete window.
+    if (options.signal?.aborted) throw stopped();
     return { from, to: to ?? nowS() - settle };
   }
 
@@ -292,6 +295,11 @@ export class TransferEngine {
     const site = { host, name: spec.siteName };
     for (const op of types) {
       for (const unit of units(op, kind, model)) {
+        // Stopping (SIGTERM): what has not started is left for the next run, whose cursor has not passed it.
+        if (options.signal?.aborted) {
+          tally.blocked.add(op);
+          continue;
+        }
         const key = `${op}|${host}|${model.lsid}${unit.instance === undefined ? '' : `#${unit.instance}`}`;
         let delivered: boolean;
         try {
@@ -310,9 +318,18 @@ export class TransferEngine {
           continue;
         }
         try {
+          // A recording waits for a download slot; one whose turn comes after a stop is not started.
           const ack = unit.recording
-            ? await tally.downloads.use(() => this.#deliverOne(spec, op, unit, model, xml, site, options))
+            ? await tally.downloads.use(() =>
+                options.signal?.aborted
+                  ? Promise.resolve(undefined)
+                  : this.#deliverOne(spec, op, unit, model, xml, site, options),
+              )
             : await this.#deliverOne(spec, op, unit, model, xml, site, options);
+          if (!ack) {
+            tally.blocked.add(op);
+            continue;
+          }
           if (!options.query) this.db.markDelivered(spec.destination.name, key, ack.location);
           options.onDelivered?.(op);
           tally.delivered++;
