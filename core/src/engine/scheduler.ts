@@ -119,15 +119,18 @@ export class Scheduler {
    */
   async sync(): Promise<void> {
     const texts = await this.db.scheduleTexts();
-    for (const name of this.#texts.keys()) if (!texts.has(name)) this.#forget(name, 'schedule removed');
+    for (const name of this.#texts.keys())
+      if (!texts.has(name)) {
+        this.#texts.delete(name);
+        this.#disarm(name, 'schedule removed');
+      }
     const now = new Date();
     for (const [name, text] of texts) {
       if (this.#texts.get(name) === text) continue;
       this.#texts.set(name, text);
       const s = JSON.parse(text) as ScheduleSettings;
       if (s.enabled === false) {
-        this.#forget(name, 'schedule disabled');
-        this.#texts.set(name, text);
+        this.#disarm(name, 'schedule disabled');
         continue;
       }
       const key = JSON.stringify([s.period, s.timeOfDay]);
@@ -144,8 +147,7 @@ export class Scheduler {
     this.#arm();
   }
 
-  #forget(name: string, why: string): void {
-    this.#texts.delete(name);
+  #disarm(name: string, why: string): void {
     if (this.#jobs.delete(name)) this.log.info({ schedule: name }, why);
   }
 

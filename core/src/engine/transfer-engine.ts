@@ -29,8 +29,8 @@ import type { ParsedItem } from '../report/report-parser.js';
 import type { SettingsDb } from '../settings-db/settings-db.js';
 import { downloadBackup, downloadRecording, type RecordingKind } from '../site/appliance-api.js';
 import { API } from '../site/api-names.js';
-import { Semaphore } from './semaphore.js';
 import type { SiteClient } from '../site/site-client.js';
+import { Semaphore } from './semaphore.js';
 
 /** A live destination instance and what its plugin declares. */
 export interface OpenDestination {
