@@ -33,6 +33,7 @@ try {
       `${url}/oauth2/token`,
     ]).toString(),
   ).access_token;
+  const path = `/api/reporting?generate_report=SupportSessionRecording&lsid=${lsid}`;
   const curl = () => {
     const out = execFileSync('curl', [
       '-s',
@@ -48,7 +49,6 @@ try {
     ]).toString();
     if (Number(out) !== bytes) throw new Error(`curl got ${out} bytes`);
   };
-  const path = `/api/reporting?generate_report=SupportSessionRecording&lsid=${lsid}`;
   const nodeTls = () =>
     new Promise((resolve, reject) => {
       const { hostname, port, host } = new URL(url);

@@ -99,7 +99,9 @@ export class Scheduler {
       this.options.reloadMs ?? 15_000,
     );
     const now = Date.now();
-    for (const s of (await this.db.schedules()).filter((x) => x.enabled !== false)) {
+    // The schedules sync() just read (their stored texts), not a second query.
+    for (const s of [...this.#texts.values()].map((t) => JSON.parse(t) as ScheduleSettings)) {
+      if (s.enabled === false) continue;
       const last = (await this.db.runs(s.name, 1))[0];
       // Not succeeded: it failed, was stopped, or its process ended mid-run (no outcome at all).
       const incomplete = last !== undefined && last.outcome !== 'succeeded';

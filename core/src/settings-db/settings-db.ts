@@ -202,7 +202,9 @@ export class SettingsDb {
 
   /** Every schedule's stored settings as text, by name: the scheduler re-reads these and parses only what changed. */
   async scheduleTexts(): Promise<Map<string, string>> {
-    const rows = await this.sql.all<{ name: string; settings: string }>(`SELECT name, settings FROM schedule`);
+    const rows = await this.sql.all<{ name: string; settings: string }>(
+      `SELECT name, settings FROM schedule ORDER BY name`,
+    );
     return new Map(rows.map((r) => [r.name, r.settings]));
   }
 
