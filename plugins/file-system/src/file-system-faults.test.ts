@@ -10,7 +10,11 @@ import { deliver, makeDestination, tempDir } from './test-helpers.js';
 const isRoot = process.getuid?.() === 0;
 const NOBODY = 65534;
 
-/** Runs a delivery in a child process as the unprivileged `nobody` (root bypasses permission bits). */
+/**
+ * Runs a delivery in a child process as the unprivileged `nobody` (root bypasses permission bits). The child loads
+ * the plugin as root and drops to `nobody` only for the delivery, so the checkout may sit anywhere (a `mktemp -d`
+ * clone is 0700, which `nobody` could not even read the plugin from).
+ */
 async function deliverAsNobody(dir: string): Promise<unknown> {
   const pluginDir = fileURLToPath(new URL('..', import.meta.url));
   const script = `
@@ -18,12 +22,11 @@ async function deliverAsNobody(dir: string): Promise<unknown> {
     import { createFakeContext, sampleItem } from '@integration-client/plugin-sdk/testing';
     const ctx = createFakeContext({ config: { destinationDirectory: ${JSON.stringify(dir)}, createDirectory: true, downloadFormat: 'default', fileNameConflictHandling: 'AppendNumber' }, dataDir: '/tmp' });
     const dest = await plugin.create(ctx);
+    process.setgid(${NOBODY}); process.setuid(${NOBODY});
     try { console.log(JSON.stringify(await dest.handlers['session-data'](sampleItem('session-data').item, { signal: new AbortController().signal }))); }
     catch (err) { console.log(JSON.stringify({ code: err.code, retryable: err.retryable, message: err.message })); }`;
   const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
     cwd: pluginDir,
-    uid: NOBODY,
-    gid: NOBODY,
   });
   return JSON.parse(stdout) as unknown;
 }
