@@ -17,10 +17,15 @@ import {
   transferId,
   type EngineOptions,
 } from '@integration-client/core';
-import { OPERATIONS } from '@integration-client/plugin-sdk';
+import {
+  OPERATIONS,
+  type RecordingItem,
+  type RecordingMeta,
+  type SessionDataItem,
+} from '@integration-client/plugin-sdk';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './paths.js';
-import { captureLogger, FAST_RETRY } from './site-helpers.js';
+import { captureLogger, collectGarbage, FAST_RETRY } from './site-helpers.js';
 import { ApplianceSimulator, type SimulatorOptions } from './simulator/index.js';
 
 const BUNDLED = [join(REPO_ROOT, 'plugins/file-system'), join(REPO_ROOT, 'plugins/sql')];
@@ -201,6 +206,62 @@ describe('transfer engine', () => {
       expect(out.byType['command-shell-recording']).toBe(closed.reduce((n, x) => n + x.shellInstances, 0));
       expect(most.streams).toBe(2);
       expect(most.data).toBeGreaterThan(10);
+    } finally {
+      await site.close();
+    }
+  });
+
+  it('lets go of each session once its data is handed over; recordings still get their facts', async () => {
+    const r = await rig({ sessions: 30 });
+    const settings = { ...(await r.db.site('main')), rateLimitPerSecond: 1000 };
+    const site = await SiteClient.create({ site: settings, logger: r.log.logger, retry: FAST_RETRY });
+    const refs: WeakRef<object>[] = [];
+    const held: (() => void)[] = [];
+    const metas: RecordingMeta[] = [];
+    const operations = ['session-data', 'session-recording'] as const;
+    const destination = {
+      name: 'probe',
+      plugin: 'probe (in this test)',
+      operations,
+      instance: {
+        check: () => Promise.resolve({ ok: true, checks: [] }),
+        close: () => Promise.resolve(),
+        handlers: {
+          // Keeps only a weak reference to the session, and answers when the test says so.
+          'session-data': (item: SessionDataItem) => {
+            refs.push(new WeakRef(item.session));
+            return new Promise((resolve) => held.push(() => resolve({ status: 'written' as const })));
+          },
+          'session-recording': async (item: RecordingItem) => {
+            metas.push(item.meta);
+            for await (const chunk of item.stream) void chunk;
+            return { status: 'written' as const };
+          },
+        },
+      },
+    };
+    try {
+      const run = new TransferEngine(r.db, r.log.logger).run(
+        { siteName: 'main', site, destination: destination as never, dataTypes: operations },
+        { settleSeconds: 0 },
+      );
+      const closed = r.sim.closedSessions();
+      while (held.length < closed.length) await new Promise((w) => setTimeout(w, 10));
+      await new Promise((w) => setTimeout(w, 0));
+      collectGarbage();
+      // Every session is waiting for its answer; none is kept alive by the engine (the report loop's last item
+      // may still sit in a register).
+      expect(refs.filter((x) => x.deref() !== undefined).length).toBeLessThanOrEqual(1);
+      for (const answer of held) answer();
+      const out = await run;
+      expect(out.byType['session-data']).toBe(closed.length);
+      const withRecording = closed.filter((x) => x.hasRecording);
+      expect(metas).toHaveLength(withRecording.length);
+      for (const m of metas) {
+        const sim = closed.find((x) => x.lsid === m.lsid)!;
+        expect(m).toMatchObject({ siteHost: settings.host, lseq: sim.lseq, externalKey: sim.externalKey || undefined });
+        expect(m.sessionType).toBeTruthy();
+      }
     } finally {
       await site.close();
     }

@@ -13,7 +13,7 @@ import type { Ack, Handler, Item } from '@integration-client/plugin-sdk';
 import { sampleItem } from '@integration-client/plugin-sdk/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './paths.js';
-import { captureLogger } from './site-helpers.js';
+import { captureLogger, collectGarbage } from './site-helpers.js';
 
 const FIXTURE = join(REPO_ROOT, 'integration-tests/fixtures/unruly-plugin');
 const open: { d: WorkerDestination; dir: string }[] = [];
@@ -150,6 +150,22 @@ describe('plugin isolation (worker threads)', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(u.log.lines.some((l) => l.code === 'IC_ERR_PLUGIN_CRASHED')).toBe(false);
     expect(await u.call(session('s-2'))).toMatchObject({ status: 'written' });
+  });
+
+  it('keeps nothing of an item in the host while the plugin works on it (it was copied to the worker)', async () => {
+    const u = await unruly({ behaviour: 'hang', times: 1_000_000 }, { callTimeoutMs: 3000 });
+    const refs: WeakRef<object>[] = [];
+    const calls = Array.from({ length: 20 }, (_, i) => {
+      const item = session(`held-${i}`);
+      refs.push(new WeakRef((item as { session: object }).session));
+      return rejection(u.call(item));
+    });
+    await new Promise((r) => setTimeout(r, 200)); // the calls went out and are held in the worker
+    collectGarbage();
+    await new Promise((r) => setTimeout(r, 0));
+    collectGarbage();
+    expect(refs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
+    for (const err of await Promise.all(calls)) expect(err).toMatchObject({ code: 'IC_ERR_PLUGIN_TIMEOUT' });
   });
 
   it('a plugin spinning forever times out, does not answer the ping, is terminated and restarted', async () => {

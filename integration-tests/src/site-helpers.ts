@@ -1,4 +1,6 @@
 import { createHash } from 'node:crypto';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import type { Readable } from 'node:stream';
 import { createLogger, SiteClient, type SiteClientOptions } from '@integration-client/core';
 import type { pino } from 'pino';
@@ -63,4 +65,10 @@ export function expectedSha256(total: number, salt: number): string {
   const h = createHash('sha256');
   for (const c of binaryChunks(total, salt)) h.update(c);
   return h.digest('hex');
+}
+
+/** A full garbage collection now (for tests that check nothing keeps an object alive through a WeakRef). */
+export function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
 }

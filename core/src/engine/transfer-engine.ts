@@ -22,6 +22,7 @@ import {
   type Item,
   type Operation,
   type Presentation,
+  type RecordingMeta,
   type Session,
 } from '@integration-client/plugin-sdk';
 import type { Logger } from 'pino';
@@ -247,13 +248,13 @@ export class TransferEngine {
           );
           continue;
         }
-        const model = parsed.model;
-        const end = model.endTime ? Date.parse(model.endTime) / 1000 : undefined;
+        const { endTime, lsid } = parsed.model;
+        const end = endTime ? Date.parse(endTime) / 1000 : undefined;
         if (!options.query && (end === undefined || end > to)) {
           tally.deferred++;
           continue;
         }
-        const job = this.#deliverAll(spec, types, kind, model, parsed.xml, tally, options, log)
+        const job = this.#deliverAll(spec, types, kind, new Parcel(parsed.model, parsed.xml), tally, options, log)
           .catch((err: unknown) => {
             // Not expected (#deliverAll records its own failures), but a rejection here must neither go unhandled
             // (it would end the host) nor let the cursor pass this session.
@@ -261,7 +262,7 @@ export class TransferEngine {
             tally.retryable++;
             for (const t of types) tally.blocked.add(t);
             tally.errors.push(`${e.code}: ${e.message}`);
-            log.error({ err: e, lsid: model.lsid }, 'a delivery failed unexpectedly; the cursor stays');
+            log.error({ err: e, lsid }, 'a delivery failed unexpectedly; the cursor stays');
           })
           .finally(() => {
             inFlight.delete(job);
@@ -285,22 +286,26 @@ export class TransferEngine {
     spec: TransferSpec,
     types: Operation[],
     kind: 'session' | 'presentation',
-    model: Session | Presentation,
-    xml: string,
+    parcel: Parcel,
     tally: Tally,
     options: EngineOptions,
     log: Logger,
   ): Promise<void> {
     const host = spec.site.host;
     const site = { host, name: spec.siteName };
-    for (const op of types) {
-      for (const unit of units(op, kind, model)) {
+    const { lsid } = parcel.model!;
+    const meta = recordingFacts(parcel.model!);
+    const plan = types.map((op) => [op, units(op, kind, parcel.model!)] as const);
+    const lastData = types.findLastIndex((op) => DATA_TYPES.has(op));
+    for (const [i, [op, opUnits]] of plan.entries()) {
+      if (i > lastData) parcel.release(); // also when the last data item was skipped (delivered before, stopping)
+      for (const unit of opUnits) {
         // Stopping (SIGTERM): what has not started is left for the next run, whose cursor has not passed it.
         if (options.signal?.aborted) {
           tally.blocked.add(op);
           continue;
         }
-        const key = `${op}|${host}|${model.lsid}${unit.instance === undefined ? '' : `#${unit.instance}`}`;
+        const key = `${op}|${host}|${lsid}${unit.instance === undefined ? '' : `#${unit.instance}`}`;
         let delivered: boolean;
         try {
           delivered = !options.query && (await this.db.wasDelivered(spec.destination.name, key));
@@ -323,9 +328,9 @@ export class TransferEngine {
             ? await tally.downloads.use(() =>
                 options.signal?.aborted
                   ? Promise.resolve(undefined)
-                  : this.#deliverOne(spec, op, unit, model, xml, site, options),
+                  : this.#deliverRecording(spec, op, unit, lsid, meta, site, options),
               )
-            : await this.#deliverOne(spec, op, unit, model, xml, site, options);
+            : await this.#call(spec.destination, parcel.item(op, site, i === lastData), options);
           if (!ack) {
             tally.blocked.add(op);
             continue;
@@ -352,39 +357,31 @@ export class TransferEngine {
     }
   }
 
-  async #deliverOne(
+  /** Downloads one recording and hands its stream to the destination. */
+  async #deliverRecording(
     spec: TransferSpec,
     op: Operation,
     unit: Unit,
-    model: Session | Presentation,
-    xml: string,
+    lsid: string,
+    meta: RecordingFacts,
     site: { host: string; name: string },
     options: EngineOptions,
   ): Promise<Ack> {
-    let item: Item;
-    if (op === 'session-data' || op === 'system-information')
-      item = { operation: op, site, session: model as Session, xml };
-    else if (op === 'presentation-data') item = { operation: op, site, presentation: model as Presentation, xml };
-    else {
-      const d = await downloadRecording(spec.site, unit.recording!, model.lsid, unit.instance);
-      const s = model as Session;
-      item = {
-        operation: op as 'session-recording',
-        site,
-        meta: {
-          siteHost: site.host,
-          lsid: model.lsid,
-          lseq: model.lseq,
-          externalKey: s.externalKey,
-          sessionType: s.sessionType,
-          instance: unit.instance,
-          extension: 'flv',
-          byteLength: d.byteLength,
-          contentType: d.contentType,
-        },
-        stream: d.stream,
-      };
-    }
+    const d = await downloadRecording(spec.site, unit.recording!, lsid, unit.instance);
+    const item = {
+      operation: op as 'session-recording',
+      site,
+      meta: {
+        siteHost: site.host,
+        lsid,
+        ...meta,
+        instance: unit.instance,
+        extension: 'flv',
+        byteLength: d.byteLength,
+        contentType: d.contentType,
+      },
+      stream: d.stream,
+    };
     return this.#call(spec.destination, item, options);
   }
 
@@ -418,22 +415,73 @@ export class TransferEngine {
     }
   }
 
-  /** Calls a handler; a stream the plugin left unread is drained so the connection is freed. */
-  async #call(dest: OpenDestination, item: Item, options: EngineOptions): Promise<Ack> {
+  /**
+   * Calls a handler; a stream the plugin left unread is drained so the connection is freed. Not async: nothing
+   * here holds the item while the destination works on it (see Parcel).
+   */
+  #call(dest: OpenDestination, item: Item, options: EngineOptions): Promise<Ack> {
     const handler = dest.instance.handlers[item.operation] as
       ((i: Item, o: { signal: AbortSignal }) => Promise<Ack>) | undefined;
+    const stream = 'stream' in item ? item.stream : undefined;
+    const failed = (err: unknown): never => {
+      if (stream && !stream.destroyed) stream.destroy();
+      throw isIcError(err) ? err : toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
+    };
     if (!handler)
-      throw toIcError(
-        new Error(`destination ${dest.name} has no ${item.operation} handler`),
-        'IC_ERR_DESTINATION_OPERATION_UNSUPPORTED',
+      return Promise.reject(
+        toIcError(
+          new Error(`destination ${dest.name} has no ${item.operation} handler`),
+          'IC_ERR_DESTINATION_OPERATION_UNSUPPORTED',
+        ),
       );
     try {
-      return await handler(item, { signal: options.signal ?? new AbortController().signal });
+      return handler(item, { signal: options.signal ?? new AbortController().signal }).catch(failed);
     } catch (err) {
-      if ('stream' in item && !item.stream.destroyed) item.stream.destroy();
-      throw isIcError(err) ? err : toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
+      return Promise.reject(toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED')).catch(failed);
     }
   }
+}
+
+/** Data types whose items carry the whole model and its XML. */
+const DATA_TYPES: ReadonlySet<Operation> = new Set<Operation>([
+  'session-data',
+  'system-information',
+  'presentation-data',
+]);
+
+/**
+ * One session (or presentation) on its way through the engine. The model and its XML are let go as soon as the
+ * last item that carries them has been handed to the destination: with 400 sessions in flight, keeping them until
+ * every data type is acknowledged kept ~10 MB of models alive through each young-generation collection, which
+ * copied them again and again (70 µs of GC per session in the e2e benchmark).
+ */
+class Parcel {
+  constructor(
+    public model: Session | Presentation | undefined,
+    public xml: string | undefined,
+  ) {}
+
+  /** The data item of `op`; with `last`, the parcel lets go of the model and XML. */
+  item(op: Operation, site: { host: string; name: string }, last: boolean): Item {
+    const { model, xml } = this;
+    if (!model || xml === undefined) throw new Error(`the ${op} item was asked for after the session was let go`);
+    if (last) this.release();
+    if (op === 'presentation-data') return { operation: op, site, presentation: model as Presentation, xml };
+    return { operation: op as 'session-data', site, session: model as Session, xml };
+  }
+
+  release(): void {
+    this.model = undefined;
+    this.xml = undefined;
+  }
+}
+
+/** What a recording's meta says about its session (kept instead of the session). */
+type RecordingFacts = Pick<RecordingMeta, 'lseq' | 'externalKey' | 'sessionType'>;
+
+function recordingFacts(model: Session | Presentation): RecordingFacts {
+  const s = model as Session;
+  return { lseq: model.lseq, externalKey: s.externalKey, sessionType: s.sessionType };
 }
 
 interface Unit {

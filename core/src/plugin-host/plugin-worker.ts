@@ -10,7 +10,6 @@ import {
   loadPluginPackage,
   PluginError,
   serializeIcError,
-  type CallOptions,
   type Destination,
   type Handler,
   type Operation,
@@ -119,7 +118,11 @@ async function start(): Promise<Destination> {
   return instance;
 }
 
-async function serve(instance: Destination, m: ToWorker): Promise<void> {
+/**
+ * Serves one message. Not async, and a call's item is referenced by nothing that waits for its answer: the item
+ * lives only as long as the plugin keeps it (a batching plugin holds what it still has to write, not the item).
+ */
+function serve(instance: Destination, m: ToWorker): void {
   switch (m.t) {
     case 'ping':
       post({ t: 'pong', id: m.id });
@@ -128,33 +131,53 @@ async function serve(instance: Destination, m: ToWorker): Promise<void> {
       calls.get(m.id)?.abort(new PluginError('IC_ERR_PLUGIN_TIMEOUT', `${where}: the host aborted the call`));
       return;
     case 'check':
-      return answer(m.id, async () => checkCheckResult(await instance.check(), `${where}: check()`));
+      void answer(
+        m.id,
+        invoke(() => instance.check()).then((r) => checkCheckResult(r, `${where}: check()`)),
+      );
+      return;
     case 'close':
       shutdown.abort();
-      return answer(m.id, async () => {
-        await instance.close();
-        return null;
-      });
+      void answer(
+        m.id,
+        invoke(() => instance.close()).then(() => null),
+      );
+      return;
     case 'call': {
+      const { id } = m;
       const op = m.item.operation as Operation;
-      const item = STREAM_OPERATIONS.has(op) && m.stream ? { ...m.item, stream: receiveStream(m.stream) } : m.item;
+      const item = m.model ? { ...m.item, [m.model.key]: JSON.parse(m.model.json) as unknown } : { ...m.item };
+      if (STREAM_OPERATIONS.has(op) && m.stream) item.stream = receiveStream(m.stream);
       const controller = new AbortController();
-      calls.set(m.id, controller);
+      if (shutdown.signal.aborted) controller.abort(shutdown.signal.reason);
+      calls.set(id, controller);
       const handler = instance.handlers[op] as Handler<Operation>;
-      const options: CallOptions = { signal: AbortSignal.any([controller.signal, shutdown.signal]) };
-      await answer(m.id, async () => checkAck(await handler(item as never, options), `${where}: ${op} handler`));
-      calls.delete(m.id);
+      void answer(
+        id,
+        invoke(handler, item as never, { signal: controller.signal }).then((ack) =>
+          checkAck(ack, `${where}: ${op} handler`),
+        ),
+      ).finally(() => calls.delete(id));
       return;
     }
   }
 }
 
-async function answer(id: number, run: () => Promise<unknown>): Promise<void> {
-  try {
-    post({ t: 'done', id, value: await run() });
-  } catch (err) {
-    post({ t: 'fail', id, error: serializeIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED') });
-  }
+/** Closing the instance aborts every call still running. */
+shutdown.signal.addEventListener('abort', () => {
+  for (const c of calls.values()) c.abort(shutdown.signal.reason);
+});
+
+/** `fn(...args)` as a promise, a synchronous throw as a rejection (only this call's closure sees the args). */
+function invoke<A extends unknown[]>(fn: (...args: A) => unknown, ...args: A): Promise<unknown> {
+  return new Promise((resolve) => resolve(fn(...args)));
+}
+
+function answer(id: number, result: Promise<unknown>): Promise<void> {
+  return result.then(
+    (value) => post({ t: 'done', id, value }),
+    (err: unknown) => post({ t: 'fail', id, error: serializeIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED') }),
+  );
 }
 
 if (init.probe)
@@ -166,7 +189,7 @@ else
   start().then(
     (instance) => {
       port.on('message', (batch: ToWorker[]) => {
-        for (const m of batch) void serve(instance, m);
+        for (const m of batch) serve(instance, m);
       });
       post({ t: 'ready' });
     },

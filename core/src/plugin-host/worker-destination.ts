@@ -26,7 +26,15 @@ import {
   type Operation,
 } from '@integration-client/plugin-sdk';
 import type { Logger } from 'pino';
-import { Outbox, STREAM_OPERATIONS, type FromWorker, type ToWorker, type WorkerInit } from './protocol.js';
+import {
+  MODEL_KEYS,
+  Outbox,
+  STREAM_OPERATIONS,
+  type FromWorker,
+  type ModelText,
+  type ToWorker,
+  type WorkerInit,
+} from './protocol.js';
 import { sendStream } from './stream-bridge.js';
 
 export interface IsolationOptions {
@@ -108,25 +116,46 @@ export class WorkerDestination implements Destination {
     await this.#stop();
   }
 
-  async #deliver(op: Operation, item: Item, options: CallOptions): Promise<Ack> {
+  /** Not async, like #request: the item is not held once it is queued to the worker (it is copied there). */
+  #deliver(op: Operation, item: Item, options: CallOptions): Promise<Ack> {
     const { stream, ...rest } = item as Item & { stream?: Readable };
-    const value = await this.#request(
-      { t: 'call', id: 0, item: rest },
+    const where = `${this.#where}: ${op} handler`;
+    return this.#request(
+      { t: 'call', id: 0, ...asModelText(rest) },
       STREAM_OPERATIONS.has(op) ? stream : undefined,
       options.signal,
-    );
-    return checkAck(value, `${this.#where}: ${op} handler`);
+    ).then((value) => checkAck(value, where));
   }
 
-  /** Sends one request and waits for its answer, under the call timeout. */
-  async #request(message: ToWorker, stream?: Readable, signal?: AbortSignal): Promise<unknown> {
-    if (this.#closed) throw new PluginError('IC_ERR_PLUGIN_CRASHED', `${this.#where} is closed`, { retryable: true });
+  /**
+   * Sends one request and waits for its answer, under the call timeout. The message is queued and let go: what
+   * waits for the answer (#answer's closures) never sees it, so a 10 KB session is not kept alive in this thread
+   * until its plugin has written it.
+   */
+  #request(message: ToWorker, stream?: Readable, signal?: AbortSignal): Promise<unknown> {
+    if (this.#closed)
+      return Promise.reject(new PluginError('IC_ERR_PLUGIN_CRASHED', `${this.#where} is closed`, { retryable: true }));
     // A worker being probed after a timeout takes no new call until it answered (or was replaced).
-    if (this.#probing) await this.#probing;
-    const worker = await this.#ensureWorker();
-    const id = this.#nextId++;
+    const ready = this.#probing ? this.#probing.then(() => this.#ensureWorker()) : this.#ensureWorker();
+    return ready.then((worker) => {
+      const id = this.#nextId++;
+      const channel = stream ? new MessageChannel() : undefined;
+      const answer = this.#answer(worker, id, stream, channel, signal);
+      if (channel) this.#send(worker, { ...message, id, stream: channel.port2 } as ToWorker, [channel.port2]);
+      else this.#send(worker, { ...message, id });
+      return answer;
+    });
+  }
+
+  /** The answer to request `id`: registers it, arms the call timeout and the abort, and pumps the stream. */
+  #answer(
+    worker: Worker,
+    id: number,
+    stream: Readable | undefined,
+    channel: MessageChannel | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
     return new Promise((resolve, reject) => {
-      let channel: MessageChannel | undefined;
       const onAbort = () => this.#send(worker, { t: 'abort', id });
       const timer = setTimeout(() => {
         this.#settle(id)?.reject(
@@ -146,13 +175,7 @@ export class WorkerDestination implements Destination {
       };
       this.#pending.set(id, { resolve, reject, timer, cleanup });
       signal?.addEventListener('abort', onAbort, { once: true });
-      if (stream) {
-        channel = new MessageChannel();
-        void sendStream(channel.port1, stream, () => timer.refresh());
-        this.#send(worker, { ...message, id, stream: channel.port2 } as ToWorker, [channel.port2]);
-      } else {
-        this.#send(worker, { ...message, id });
-      }
+      if (stream && channel) void sendStream(channel.port1, stream, () => timer.refresh());
     });
   }
 
@@ -369,4 +392,12 @@ export async function probePluginCode(packageDir: string, hostVersion: string, t
   } finally {
     await worker.terminate();
   }
+}
+
+/** The item without its model, and the model as JSON text (see ModelText); items without one as they are. */
+function asModelText(item: Record<string, unknown>): { item: Record<string, unknown>; model?: ModelText } {
+  const key = MODEL_KEYS.find((k) => k in item);
+  if (!key) return { item };
+  const { [key]: model, ...rest } = item;
+  return { item: rest, model: { key, json: JSON.stringify(model) } };
 }

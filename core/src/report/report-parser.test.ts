@@ -146,6 +146,16 @@ describe('parseReport (sessions)', () => {
     expect(s.events[6]!.extra).toEqual({ portal: '7' });
   });
 
+  it('gives plain data that JSON carries unchanged (models cross to plugin workers as JSON text)', async () => {
+    const empty = SESSION.replace(/<end_time[^/]*\/end_time>/, '<end_time></end_time>').replace('c69a', 'aaaa');
+    for (const ns of [RS, PRA, ''])
+      for (const item of await parse(doc(ns, SESSION, empty))) {
+        if (!item.ok) throw item.error;
+        // toStrictEqual also fails on a property set to undefined, NaN read back as null, or a non-plain object.
+        expect(JSON.parse(JSON.stringify(item.model))).toStrictEqual(item.model);
+      }
+  });
+
   it('gives each session its exact XML inside its root, namespace kept', async () => {
     const second = SESSION.replace('c69a8e10bea9428f816cfababe9815fe', 'aaaa').replace(
       '<lseq>8</lseq>',
@@ -287,5 +297,7 @@ describe('parseReport (presentations)', () => {
       },
     });
     expect(out[0]!.ok && out[0]!.model.events[0]!.type).toBe('Presentation Started');
+    const m = out[0]!.ok ? out[0]!.model : undefined;
+    expect(JSON.parse(JSON.stringify(m))).toStrictEqual(m);
   });
 });

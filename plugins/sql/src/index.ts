@@ -96,8 +96,12 @@ class SqlDestination implements Destination {
     return this.#ready;
   }
 
+  /** Returns without awaiting: while the batch waits for its transaction, only the rows are kept, not the item. */
   async #deliver(item: SessionDataItem | SystemInformationItem, kind: Job['kind'], { signal }: CallOptions) {
-    const rows = sessionRows(item.session, this.ctx.config.storeSystemInformation);
+    return this.#submit(sessionRows(item.session, this.ctx.config.storeSystemInformation), kind, signal);
+  }
+
+  async #submit(rows: SessionRows, kind: Job['kind'], signal: AbortSignal) {
     await this.ready();
     const status = await this.#commits.submit({ kind, rows }, signal);
     return { status, location: `${this.conn.engine}:session/${rows.host}/${rows.lsid}` };
