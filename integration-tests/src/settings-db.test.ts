@@ -101,6 +101,14 @@ describe.each(['sqlite', 'postgres'] as const)('settings database on %s', (engin
     expect(await db.deliveredCount('archive')).toBe(1203);
     expect(await db.wasDelivered('archive', 'session-data|h|000007')).toBe(true);
     expect(await db.wasDelivered('archive', 'session-data|h|nope')).toBe(false);
+    // Lookups asked in one turn go as batched queries (500 items each): every answer is still its own.
+    const asked = Array.from({ length: 1300 }, (_, i) => `session-data|h|${String(i).padStart(6, '0')}`);
+    const answers = await Promise.all([
+      ...asked.map((item) => db.wasDelivered('archive', item)),
+      db.wasDelivered('elsewhere', asked[0]!),
+      db.wasDelivered('archive', asked[5]!),
+    ]);
+    expect(answers).toEqual([...asked.map((_, i) => i < 1203), false, true]);
     expect(await db.cursor('main→archive', 'session-data')).toBe(1_700_000_000);
     expect(await db.cursors()).toEqual([
       expect.objectContaining({ transfer: 'main→archive', dataType: 'session-data', position: 1_700_000_000 }),

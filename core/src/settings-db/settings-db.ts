@@ -48,6 +48,17 @@ export interface RunRecord {
   readonly error?: string;
 }
 
+/** A ledger lookup waiting for its batch (see wasDelivered). */
+interface Lookup {
+  readonly destination: string;
+  readonly item: string;
+  resolve(found: boolean): void;
+  reject(err: unknown): void;
+}
+
+/** Most items in one ledger lookup (SQL Server takes at most 2,100 parameters per statement). */
+const LOOKUP_BATCH = 500;
+
 export class SettingsDb {
   private constructor(
     /** The connection; `ic settings migrate` copies through it. */
@@ -245,11 +256,48 @@ export class SettingsDb {
     return rows.map((r) => ({ ...r, position: Number(r.position) }));
   }
 
-  async wasDelivered(destination: string, item: string): Promise<boolean> {
+  /**
+   * Whether the ledger holds `item` for `destination`. Lookups asked for in the same event-loop turn go to the
+   * database as one query (up to 500 items): the engine asks once per item, and a statement each was ~5 % of the
+   * main thread in the e2e benchmark.
+   */
+  wasDelivered(destination: string, item: string): Promise<boolean> {
     const k = `${destination}\0${item}`;
-    if (this.#unflushed.has(k) || this.#writing.has(k)) return true;
-    return !!(await this.#one(`SELECT 1 AS x FROM delivered WHERE destination = ? AND item = ?`, [destination, item]));
+    if (this.#unflushed.has(k) || this.#writing.has(k)) return Promise.resolve(true);
+    return new Promise((resolve, reject) => {
+      this.#lookups.push({ destination, item, resolve, reject });
+      if (this.#lookups.length >= LOOKUP_BATCH) this.#lookUp();
+      else this.#lookupTimer ??= setImmediate(() => this.#lookUp());
+    });
   }
+
+  #lookUp(): void {
+    if (this.#lookupTimer) clearImmediate(this.#lookupTimer);
+    this.#lookupTimer = undefined;
+    const batch = this.#lookups.splice(0);
+    const byDestination = new Map<string, Lookup[]>();
+    for (const l of batch) byDestination.set(l.destination, [...(byDestination.get(l.destination) ?? []), l]);
+    for (const [destination, lookups] of byDestination) {
+      const items = [...new Set(lookups.map((l) => l.item))];
+      this.sql
+        .all<{ item: string }>(
+          `SELECT item FROM delivered WHERE destination = ? AND item IN (${items.map(() => '?').join(', ')})`,
+          [destination, ...items],
+        )
+        .then(
+          (rows) => {
+            const found = new Set(rows.map((r) => r.item));
+            for (const l of lookups) l.resolve(found.has(l.item));
+          },
+          (err: unknown) => {
+            for (const l of lookups) l.reject(err);
+          },
+        );
+    }
+  }
+
+  readonly #lookups: Lookup[] = [];
+  #lookupTimer: NodeJS.Immediate | undefined;
 
   /**
    * Records an acknowledged item. Entries are written in one transaction per event-loop turn (or per 500), not
