@@ -25,6 +25,7 @@ import {
   type RecordingMeta,
   type Session,
 } from '@integration-client/plugin-sdk';
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { ParsedItem } from '../report/report-parser.js';
 import type { SettingsDb } from '../settings-db/settings-db.js';
@@ -143,6 +144,12 @@ export class TransferEngine {
   ) {}
 
   async run(spec: TransferSpec, options: EngineOptions = {}): Promise<TransferOutcome> {
+    // A run nobody can stop still hands its calls a signal: one for the run, not a controller per call.
+    if (!options.signal) {
+      const unstoppable = new AbortController().signal;
+      setMaxListeners(0, unstoppable);
+      options = { ...options, signal: unstoppable };
+    }
     const id = transferId(spec.siteName, spec.destination.name);
     const log = this.log.child({ transfer: id });
     const tally = new Tally(options.downloads ?? DEFAULT_DOWNLOADS);
