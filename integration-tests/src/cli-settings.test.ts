@@ -231,6 +231,6 @@ describe('ic destination add on a terminal', () => {
     expect(promptLine).not.toContain('sqlite:');
     expect(stdout).toMatch(/destination "prompted" \(sql\) saved/);
     const shown = json<{ config: Record<string, unknown> }>(await ic(['destination', 'show', 'prompted', '--json']));
-    expect(shown.config).toEqual({ connectionString: '********', storeSystemInformation: false, batchSize: 200 });
+    expect(shown.config).toEqual({ connectionString: '********', storeSystemInformation: false, batchSize: 500 });
   });
 });

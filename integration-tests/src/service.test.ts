@@ -105,7 +105,7 @@ describe('ic service (built binary)', () => {
     expect(code).toBe(0);
     const interrupted = (await status()).lastRun!;
     expect(interrupted.outcome).not.toBe('succeeded');
-    // Session data lands fast (up to 400 sessions in flight); recordings come 4 at a time from a slow appliance, so
+    // Session data lands fast (up to 1000 sessions in flight); recordings come 4 at a time from a slow appliance, so
     // the stop finds some not yet started — and sessions in flight start no new download after it: those are left
     // for the next run.
     expect(await flvCount()).toBeLessThan(recordings);

@@ -32,7 +32,7 @@ export function settingsCommands(ic: Command): void {
     .option('--settle-seconds <n>', 'seconds before the appliance now left for the next run')
     .option('--max-transfers <n>', 'transfers running at once in this process (default 4)')
     .option('--max-per-site <n>', 'transfers running at once against one site (default 2)')
-    .option('--sessions-in-flight <n>', 'sessions of a transfer handed to its destination at once (default 400)')
+    .option('--sessions-in-flight <n>', 'sessions of a transfer handed to its destination at once (default 1000)')
     .option('--downloads <n>', 'recordings of a transfer downloaded at once (default 4)')
     .option(
       '--plugin-call-timeout <seconds>',

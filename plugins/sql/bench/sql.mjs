@@ -3,7 +3,7 @@
 //   PostgreSQL — COPY of the rows (ids assigned by the client), SQLite — prepared inserts in one transaction,
 //   MariaDB — multi-row INSERTs (ids assigned by the client). Target: plugin/floor >= 0.7 per engine.
 // The plugin path includes model → rows conversion and checks, and is fed the way the kernel feeds it: up to
-// 400 deliveries in flight, acknowledged one by one (batches of 200 sessions per transaction).
+// 1000 deliveries in flight, acknowledged one by one (batches of 500 sessions per transaction).
 // Needs PostgreSQL on 127.0.0.1:5432 (trust) and MariaDB on 127.0.0.1:3306 (root); overrides:
 // IC_TEST_POSTGRES_URL, IC_TEST_MYSQL_URL. Usage: npm run bench -- sql [sessions=10000] [events=50] [engines=sqlite,postgres,mysql]
 import { createFakeContext } from '@integration-client/plugin-sdk/testing';
@@ -14,10 +14,10 @@ import { sampleSessions } from '../dist/sample-sessions.js';
 const COUNT = Number(process.argv[2] ?? 10_000);
 const EVENTS = Number(process.argv[3] ?? 50);
 const ENGINES = (process.argv[4] ?? 'sqlite,postgres,mysql').split(',');
-const IN_FLIGHT = 400;
+const IN_FLIGHT = 1000;
 
 async function throughPlugin(cs, sessions) {
-  const ctx = createFakeContext({ config: { connectionString: cs, storeSystemInformation: true, batchSize: 200 } });
+  const ctx = createFakeContext({ config: { connectionString: cs, storeSystemInformation: true, batchSize: 500 } });
   const dest = await plugin.create(ctx);
   await dest.check(); // connect + schema outside the timing, as a running service would have done
   const handler = dest.handlers['session-data'];

@@ -110,7 +110,7 @@ export const applicationSchema = {
       "type": "integer",
       "minimum": 1,
       "maximum": 10000,
-      "default": 400,
+      "default": 1000,
       "description": "Sessions of one transfer handed to its destination before the earlier ones are acknowledged; lets a destination write them in batches."
     },
     "downloadsPerTransfer": {
