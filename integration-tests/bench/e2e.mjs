@@ -177,6 +177,7 @@ async function idleService(siteSettings) {
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let pct;
   try {
     await once(createInterface({ input: child.stdout }), 'line'); // serving
     await new Promise((r) => setTimeout(r, 15_000));
@@ -187,18 +188,19 @@ async function idleService(siteSettings) {
     const t0 = ticks();
     const w0 = process.hrtime.bigint();
     await new Promise((r) => setTimeout(r, 20_000));
-    return ((ticks() - t0) / 100 / seconds(w0)) * 100;
+    pct = ((ticks() - t0) / 100 / seconds(w0)) * 100;
   } finally {
     child.kill('SIGTERM');
     await once(child, 'exit');
-    // The service logs its armed schedules at start: all 1,000 must have been armed, or the figure means nothing.
-    const logs = (await readdir(join(home, 'logs'))).filter((f) => f.startsWith('service'));
-    const lines = logs.flatMap((f) => readFileSync(join(home, 'logs', f), 'utf8').split('\n'));
-    const started = lines
-      .filter(Boolean)
-      .map((l) => JSON.parse(l))
-      .find((l) => l.msg === 'service started');
-    if (started?.schedules?.length !== 1000)
-      throw new Error(`the idle service armed ${started?.schedules?.length ?? 'no'} schedules, not 1000`);
   }
+  // The service logs its armed schedules at start: all 1,000 must have been armed, or the figure means nothing.
+  const logs = (await readdir(join(home, 'logs'))).filter((f) => f.startsWith('service'));
+  const lines = logs.flatMap((f) => readFileSync(join(home, 'logs', f), 'utf8').split('\n'));
+  const started = lines
+    .filter(Boolean)
+    .map((l) => JSON.parse(l))
+    .find((l) => l.msg === 'service started');
+  if (started?.schedules?.length !== 1000)
+    throw new Error(`the idle service armed ${started?.schedules?.length ?? 'no'} schedules, not 1000`);
+  return pct;
 }
