@@ -103,6 +103,16 @@ async function rig(
   return r;
 }
 
+/** An in-process destination defined by the test (a probe, not a plugin), for the engine to deliver to. */
+function probe(operations: readonly string[], handlers: Record<string, (item: never) => Promise<unknown>>) {
+  const instance = {
+    check: () => Promise.resolve({ ok: true, checks: [] }),
+    close: () => Promise.resolve(),
+    handlers,
+  };
+  return { name: 'probe', plugin: 'probe (in this test)', operations, instance } as never;
+}
+
 const sqlSessions = (file: string) => {
   const db = new Database(file, { readonly: true });
   try {
@@ -176,28 +186,19 @@ describe('transfer engine', () => {
       return { status: 'written' as const, bytes };
     };
     const operations = ['session-data', 'session-recording', 'command-shell-recording'] as const;
-    const destination = {
-      name: 'probe',
-      plugin: 'probe (in this test)',
-      operations,
-      instance: {
-        check: () => Promise.resolve({ ok: true, checks: [] }),
-        close: () => Promise.resolve(),
-        handlers: {
-          'session-data': async () => {
-            enter('data');
-            await hold(20);
-            now.data--;
-            return { status: 'written' as const };
-          },
-          'session-recording': recording,
-          'command-shell-recording': recording,
-        },
+    const destination = probe(operations, {
+      'session-data': async () => {
+        enter('data');
+        await hold(20);
+        now.data--;
+        return { status: 'written' as const };
       },
-    };
+      'session-recording': recording,
+      'command-shell-recording': recording,
+    });
     try {
       const out = await new TransferEngine(r.db, r.log.logger).run(
-        { siteName: 'main', site, destination: destination as never, dataTypes: operations },
+        { siteName: 'main', site, destination, dataTypes: operations },
         { settleSeconds: 0, downloads: 2 },
       );
       const closed = r.sim.closedSessions();
@@ -219,30 +220,21 @@ describe('transfer engine', () => {
     const held: (() => void)[] = [];
     const metas: RecordingMeta[] = [];
     const operations = ['session-data', 'session-recording'] as const;
-    const destination = {
-      name: 'probe',
-      plugin: 'probe (in this test)',
-      operations,
-      instance: {
-        check: () => Promise.resolve({ ok: true, checks: [] }),
-        close: () => Promise.resolve(),
-        handlers: {
-          // Keeps only a weak reference to the session, and answers when the test says so.
-          'session-data': (item: SessionDataItem) => {
-            refs.push(new WeakRef(item.session));
-            return new Promise((resolve) => held.push(() => resolve({ status: 'written' as const })));
-          },
-          'session-recording': async (item: RecordingItem) => {
-            metas.push(item.meta);
-            for await (const chunk of item.stream) void chunk;
-            return { status: 'written' as const };
-          },
-        },
+    const destination = probe(operations, {
+      // Keeps only a weak reference to the session, and answers when the test says so.
+      'session-data': (item: SessionDataItem) => {
+        refs.push(new WeakRef(item.session));
+        return new Promise((resolve) => held.push(() => resolve({ status: 'written' as const })));
       },
-    };
+      'session-recording': async (item: RecordingItem) => {
+        metas.push(item.meta);
+        for await (const chunk of item.stream) void chunk;
+        return { status: 'written' as const };
+      },
+    });
     try {
       const run = new TransferEngine(r.db, r.log.logger).run(
-        { siteName: 'main', site, destination: destination as never, dataTypes: operations },
+        { siteName: 'main', site, destination, dataTypes: operations },
         { settleSeconds: 0 },
       );
       const closed = r.sim.closedSessions();
