@@ -2,7 +2,8 @@
 // appliance simulator (HTTPS, child process) through the site client, the report parser and the transfer engine
 // into the example `jsonl` plugin (integration-tests/examples/jsonl), once with the instance in this thread
 // (isolation 'in-process': the floor) and once in a worker (the default), alternating, best of N each.
-// value = isolated sessions/s, floor = in-process sessions/s; target ratio >= 0.9 (isolation costs <= 10%).
+// value = isolated sessions/s, floor = in-process sessions/s; target ratio >= 1/1.1 (isolation costs <= 10% of the
+// in-process time per session).
 // Usage: npm run bench -- plugin-boundary [sessions=10000] [rounds=3]
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -40,7 +41,9 @@ async function once(isolation) {
     isolation,
   });
   const client = await SiteClient.create({ site, logger: log });
-  global.gc?.();
+  // No forced GC between rounds: after about six `gc()` calls in one process V8 ran the parser at half speed
+  // for the rest of the process (measured: rounds 3+ of this benchmark, and a loop of engine runs with `gc()`
+  // before each; without it, 20 runs in a row kept their speed). The later worker round always met it.
   // Timed from opening the destination (a worker start is part of what isolation costs) to its close.
   const t0 = process.hrtime.bigint();
   const destination = await loader.open('lines');
@@ -72,9 +75,13 @@ try {
       );
     }
   }
+  // Per session: in-process t_i, isolated t_w. Judged strictly: the extra time t_w − t_i as a share of t_i (the
+  // end-to-end time without isolation), ≤ 10 %, i.e. worker/in-process ≥ 1/1.1. The same extra time as a share of
+  // t_w (the isolated end-to-end time) is printed too; it is the smaller figure.
   const overhead = best['in-process'] / best.worker - 1;
+  const ofIsolated = 1 - best.worker / best['in-process'];
   console.log(
-    `  best: in-process ${best['in-process'].toFixed(0)}, worker ${best.worker.toFixed(0)} sessions/s; isolation costs ${(overhead * 100).toFixed(1)}% of end-to-end time per session (target <= 10%)`,
+    `  best: in-process ${best['in-process'].toFixed(0)}, worker ${best.worker.toFixed(0)} sessions/s; isolation costs ${(overhead * 100).toFixed(1)}% of the in-process end-to-end time per session (${(ofIsolated * 100).toFixed(1)}% of the isolated one; target <= 10%)`,
   );
   result(
     'plugin-boundary',
@@ -82,9 +89,10 @@ try {
     best.worker,
     'sessions/s',
     best['in-process'],
-    0.9,
+    Math.round((1 / 1.1) * 1000) / 1000,
     {
       overheadPercent: Math.round(overhead * 1000) / 10,
+      overheadPercentOfIsolated: Math.round(ofIsolated * 1000) / 10,
     },
   );
 } finally {
