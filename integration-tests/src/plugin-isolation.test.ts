@@ -4,6 +4,7 @@
  * boundary as streams with flow control, and the host keeps running.
  */
 import { createHash } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -166,6 +167,27 @@ describe('plugin isolation (worker threads)', () => {
     collectGarbage();
     expect(refs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
     for (const err of await Promise.all(calls)) expect(err).toMatchObject({ code: 'IC_ERR_PLUGIN_TIMEOUT' });
+  });
+
+  it("a caller's signal stops its calls in the worker, with one listener per signal, gone once they settled", async () => {
+    const u = await unruly({ behaviour: 'wait-for-abort' }, { callTimeoutMs: 10_000 });
+    const [a, b] = [new AbortController(), new AbortController()];
+    const call = (item: Item, signal: AbortSignal) =>
+      (u.d.handlers[item.operation] as Handler<typeof item.operation>)(item, { signal });
+    const onA = Array.from({ length: 5 }, (_, i) => rejection(call(session(`a-${i}`), a.signal)));
+    let bSettled = false;
+    const onB = rejection(call(session('b-0'), b.signal)).finally(() => (bSettled = true));
+    await new Promise((r) => setTimeout(r, 200)); // the calls are in the worker
+    expect(getEventListeners(a.signal, 'abort')).toHaveLength(1); // not one per call
+    a.abort();
+    for (const err of await Promise.all(onA))
+      expect(err).toMatchObject({ code: 'IC_ERR_PLUGIN_TIMEOUT', message: expect.stringContaining('host aborted') });
+    expect(getEventListeners(a.signal, 'abort')).toHaveLength(0);
+    expect(bSettled).toBe(false); // another signal's call goes on
+    expect(getEventListeners(b.signal, 'abort')).toHaveLength(1);
+    b.abort();
+    expect(await onB).toMatchObject({ code: 'IC_ERR_PLUGIN_TIMEOUT' });
+    expect(getEventListeners(b.signal, 'abort')).toHaveLength(0);
   });
 
   it('a plugin spinning forever times out, does not answer the ping, is terminated and restarted', async () => {
