@@ -276,7 +276,11 @@ export class SettingsDb {
     this.#lookupTimer = undefined;
     const batch = this.#lookups.splice(0);
     const byDestination = new Map<string, Lookup[]>();
-    for (const l of batch) byDestination.set(l.destination, [...(byDestination.get(l.destination) ?? []), l]);
+    for (const l of batch) {
+      const list = byDestination.get(l.destination);
+      if (list) list.push(l);
+      else byDestination.set(l.destination, [l]);
+    }
     for (const [destination, lookups] of byDestination) {
       const items = [...new Set(lookups.map((l) => l.item))];
       this.sql
