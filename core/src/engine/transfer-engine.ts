@@ -28,6 +28,7 @@ import {
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { ParsedItem } from '../report/report-parser.js';
+import { ownedCopy } from '../report/values.js';
 import type { SettingsDb } from '../settings-db/settings-db.js';
 import { downloadBackup, downloadRecording, type RecordingKind } from '../site/appliance-api.js';
 import { API } from '../site/api-names.js';
@@ -489,7 +490,9 @@ type RecordingFacts = Pick<RecordingMeta, 'lseq' | 'externalKey' | 'sessionType'
 
 function recordingFacts(model: Session | Presentation): RecordingFacts {
   const s = model as Session;
-  return { lseq: model.lseq, externalKey: s.externalKey, sessionType: s.sessionType };
+  const own = (text: string | undefined) => (text === undefined ? undefined : ownedCopy(text));
+  // Copies: these outlive the session's model (see ownedCopy); sessionType is a slice of the report too.
+  return { lseq: model.lseq, externalKey: own(s.externalKey), sessionType: own(s.sessionType) };
 }
 
 interface Unit {

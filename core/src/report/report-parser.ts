@@ -15,6 +15,7 @@ import type { XmlNode } from './element-tree.js';
 import { mapPresentation } from './presentation-mapper.js';
 import { mapSession } from './session-mapper.js';
 import { isNoDataText, XML_NAMES } from './xml-names.js';
+import { ownedCopy } from './values.js';
 
 /** Which report is parsed. */
 export type ReportKind = 'session' | 'presentation';
@@ -289,7 +290,7 @@ class ParserState {
         `<${name}${lsid ? ` lsid="${lsid}"` : ''}> cannot be read: ${(err as Error).message}`,
         { cause: err },
       );
-      this.#out.push({ ok: false, lsid, error, xml });
+      this.#out.push({ ok: false, lsid: lsid === undefined ? undefined : ownedCopy(lsid), error, xml });
     }
   }
 }

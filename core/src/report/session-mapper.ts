@@ -1,6 +1,6 @@
 import type { Actor, Session, SessionEvent, SystemInformationCategory } from '@integration-client/schemas';
 import { child, children, childText, keepExtra, type XmlNode } from './element-tree.js';
-import { toBool, toDurationSeconds, toInt, toIp, toIsoTime, known } from './values.js';
+import { ownedCopy, toBool, toDurationSeconds, toInt, toIp, toIsoTime, known } from './values.js';
 import { XML_NAMES as N } from './xml-names.js';
 
 type Extra = Record<string, unknown>;
@@ -249,8 +249,9 @@ for (const name of N.primaryTeam) SESSION_FIELDS[name] = () => undefined;
  * lsid or no usable start time; the parser turns that into a per-session failure.
  */
 export function mapSession(node: XmlNode, supportSiteHost: string, namespace: string): Session {
-  const lsid = node.attrs.lsid?.trim();
-  if (!lsid) throw new Error('session element has no lsid attribute');
+  const cut = node.attrs.lsid?.trim();
+  if (!cut) throw new Error('session element has no lsid attribute');
+  const lsid = ownedCopy(cut); // the engine keeps it while the session is in flight
   const extra: Extra = {};
   for (const [k, v] of Object.entries(node.attrs)) if (k !== 'lsid') extra[`@${k}`] = v;
   const s: Session = {

@@ -1,5 +1,15 @@
 /** Conversions of appliance text values, tolerant of the quirks in the fact sheet. */
 
+/**
+ * A copy of `text` that shares no memory with the report it was read from. V8 keeps a substring as a slice of its
+ * parent, and the parser's strings are cut from 16 K-character slices of the report: one lsid kept in a session's
+ * in-flight state (engine, ledger keys, a re-fetch's dedupe set) kept its whole slice alive — ~10 KB per session
+ * in flight, all of it promoted to the old generation. Only for the few strings that outlive their item.
+ */
+export function ownedCopy(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
+}
+
 /** Integer or undefined (empty, non-numeric). */
 export function toInt(text: string | undefined): number | undefined {
   if (text === undefined || !/^\s*-?\d+\s*$/.test(text)) return undefined;

@@ -292,14 +292,13 @@ function undiciFetchFor(agent: Agent): typeof fetch {
 }
 
 /**
- * The key a re-fetched report's items are recognised by: the lsid, as a copy that does not share memory with the
- * string it was cut from (V8 represents substrings as slices of their parent, and the parser's strings are cut from
- * chunks of the report: keeping one lsid per session would otherwise keep the whole report in memory); an item
- * without an lsid (one that could not be read) by a digest of its XML, not the XML itself.
+ * The key a re-fetched report's items are recognised by: the lsid (the parser hands it on as an owned copy, so
+ * keeping one per session does not keep the report's text alive — see `ownedCopy`); an item without an lsid (one
+ * that could not be read) by a digest of its XML, not the XML itself.
  */
 function seenKey(item: ParsedItem<Session | Presentation>): string {
   if (item.lsid === undefined) return `#${createHash('sha256').update(item.xml).digest('base64')}`;
-  return Buffer.from(item.lsid, 'utf8').toString('utf8');
+  return item.lsid;
 }
 
 async function* wrapBodyErrors<T>(items: AsyncIterable<T>, host: string, what: string): AsyncGenerator<T> {
