@@ -67,7 +67,7 @@ export function scaffoldFiles(o: ScaffoldOptions): Record<string, string> {
 // (package.json "integrationClient") declares. See docs/writing-a-plugin.md of the integration client.
 import { mkdir, rename, writeFile, access } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkResult, defineDestination, DestinationError } from '@integration-client/plugin-sdk';
+import { checkResult, defineDestination, DestinationError, modelJson } from '@integration-client/plugin-sdk';
 
 /** @typedef {{ directory: string }} Config */
 
@@ -91,17 +91,18 @@ export default defineDestination(
           // TODO: store the item in your destination. Resolve only once it is stored; be idempotent per item
           // (the same session may come again after a crash: replace it, do not add a second copy).
           async 'session-data'(item) {
-            const file = join(directory, \`\${item.site.host}-\${item.session.lsid.replace(/[^\\w.-]/g, '_')}.json\`);
+            const file = join(directory, \`\${item.site.host}-\${item.lsid.replace(/[^\\w.-]/g, '_')}.json\`);
             const tmp = \`\${file}.tmp\`;
             try {
-              await writeFile(tmp, JSON.stringify(item.session));
+              // modelJson: the session's JSON as it crossed from the host (read item.session for the object).
+              await writeFile(tmp, modelJson(item));
               await rename(tmp, file);
             } catch (err) {
               throw new DestinationError('IC_ERR_DESTINATION_WRITE_FAILED', \`cannot write \${file}: \${/** @type {Error} */ (err).message}\`, {
                 cause: err,
               });
             }
-            ctx.logger.debug({ lsid: item.session.lsid }, 'session stored');
+            ctx.logger.debug({ lsid: item.lsid }, 'session stored');
             return { status: 'written', location: file };
           },
         },

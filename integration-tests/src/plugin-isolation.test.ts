@@ -10,7 +10,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { WorkerDestination, type IsolationOptions } from '@integration-client/core';
-import type { Ack, Handler, Item } from '@integration-client/plugin-sdk';
+import {
+  MODEL_JSON,
+  modelJson,
+  type Ack,
+  type Handler,
+  type Item,
+  type SessionDataItem,
+} from '@integration-client/plugin-sdk';
 import { sampleItem } from '@integration-client/plugin-sdk/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './paths.js';
@@ -188,6 +195,25 @@ describe('plugin isolation (worker threads)', () => {
     b.abort();
     expect(await onB).toMatchObject({ code: 'IC_ERR_PLUGIN_TIMEOUT' });
     expect(getEventListeners(b.signal, 'abort')).toHaveLength(0);
+  });
+
+  it('the model crosses as JSON text and is parsed in the worker only when the handler reads it', async () => {
+    const u = await unruly({ behaviour: 'describe-item' });
+    const item = session('lazy-1') as SessionDataItem;
+    const ack = await u.call(item);
+    const facts = JSON.parse(ack.location!) as Record<string, unknown>;
+    expect(facts).toEqual({
+      unparsedBeforeRead: true, // modelJson(item) and item.lsid did not parse it
+      plainAfterRead: true,
+      sameObjectOnNextRead: true,
+      textIsTheModel: true,
+      lsid: 'lazy-1',
+      modelLsid: 'lazy-1',
+      text: JSON.stringify(item.session), // exactly the host's serialisation
+    });
+    // In-process (no crossing) modelJson serialises the object itself.
+    expect(modelJson(item)).toBe(JSON.stringify(item.session));
+    expect(modelJson({ ...item, [MODEL_JSON]: '{"lsid":"x"}' } as SessionDataItem)).toBe('{"lsid":"x"}');
   });
 
   it('a plugin spinning forever times out, does not answer the ping, is terminated and restarted', async () => {

@@ -5,6 +5,7 @@
 export * from './errors/index.js';
 export * from './operations.js';
 export * from './items.js';
+export * from './model-json.js';
 export * from './ack.js';
 export * from './check-result.js';
 export * from './context.js';

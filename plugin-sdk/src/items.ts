@@ -13,6 +13,8 @@ export interface SiteRef {
 export interface SessionDataItem {
   readonly operation: 'session-data';
   readonly site: SiteRef;
+  /** The session's lsid (as `session.lsid`), readable without touching the model — see `modelJson`. */
+  readonly lsid: string;
   readonly session: Session;
   /** A complete XML document: the report's root element (namespace kept) around this one `<session>`. */
   readonly xml: string;
@@ -22,6 +24,7 @@ export interface SessionDataItem {
 export interface SystemInformationItem {
   readonly operation: 'system-information';
   readonly site: SiteRef;
+  readonly lsid: string;
   readonly session: Session;
   readonly xml: string;
 }
@@ -30,6 +33,8 @@ export interface SystemInformationItem {
 export interface PresentationDataItem {
   readonly operation: 'presentation-data';
   readonly site: SiteRef;
+  /** The presentation's lsid (as `presentation.lsid`), readable without touching the model. */
+  readonly lsid: string;
   readonly presentation: Presentation;
   readonly xml: string;
 }

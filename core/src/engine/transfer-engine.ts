@@ -475,8 +475,9 @@ class Parcel {
     const { model, xml } = this;
     if (!model || xml === undefined) throw new Error(`the ${op} item was asked for after the session was let go`);
     if (last) this.release();
-    if (op === 'presentation-data') return { operation: op, site, presentation: model as Presentation, xml };
-    return { operation: op as 'session-data', site, session: model as Session, xml };
+    const { lsid } = model;
+    if (op === 'presentation-data') return { operation: op, site, lsid, presentation: model as Presentation, xml };
+    return { operation: op as 'session-data', site, lsid, session: model as Session, xml };
   }
 
   release(): void {

@@ -8,6 +8,7 @@ import {
   checkAck,
   checkCheckResult,
   loadPluginPackage,
+  MODEL_JSON,
   PluginError,
   serializeIcError,
   type Destination,
@@ -21,6 +22,7 @@ import {
   STREAM_OPERATIONS,
   type FromWorker,
   type LogLevel,
+  type ModelText,
   type ToWorker,
   type WorkerInit,
 } from './protocol.js';
@@ -146,7 +148,8 @@ function serve(instance: Destination, m: ToWorker): void {
     case 'call': {
       const { id } = m;
       const op = m.item.operation as Operation;
-      const item = m.model ? { ...m.item, [m.model.key]: JSON.parse(m.model.json) as unknown } : { ...m.item };
+      const item: Record<string | symbol, unknown> = { ...m.item };
+      if (m.model) withModel(item, m.model);
       if (STREAM_OPERATIONS.has(op) && m.stream) item.stream = receiveStream(m.stream);
       const controller = new AbortController();
       if (shutdown.signal.aborted) controller.abort(shutdown.signal.reason);
@@ -161,6 +164,24 @@ function serve(instance: Destination, m: ToWorker): void {
       return;
     }
   }
+}
+
+/**
+ * Puts the model that crossed as JSON text on the item: parsed on first read of `item.session` /
+ * `item.presentation` (then a plain value), and the text itself under MODEL_JSON for `modelJson(item)` — a plugin
+ * that stores JSON takes the text and never has it parsed here.
+ */
+function withModel(item: Record<string | symbol, unknown>, { key, json }: ModelText): void {
+  Object.defineProperty(item, key, {
+    enumerable: true,
+    configurable: true,
+    get() {
+      const value = JSON.parse(json) as unknown;
+      Object.defineProperty(item, key, { value, enumerable: true, configurable: true, writable: false });
+      return value;
+    },
+  });
+  Object.defineProperty(item, MODEL_JSON, { value: json });
 }
 
 /** Closing the instance aborts every call still running. */

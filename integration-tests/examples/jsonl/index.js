@@ -3,13 +3,14 @@
 // The host validates the config against config.schema.json before create() sees it, runs this module in a
 // worker thread of its own, and calls the handler once per session. A session that comes again (after a crash
 // between our append and the host's ledger) is recognised by its site and lsid and skipped, so each session is
-// in the file once.
+// in the file once. The handler never reads `item.session`: it takes the model's JSON text (`modelJson`) and the
+// lsid (`item.lsid`), so the session is never parsed in this worker.
 import { createHmac } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { access, appendFile, mkdir, open } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
-import { checkResult, defineDestination, DestinationError } from '@integration-client/plugin-sdk';
+import { checkResult, defineDestination, DestinationError, modelJson } from '@integration-client/plugin-sdk';
 
 /** @typedef {{ path: string, signingKey?: string }} Config */
 
@@ -83,13 +84,14 @@ export default defineDestination(
         },
         handlers: {
           'session-data'(item) {
-            const key = `${item.site.host} ${item.session.lsid}`;
+            const key = `${item.site.host} ${item.lsid}`;
             // Already in the file: skipped. Still being written: skipped once (and only if) that write lands.
             const inFlight = writes.get(key);
             if (inFlight) return inFlight.then(() => ({ status: 'skipped', location: path }));
             if (seen.has(key)) return Promise.resolve({ status: 'skipped', location: path });
             seen.add(key);
-            const body = JSON.stringify(item.session);
+            // The session's JSON as it crossed from the host: neither parsed nor serialised again in this worker.
+            const body = modelJson(item);
             const hmac = signingKey ? createHmac('sha256', signingKey).update(body).digest('hex') : undefined;
             const line = `{"site":${JSON.stringify(item.site.host)},"session":${body}${hmac ? `,"hmac":"${hmac}"` : ''}}\n`;
             const written = new Promise((resolve, reject) => {

@@ -30,10 +30,12 @@ export function sampleItem(op: Operation, options: SampleItemOptions = {}): Samp
   switch (op) {
     case 'session-data':
     case 'system-information':
-      return { item: { operation: op, site, session, xml: sampleSessionXml(session) } };
+      return { item: { operation: op, site, lsid: session.lsid, session, xml: sampleSessionXml(session) } };
     case 'presentation-data': {
       const presentation = samplePresentation(options.lsid ? { lsid: options.lsid } : {});
-      return { item: { operation: op, site, presentation, xml: samplePresentationXml(presentation) } };
+      return {
+        item: { operation: op, site, lsid: presentation.lsid, presentation, xml: samplePresentationXml(presentation) },
+      };
     }
     case 'site-backup': {
       const stream = sampleStream(options.streamBytes ?? 1024, options);

@@ -56,7 +56,13 @@ describe('File System plugin', () => {
     const { dest } = await makeDestination({ destinationDirectory: dir });
     const session = sampleSession({ lsid: '1234' });
     const xml = sampleSessionXml(session);
-    const ack = await deliver(dest, { operation: 'session-data', site: { host: 'support.example.com' }, session, xml });
+    const ack = await deliver(dest, {
+      operation: 'session-data',
+      site: { host: 'support.example.com' },
+      lsid: session.lsid,
+      session,
+      xml,
+    });
     expect(ack).toEqual({
       status: 'written',
       location: join(dir, 'support.example.com-support-1234.xml'),
@@ -90,6 +96,7 @@ describe('File System plugin', () => {
     const item = {
       operation: 'session-data' as const,
       site: { host: 'support.example.com' },
+      lsid: '77',
       session: sampleSession({ lsid: '77' }),
       xml,
     };
@@ -189,6 +196,7 @@ describe('File System plugin', () => {
     const ack = await deliver(dest, {
       operation: 'session-data',
       site: { host: 'h' },
+      lsid: session.lsid,
       session,
       xml: sampleSessionXml(session),
     });
@@ -200,7 +208,8 @@ describe('File System plugin', () => {
       fileNameFormat: '%EXTERNAL_KEY%.%EXTENSION%',
     });
     expect(
-      (await deliver(d2, { operation: 'session-data', site: { host: 'h' }, session: reserved, xml: '<x/>' })).location,
+      (await deliver(d2, { operation: 'session-data', site: { host: 'h' }, lsid: 'x', session: reserved, xml: '<x/>' }))
+        .location,
     ).toBe(join(dir, 'out', '_nul.xml'));
   });
 

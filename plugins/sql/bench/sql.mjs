@@ -28,7 +28,7 @@ async function throughPlugin(cs, sessions) {
     while (next < sessions.length) {
       const s = sessions[next++];
       const ack = await handler(
-        { operation: 'session-data', site: { host: s.supportSiteHost }, session: s, xml: '' },
+        { operation: 'session-data', site: { host: s.supportSiteHost }, lsid: s.lsid, session: s, xml: '' },
         { signal },
       );
       if (ack.status !== 'written') throw new Error(`unexpected ack ${JSON.stringify(ack)}`);

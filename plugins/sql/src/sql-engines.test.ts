@@ -254,6 +254,7 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('SQL destination on %s',
     const ack = await deliver(dest, {
       operation: 'system-information',
       site: { host: 'nosys.example.com' },
+      lsid: s.lsid,
       session: s,
       xml: '',
     });
@@ -263,7 +264,13 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('SQL destination on %s',
   it('system-information replaces the categories of a stored session and needs the session first', async () => {
     const { dest } = await destination();
     const s = sampleSession({ lsid: 'sys', supportSiteHost: 'sys.example.com' });
-    const item = { operation: 'system-information' as const, site: { host: 'sys.example.com' }, session: s, xml: '' };
+    const item = {
+      operation: 'system-information' as const,
+      site: { host: 'sys.example.com' },
+      lsid: s.lsid,
+      session: s,
+      xml: '',
+    };
     await expect(deliver(dest, item)).rejects.toThrow(
       expect.objectContaining({
         code: 'IC_ERR_DESTINATION_WRITE_FAILED',

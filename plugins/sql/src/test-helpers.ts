@@ -120,6 +120,7 @@ export function deliver(
 export const sessionItem = (session: Session): Item => ({
   operation: 'session-data',
   site: { host: session.supportSiteHost },
+  lsid: session.lsid,
   session,
   xml: '<session_list/>',
 });
