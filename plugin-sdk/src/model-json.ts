@@ -15,7 +15,8 @@ export type ModelItem = SessionDataItem | SystemInformationItem | PresentationDa
  * it is handed on as is — neither parsed nor serialised again — and the model object is only parsed if the handler
  * reads `item.session` / `item.presentation`. A plugin that stores or sends JSON (a file of JSON lines, a
  * document store, a webhook) should take this instead of `JSON.stringify(item.session)`; with `item.lsid` for
- * its keys, isolation then costs it next to nothing.
+ * its keys, isolation then costs it next to nothing. Changes a handler makes to the model object are not in the
+ * text: it is the model as the host sent it.
  */
 export function modelJson(item: ModelItem): string {
   const text = (item as { [MODEL_JSON]?: unknown })[MODEL_JSON];

@@ -168,18 +168,21 @@ function serve(instance: Destination, m: ToWorker): void {
 
 /**
  * Puts the model that crossed as JSON text on the item: parsed on first read of `item.session` /
- * `item.presentation` (then a plain value), and the text itself under MODEL_JSON for `modelJson(item)` — a plugin
- * that stores JSON takes the text and never has it parsed here.
+ * `item.presentation` (from then on an ordinary property, as it was before; assigning one works too), and the text
+ * itself under MODEL_JSON for `modelJson(item)` — a plugin that stores JSON takes the text and never has it parsed.
  */
 function withModel(item: Record<string | symbol, unknown>, { key, json }: ModelText): void {
+  const settle = (value: unknown) =>
+    Object.defineProperty(item, key, { value, enumerable: true, configurable: true, writable: true });
   Object.defineProperty(item, key, {
     enumerable: true,
     configurable: true,
     get() {
       const value = JSON.parse(json) as unknown;
-      Object.defineProperty(item, key, { value, enumerable: true, configurable: true, writable: false });
+      settle(value);
       return value;
     },
+    set: settle,
   });
   Object.defineProperty(item, MODEL_JSON, { value: json });
 }
