@@ -158,7 +158,11 @@ export class SessionStore {
   private async findSessions(tx: Tx, batch: readonly SessionRows[]): Promise<Map<string, number>> {
     const q = this.d.q;
     const byHost = new Map<string, string[]>();
-    for (const s of batch) byHost.set(s.host, [...(byHost.get(s.host) ?? []), s.lsid]);
+    for (const s of batch) {
+      const lsids = byHost.get(s.host);
+      if (lsids) lsids.push(s.lsid);
+      else byHost.set(s.host, [s.lsid]);
+    }
     const found = new Map<string, number>();
     for (const [host, lsids] of byHost) {
       const unique = [...new Set(lsids)];
