@@ -197,6 +197,25 @@ describe('plugin isolation (worker threads)', () => {
     expect(getEventListeners(b.signal, 'abort')).toHaveLength(0);
   });
 
+  it('calls in flight share one timeout timer (none per call), which goes once they have settled', async () => {
+    const u = await unruly({ behaviour: 'wait-for-abort' }, { callTimeoutMs: 10_000 });
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const idle = timers();
+    const stop = new AbortController();
+    const calls = Array.from({ length: 200 }, (_, i) =>
+      rejection(
+        (u.d.handlers['session-data'] as Handler<'session-data'>)(session(`t-${i}`) as SessionDataItem, {
+          signal: stop.signal,
+        }),
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 200)); // the calls are in the worker
+    expect(timers()).toBe(idle + 1); // the destination's deadline sweep; was one setTimeout per call
+    stop.abort();
+    for (const err of await Promise.all(calls)) expect(err).toMatchObject({ code: 'IC_ERR_PLUGIN_TIMEOUT' });
+    expect(timers()).toBe(idle);
+  });
+
   it('the model crosses as JSON text and is parsed in the worker only when the handler reads it', async () => {
     const u = await unruly({ behaviour: 'describe-item' });
     const item = session('lazy-1') as SessionDataItem;

@@ -122,6 +122,29 @@ const DEFAULT_DOWNLOADS = 4;
 /** The id of a transfer in cursors and logs. */
 export const transferId = (site: string, destination: string) => `${site}->${destination}`;
 
+/**
+ * Sessions being delivered: a count and a wake-up, not a set of promises — what each session in flight keeps
+ * alive until its destination answers is copied by every young-generation collection.
+ */
+class InFlight {
+  count = 0;
+  #wake: (() => void) | undefined;
+  /** Called when a session's delivery has finished (never rejects, see #deliverAll). */
+  readonly done = (): void => {
+    this.count--;
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  };
+  /** Resolves when the next delivery finishes. */
+  next(): Promise<void> {
+    return new Promise((r) => (this.#wake = r));
+  }
+  async drain(): Promise<void> {
+    while (this.count > 0) await this.next();
+  }
+}
+
 class Tally {
   /** Recording downloads of this run: each holds an appliance connection until its plugin has read it. */
   readonly downloads: Semaphore;
@@ -234,8 +257,7 @@ export class TransferEngine {
           ? spec.site.sessions(params)
           : spec.site.presentations(params);
     let to: number | undefined;
-    const inFlight = new Set<Promise<void>>();
-    let slotFreed: (() => void) | undefined; // wakes the reader when a delivery finishes (no Promise.race over all)
+    const inFlight = new InFlight();
     const limit = options.concurrency ?? DEFAULT_IN_FLIGHT;
     try {
       for await (const parsed of items) {
@@ -257,40 +279,34 @@ export class TransferEngine {
           );
           continue;
         }
-        const { endTime, lsid } = parsed.model;
+        const { endTime } = parsed.model;
         const end = endTime ? Date.parse(endTime) / 1000 : undefined;
         if (!options.query && (end === undefined || end > to)) {
           tally.deferred++;
           continue;
         }
-        const job = this.#deliverAll(spec, types, kind, new Parcel(parsed.model, parsed.xml), tally, options, log)
-          .catch((err: unknown) => {
-            // Not expected (#deliverAll records its own failures), but a rejection here must neither go unhandled
-            // (it would end the host) nor let the cursor pass this session.
-            const e = toIcError(err, 'IC_ERR_INTERNAL');
-            tally.retryable++;
-            for (const t of types) tally.blocked.add(t);
-            tally.errors.push(`${e.code}: ${e.message}`);
-            log.error({ err: e, lsid }, 'a delivery failed unexpectedly; the cursor stays');
-          })
-          .finally(() => {
-            inFlight.delete(job);
-            slotFreed?.();
-          });
-        inFlight.add(job);
-        while (inFlight.size >= limit) await new Promise<void>((r) => (slotFreed = r));
+        inFlight.count++;
+        // #deliverAll records its own failures and does not reject; if it ever did, the count still comes down.
+        void this.#deliverAll(spec, types, kind, new Parcel(parsed.model, parsed.xml), tally, options, log).then(
+          inFlight.done,
+          inFlight.done,
+        );
+        while (inFlight.count >= limit) await inFlight.next();
       }
     } finally {
       // Stopping (SIGTERM, a failed report): calls already under way finish and are recorded; the rest of the
       // sessions in flight start nothing new (see #deliverAll).
-      await Promise.allSettled(inFlight);
+      await inFlight.drain();
     }
     // Stopped after the report was read but before every session was delivered: not a complete window.
     if (options.signal?.aborted) throw stopped();
     return { from, to: to ?? nowS() - settle };
   }
 
-  /** Delivers the data types of one session in order (data first, so SQL has the rows system information needs). */
+  /**
+   * Delivers the data types of one session in order (data first, so SQL has the rows system information needs).
+   * Never rejects: every failure is recorded in the tally.
+   */
   async #deliverAll(
     spec: TransferSpec,
     types: Operation[],
@@ -303,66 +319,79 @@ export class TransferEngine {
     const host = spec.site.host;
     const site = { host, name: spec.siteName };
     const { lsid } = parcel.model!;
-    const meta = recordingFacts(parcel.model!);
-    const plan = types.map((op) => [op, units(op, kind, parcel.model!)] as const);
-    const lastData = types.findLastIndex((op) => DATA_TYPES.has(op));
-    for (const [i, [op, opUnits]] of plan.entries()) {
-      if (i > lastData) parcel.release(); // also when the last data item was skipped (delivered before, stopping)
-      for (const unit of opUnits) {
-        // Stopping (SIGTERM): what has not started is left for the next run, whose cursor has not passed it.
-        if (options.signal?.aborted) {
-          tally.blocked.add(op);
-          continue;
-        }
-        const key = `${op}|${host}|${lsid}${unit.instance === undefined ? '' : `#${unit.instance}`}`;
-        let delivered: boolean;
-        try {
-          delivered = !options.query && (await this.db.wasDelivered(spec.destination.name, key));
-        } catch (err) {
-          // The ledger cannot be read (settings database gone): not delivered now, the cursor stays.
-          const e = toIcError(err, 'IC_ERR_SETTINGS_DB_UNAVAILABLE');
-          tally.retryable++;
-          tally.blocked.add(op);
-          tally.errors.push(`${e.code}: ${e.message}`);
-          log.warn({ err: e, item: key }, 'the delivered-items ledger could not be read; the next run retries');
-          continue;
-        }
-        if (delivered) {
-          tally.skipped++;
-          continue;
-        }
-        try {
-          // A recording waits for a download slot; one whose turn comes after a stop is not started.
-          const ack = unit.recording
-            ? await tally.downloads.use(() =>
-                options.signal?.aborted
-                  ? Promise.resolve(undefined)
-                  : this.#deliverRecording(spec, op, unit, lsid, meta, site, options),
-              )
-            : await this.#call(spec.destination, parcel.item(op, site, i === lastData), options);
-          if (!ack) {
+    try {
+      const meta = recordingFacts(parcel.model!);
+      const plan = types.map((op) => [op, units(op, kind, parcel.model!)] as const);
+      const lastData = types.findLastIndex((op) => DATA_TYPES.has(op));
+      // Index loops, not iterators: this frame (and whatever it holds) lives until the destination answers.
+      for (let i = 0; i < plan.length; i++) {
+        const [op, opUnits] = plan[i]!;
+        if (i > lastData) parcel.release(); // also when the last data item was skipped (delivered before, stopping)
+        for (let u = 0; u < opUnits.length; u++) {
+          const unit = opUnits[u]!;
+          // Stopping (SIGTERM): what has not started is left for the next run, whose cursor has not passed it.
+          if (options.signal?.aborted) {
             tally.blocked.add(op);
             continue;
           }
-          if (!options.query) this.db.markDelivered(spec.destination.name, key, ack.location);
-          options.onDelivered?.(op);
-          tally.delivered++;
-          tally.bytes += ack.bytes ?? 0;
-          tally.byType[op] = (tally.byType[op] ?? 0) + 1;
-        } catch (err) {
-          const e = toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
-          tally.errors.push(`${e.code}: ${e.message}`);
-          if (e.retryable) {
+          const key = `${op}|${host}|${lsid}${unit.instance === undefined ? '' : `#${unit.instance}`}`;
+          let delivered: boolean;
+          try {
+            delivered = !options.query && (await this.db.wasDelivered(spec.destination.name, key));
+          } catch (err) {
+            // The ledger cannot be read (settings database gone): not delivered now, the cursor stays.
+            const e = toIcError(err, 'IC_ERR_SETTINGS_DB_UNAVAILABLE');
             tally.retryable++;
             tally.blocked.add(op);
-            log.warn({ err: e, item: key }, 'delivery failed (retryable); the cursor stays and the next run retries');
-          } else {
-            tally.failed++;
-            await this.db.recordFailure(options.runId, spec.destination.name, key, e.code, e.message);
-            log.error({ err: e, item: key }, 'delivery failed for good; recorded as a failed item, the others go on');
+            tally.errors.push(`${e.code}: ${e.message}`);
+            log.warn({ err: e, item: key }, 'the delivered-items ledger could not be read; the next run retries');
+            continue;
+          }
+          if (delivered) {
+            tally.skipped++;
+            continue;
+          }
+          try {
+            // A recording waits for a download slot; one whose turn comes after a stop is not started.
+            const ack = unit.recording
+              ? await tally.downloads.use(() =>
+                  options.signal?.aborted
+                    ? Promise.resolve(undefined)
+                    : this.#deliverRecording(spec, op, unit, lsid, meta, site, options),
+                )
+              : await this.#call(spec.destination, parcel.item(op, site, i === lastData), options);
+            if (!ack) {
+              tally.blocked.add(op);
+              continue;
+            }
+            if (!options.query) this.db.markDelivered(spec.destination.name, key, ack.location);
+            options.onDelivered?.(op);
+            tally.delivered++;
+            tally.bytes += ack.bytes ?? 0;
+            tally.byType[op] = (tally.byType[op] ?? 0) + 1;
+          } catch (err) {
+            const e = toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
+            tally.errors.push(`${e.code}: ${e.message}`);
+            if (e.retryable) {
+              tally.retryable++;
+              tally.blocked.add(op);
+              log.warn({ err: e, item: key }, 'delivery failed (retryable); the cursor stays and the next run retries');
+            } else {
+              tally.failed++;
+              await this.db.recordFailure(options.runId, spec.destination.name, key, e.code, e.message);
+              log.error({ err: e, item: key }, 'delivery failed for good; recorded as a failed item, the others go on');
+            }
           }
         }
       }
+    } catch (err) {
+      // Not expected (every call's failure is recorded above), but a rejection here must neither go unhandled (it
+      // would end the host) nor let the cursor pass this session.
+      const e = toIcError(err, 'IC_ERR_INTERNAL');
+      tally.retryable++;
+      for (const t of types) tally.blocked.add(t);
+      tally.errors.push(`${e.code}: ${e.message}`);
+      log.error({ err: e, lsid }, 'a delivery failed unexpectedly; the cursor stays');
     }
   }
 
@@ -432,10 +461,13 @@ export class TransferEngine {
     const handler = dest.instance.handlers[item.operation] as
       ((i: Item, o: { signal: AbortSignal }) => Promise<Ack>) | undefined;
     const stream = 'stream' in item ? item.stream : undefined;
-    const failed = (err: unknown): never => {
-      if (stream && !stream.destroyed) stream.destroy();
-      throw isIcError(err) ? err : toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
-    };
+    // Without a stream, a module-level function: no closure per call kept alive while the destination works.
+    const failed = stream
+      ? (err: unknown): never => {
+          if (!stream.destroyed) stream.destroy();
+          return asPluginError(err);
+        }
+      : asPluginError;
     if (!handler)
       return Promise.reject(
         toIcError(
@@ -450,6 +482,10 @@ export class TransferEngine {
     }
   }
 }
+
+const asPluginError = (err: unknown): never => {
+  throw isIcError(err) ? err : toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
+};
 
 /** Data types whose items carry the whole model and its XML. */
 const DATA_TYPES: ReadonlySet<Operation> = new Set<Operation>([

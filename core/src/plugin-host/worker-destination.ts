@@ -51,11 +51,21 @@ export interface IsolationOptions {
   readonly pingGraceMs?: number;
 }
 
+/**
+ * A request waiting for its answer. Plain fields, no closures or timer of its own: with 1,000 sessions in flight,
+ * what each one keeps alive until its destination answers is copied by every young-generation collection.
+ */
 interface Pending {
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: Error) => void;
-  readonly timer: NodeJS.Timeout;
-  readonly cleanup: () => void;
+  readonly worker: Worker;
+  /** Date.now() by which the call must answer (for a stream: move its next byte); see #expire. */
+  deadline: number;
+  /** For a handler call: where a malformed Ack is reported from (the answer is checked as an Ack). */
+  readonly ack?: string;
+  readonly signal?: AbortSignal;
+  readonly channel?: MessageChannel;
+  readonly stream?: Readable;
 }
 
 /** The compiled worker entry; under vitest (sources) the built file in dist. */
@@ -119,71 +129,86 @@ export class WorkerDestination implements Destination {
   /** Not async, like #request: the item is not held once it is queued to the worker (it is copied there). */
   #deliver(op: Operation, item: Item, options: CallOptions): Promise<Ack> {
     const { stream, ...rest } = item as Item & { stream?: Readable };
-    const where = `${this.#where}: ${op} handler`;
     return this.#request(
       { t: 'call', id: 0, ...asModelText(rest) },
       STREAM_OPERATIONS.has(op) ? stream : undefined,
       options.signal,
-    ).then((value) => checkAck(value, where));
+      (this.#ackWhere[op] ??= `${this.#where}: ${op} handler`),
+    ) as Promise<Ack>;
+  }
+
+  readonly #ackWhere: Partial<Record<Operation, string>> = {};
+
+  /**
+   * Sends one request and waits for its answer, under the call timeout; with `ack`, the answer is checked as an
+   * Ack. The message is queued and let go: the pending call (#start) never sees it, so a 10 KB session is not kept
+   * alive in this thread until its plugin has written it.
+   */
+  #request(message: ToWorker, stream?: Readable, signal?: AbortSignal, ack?: string): Promise<unknown> {
+    if (this.#closed)
+      return Promise.reject(new PluginError('IC_ERR_PLUGIN_CRASHED', `${this.#where} is closed`, { retryable: true }));
+    // The usual case — the worker runs and answers — goes straight on; no promise hop holds the message.
+    if (this.#worker && !this.#probing) return this.#start(this.#worker, message, stream, signal, ack);
+    // A worker being probed after a timeout takes no new call until it answered (or was replaced).
+    const ready = this.#probing ? this.#probing.then(() => this.#ensureWorker()) : this.#ensureWorker();
+    return ready.then((worker) => this.#start(worker, message, stream, signal, ack));
+  }
+
+  /** Registers request `id` (deadline, abort), queues the message, and pumps the stream. */
+  #start(worker: Worker, message: ToWorker, stream?: Readable, signal?: AbortSignal, ack?: string): Promise<unknown> {
+    const id = this.#nextId++;
+    const channel = stream ? new MessageChannel() : undefined;
+    const answer = new Promise<unknown>((resolve, reject) => {
+      const deadline = Date.now() + this.o.callTimeoutMs;
+      this.#pending.set(id, { resolve, reject, worker, deadline, ack, signal, channel, stream });
+    });
+    if (signal) this.#watch(signal, id, worker);
+    this.#sweep ??= setInterval(() => this.#expire(), this.#sweepMs);
+    if (stream && channel) {
+      void sendStream(channel.port1, stream, () => this.#progress(id));
+      this.#send(worker, { ...message, id, stream: channel.port2 } as ToWorker, [channel.port2]);
+    } else this.#send(worker, { ...message, id });
+    return answer;
   }
 
   /**
-   * Sends one request and waits for its answer, under the call timeout. The message is queued and let go: what
-   * waits for the answer (#answer's closures) never sees it, so a 10 KB session is not kept alive in this thread
-   * until its plugin has written it.
+   * Call timeouts: one timer per destination while calls are pending (not one per call), checking deadlines every
+   * quarter of the timeout (at most 1 s), so a call fails between callTimeoutMs and callTimeoutMs + that period.
+   * A timed-out call is aborted in the worker, and the worker is pinged — one that does not answer is terminated.
    */
-  #request(message: ToWorker, stream?: Readable, signal?: AbortSignal): Promise<unknown> {
-    if (this.#closed)
-      return Promise.reject(new PluginError('IC_ERR_PLUGIN_CRASHED', `${this.#where} is closed`, { retryable: true }));
-    // A worker being probed after a timeout takes no new call until it answered (or was replaced).
-    const ready = this.#probing ? this.#probing.then(() => this.#ensureWorker()) : this.#ensureWorker();
-    return ready.then((worker) => {
-      const id = this.#nextId++;
-      const channel = stream ? new MessageChannel() : undefined;
-      const answer = this.#answer(worker, id, stream, channel, signal);
-      if (channel) this.#send(worker, { ...message, id, stream: channel.port2 } as ToWorker, [channel.port2]);
-      else this.#send(worker, { ...message, id });
-      return answer;
-    });
+  #expire(): void {
+    const now = Date.now();
+    for (const [id, p] of this.#pending) {
+      if (p.deadline > now) continue;
+      this.#settle(id)?.reject(
+        new PluginError(
+          'IC_ERR_PLUGIN_TIMEOUT',
+          `${this.#where}: the call ran ${this.o.callTimeoutMs} ms without progress; raise pluginCallTimeoutSeconds if the destination is just slow`,
+        ),
+      );
+      this.#send(p.worker, { t: 'abort', id });
+      this.#probe(p.worker);
+    }
   }
 
-  /** The answer to request `id`: registers it, arms the call timeout and the abort, and pumps the stream. */
-  #answer(
-    worker: Worker,
-    id: number,
-    stream: Readable | undefined,
-    channel: MessageChannel | undefined,
-    signal: AbortSignal | undefined,
-  ): Promise<unknown> {
-    return new Promise((resolve, reject) => {
-      const unwatch = signal ? this.#watch(signal, id, worker) : undefined;
-      const timer = setTimeout(() => {
-        this.#settle(id)?.reject(
-          new PluginError(
-            'IC_ERR_PLUGIN_TIMEOUT',
-            `${this.#where}: the call ran ${this.o.callTimeoutMs} ms without progress; raise pluginCallTimeoutSeconds if the destination is just slow`,
-          ),
-        );
-        this.#send(worker, { t: 'abort', id });
-        this.#probe(worker);
-      }, this.o.callTimeoutMs);
-      const cleanup = () => {
-        clearTimeout(timer);
-        unwatch?.();
-        channel?.port1.close();
-        if (stream && !stream.readableEnded && !stream.destroyed) stream.destroy();
-      };
-      this.#pending.set(id, { resolve, reject, timer, cleanup });
-      if (stream && channel) void sendStream(channel.port1, stream, () => timer.refresh());
-    });
+  #sweep: NodeJS.Timeout | undefined;
+
+  get #sweepMs(): number {
+    return Math.max(10, Math.min(1000, Math.floor(this.o.callTimeoutMs / 4)));
+  }
+
+  /** A stream call moved bytes: its deadline starts again. */
+  #progress(id: number): void {
+    const p = this.#pending.get(id);
+    if (p) p.deadline = Date.now() + this.o.callTimeoutMs;
   }
 
   /**
    * Calls that a signal can stop, with one 'abort' listener per signal rather than one per call (adding and
    * removing a listener on Node's EventTarget costs ~10 µs, against ~300 µs for all of a session here). The
-   * listener goes when the signal's last call has settled. Returns what forgets the call.
+   * listener goes when the signal's last call has settled (#unwatch).
    */
-  #watch(signal: AbortSignal, id: number, worker: Worker): () => void {
+  #watch(signal: AbortSignal, id: number, worker: Worker): void {
     let w = this.#watched.get(signal);
     if (!w) {
       const calls = new Map<number, Worker>();
@@ -196,22 +221,30 @@ export class WorkerDestination implements Destination {
       this.#watched.set(signal, w);
       signal.addEventListener('abort', listener, { once: true });
     }
-    const { calls, listener } = w;
-    calls.set(id, worker);
-    return () => {
-      if (!calls.delete(id) || calls.size) return;
-      signal.removeEventListener('abort', listener);
-      this.#watched.delete(signal);
-    };
+    w.calls.set(id, worker);
+  }
+
+  #unwatch(signal: AbortSignal, id: number): void {
+    const w = this.#watched.get(signal);
+    if (!w || !w.calls.delete(id) || w.calls.size) return;
+    signal.removeEventListener('abort', w.listener);
+    this.#watched.delete(signal);
   }
 
   readonly #watched = new Map<AbortSignal, { calls: Map<number, Worker>; listener: () => void }>();
 
+  /** Forgets request `id`: its abort watch, its stream's port (an unread stream is destroyed), the sweep if idle. */
   #settle(id: number): Pending | undefined {
     const p = this.#pending.get(id);
     if (!p) return undefined;
     this.#pending.delete(id);
-    p.cleanup();
+    if (p.signal) this.#unwatch(p.signal, id);
+    p.channel?.port1.close();
+    if (p.stream && !p.stream.readableEnded && !p.stream.destroyed) p.stream.destroy();
+    if (!this.#pending.size && this.#sweep) {
+      clearInterval(this.#sweep);
+      this.#sweep = undefined;
+    }
     return p;
   }
 
@@ -283,10 +316,15 @@ export class WorkerDestination implements Destination {
     switch (m.t) {
       case 'done': {
         const p = this.#settle(m.id);
-        if (p) {
-          this.#crashes = 0;
-          p.resolve(m.value);
-        }
+        if (!p) return;
+        this.#crashes = 0;
+        if (p.ack === undefined) p.resolve(m.value);
+        else
+          try {
+            p.resolve(checkAck(m.value, p.ack));
+          } catch (err) {
+            p.reject(err as Error);
+          }
         return;
       }
       case 'fail':
