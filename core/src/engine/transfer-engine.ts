@@ -465,9 +465,9 @@ export class TransferEngine {
     const failed = stream
       ? (err: unknown): never => {
           if (!stream.destroyed) stream.destroy();
-          return asPluginError(err);
+          return throwAsPluginError(err);
         }
-      : asPluginError;
+      : throwAsPluginError;
     if (!handler)
       return Promise.reject(
         toIcError(
@@ -483,7 +483,7 @@ export class TransferEngine {
   }
 }
 
-const asPluginError = (err: unknown): never => {
+const throwAsPluginError = (err: unknown): never => {
   throw isIcError(err) ? err : toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
 };
 
