@@ -124,7 +124,8 @@ export const transferId = (site: string, destination: string) => `${site}->${des
 
 /**
  * Sessions being delivered: a count and a wake-up, not a set of promises — what each session in flight keeps
- * alive until its destination answers is copied by every young-generation collection.
+ * alive until its destination answers is copied by every young-generation collection. Not a Semaphore: at the
+ * limit the report's reader stops (parses nothing more), rather than queueing parsed sessions for a slot.
  */
 class InFlight {
   count = 0;

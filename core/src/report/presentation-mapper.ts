@@ -1,7 +1,7 @@
 import type { Presentation } from '@integration-client/schemas';
 import { child, children, childText, keepExtra, type XmlNode } from './element-tree.js';
-import { mapSession } from './session-mapper.js';
-import { ownedCopy, toDurationSeconds, toInt, toIp, toIsoTime, known } from './values.js';
+import { mapSession, ownedLsid } from './session-mapper.js';
+import { toDurationSeconds, toInt, toIp, toIsoTime, known } from './values.js';
 import { XML_NAMES as N } from './xml-names.js';
 
 /**
@@ -9,9 +9,7 @@ import { XML_NAMES as N } from './xml-names.js';
  * children are kept in `extra`.
  */
 export function mapPresentation(node: XmlNode, supportSiteHost: string, namespace: string): Presentation {
-  const cut = node.attrs.lsid?.trim();
-  if (!cut) throw new Error('presentation element has no lsid attribute');
-  const lsid = ownedCopy(cut); // the engine keeps it while the presentation is in flight
+  const lsid = ownedLsid(node, 'presentation');
   const extra: Record<string, unknown> = {};
   const p: Presentation = { lsid, startTime: '', supportSiteHost, namespace, attendees: [], events: [], extra };
   const known_ = new Set([

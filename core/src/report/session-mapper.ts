@@ -243,15 +243,20 @@ for (const name of N.showMyScreenRecordings)
 for (const name of N.teamList) SESSION_FIELDS[name] = (s, c, x) => s.teams.push(...teams(c, x.primaryTeamId));
 for (const name of N.primaryTeam) SESSION_FIELDS[name] = () => undefined;
 
+/** The element's lsid attribute, trimmed, as an owned copy (the engine keeps it while the item is in flight). */
+export function ownedLsid(node: XmlNode, element: 'session' | 'presentation'): string {
+  const lsid = node.attrs.lsid?.trim();
+  if (!lsid) throw new Error(`${element} element has no lsid attribute`);
+  return ownedCopy(lsid);
+}
+
 /**
  * Maps one `<session>` element to the session model. Every child the mapper does not know is kept in `extra`
  * (on the session, a customer, a representative or an event). Throws a plain Error only when the session has no
  * lsid or no usable start time; the parser turns that into a per-session failure.
  */
 export function mapSession(node: XmlNode, supportSiteHost: string, namespace: string): Session {
-  const cut = node.attrs.lsid?.trim();
-  if (!cut) throw new Error('session element has no lsid attribute');
-  const lsid = ownedCopy(cut); // the engine keeps it while the session is in flight
+  const lsid = ownedLsid(node, 'session');
   const extra: Extra = {};
   for (const [k, v] of Object.entries(node.attrs)) if (k !== 'lsid') extra[`@${k}`] = v;
   const s: Session = {
