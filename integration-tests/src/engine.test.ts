@@ -23,6 +23,7 @@ import {
   type RecordingMeta,
   type SessionDataItem,
 } from '@integration-client/plugin-sdk';
+import { sampleSession, sampleSessionXml } from '@integration-client/plugin-sdk/testing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './paths.js';
 import { captureLogger, collectGarbage, FAST_RETRY } from './site-helpers.js';
@@ -298,6 +299,49 @@ describe('transfer engine', () => {
       // Measured: ~15 KB per session when the lsid was a slice of the report (each pinned its chunk), ~0 now.
       expect(perSession).toBeLessThan(6 * 1024);
     } finally {
+      await site.close();
+    }
+  });
+
+  it('lets the event loop turn while it reads a report that is already buffered', async () => {
+    // A report whose bytes are all buffered is read in microtasks only. Without turns, plugin messages wait in their
+    // outbox and ledger lookups in their batch until the reading stops, and every session read meanwhile outlives
+    // young-generation collections. The source here costs 0.5 ms per session and never waits for I/O.
+    const r = await rig({ sessions: 1 });
+    const site = await SiteClient.create({ site: await r.db.site('main'), logger: r.log.logger, retry: FAST_RETRY });
+    const busy = (ms: number) => {
+      const end = performance.now() + ms;
+      while (performance.now() < end);
+    };
+    async function* buffered() {
+      for (let i = 0; i < 400; i++) {
+        busy(0.5);
+        const lsid = `buffered-${i}`;
+        yield { ok: true as const, lsid, model: sampleSession({ lsid }), xml: sampleSessionXml(sampleSession({ lsid })) };
+      }
+    }
+    let turns = 0;
+    let ticking = true;
+    const tick = () => {
+      if (!ticking) return;
+      turns++;
+      setImmediate(tick);
+    };
+    setImmediate(tick);
+    const destination = probe(['session-data'], {
+      'session-data': () => Promise.resolve({ status: 'written' as const }),
+    });
+    try {
+      const out = await new TransferEngine(r.db, r.log.logger).run(
+        { siteName: 'main', site, destination, dataTypes: ['session-data'] },
+        { settleSeconds: 0, source: buffered() },
+      );
+      ticking = false;
+      expect(out.delivered).toBe(400);
+      // ~200 ms of reading in turns of at most ~5 ms: about 40 turns; 2–3 (after the reading) without them.
+      expect(turns).toBeGreaterThan(10);
+    } finally {
+      ticking = false;
       await site.close();
     }
   });
