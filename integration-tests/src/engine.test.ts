@@ -313,11 +313,17 @@ describe('transfer engine', () => {
       const end = performance.now() + ms;
       while (performance.now() < end);
     };
+    // eslint-disable-next-line @typescript-eslint/require-await -- it never waits: a report already buffered
     async function* buffered() {
       for (let i = 0; i < 400; i++) {
         busy(0.5);
         const lsid = `buffered-${i}`;
-        yield { ok: true as const, lsid, model: sampleSession({ lsid }), xml: sampleSessionXml(sampleSession({ lsid })) };
+        yield {
+          ok: true as const,
+          lsid,
+          model: sampleSession({ lsid }),
+          xml: sampleSessionXml(sampleSession({ lsid })),
+        };
       }
     }
     let turns = 0;
