@@ -179,8 +179,9 @@ function withModel(item: Record<string | symbol, unknown>, { key, json }: ModelT
 
 /**
  * The lazy model's accessors: one pair per key, shared by every item. (A getter closure per item gave every item
- * its own hidden class; the chain of those classes kept old getters — and through them their items' text — alive:
- * ~1,500 items' worth in the e2e benchmark's SQLite worker, ~180 MB per 10,000 sessions moved to the old generation.)
+ * hidden classes of its own, or sent it to dictionary mode, and V8 makes hidden classes in the old generation: in
+ * the e2e benchmark the SQLite worker moved ~180 MB per 10,000 sessions there and ran 12 full collections; now
+ * ~30 MB and 4.)
  */
 const LAZY_MODEL = Object.fromEntries(
   MODEL_KEYS.map((key) => [
