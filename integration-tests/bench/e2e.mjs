@@ -56,7 +56,7 @@ try {
   const warm = await SiteClient.create({ site, logger: log });
   for await (const item of warm.sessions({ end_time: 0, duration: 0 })) void item;
   await warm.close();
-  const rounds = { sqlite: [], postgres: [] };
+  const rounds = Object.fromEntries(ENGINES.map((engine) => [engine, []]));
   for (let round = 1; round <= ROUNDS; round++) {
     const r = await measureRound(site);
     console.log(
