@@ -28,7 +28,7 @@ import {
 } from '@integration-client/core';
 import { sessionRows } from '../../plugins/sql/dist/index.js';
 import { flatten, FLOORS, freshDatabase } from '../../plugins/sql/bench/lib/floors.mjs';
-import { benchSite, machineCpu, result, startSimulator } from './lib.mjs';
+import { benchSite, machineCpu, medianRound, result, startSimulator } from './lib.mjs';
 
 const IC_BIN = fileURLToPath(new URL('../../host/dist/cli.js', import.meta.url));
 const COUNT = Number(process.argv[2] ?? 10_000);
@@ -72,8 +72,7 @@ try {
   }
   const engines = {};
   for (const engine of ENGINES) {
-    const sorted = rounds[engine].slice().sort((a, b) => a.ratio - b.ratio);
-    const median = sorted[Math.floor((sorted.length - 1) / 2)];
+    const median = medianRound(rounds[engine]);
     engines[engine] = { ...median, ratios: rounds[engine].map((e) => e.ratio) };
     console.log(
       `  ${engine}: median round e2e ${median.value} sessions/s, ratio ${median.ratio.toFixed(3)} to the slower floor (rounds: ${engines[engine].ratios.map((x) => x.toFixed(3)).join(', ')})`,

@@ -48,6 +48,11 @@ export function result(name, metric, value, unit, floor, target, extra = {}) {
   );
 }
 
+/** The median round by its `ratio` (the lower middle one for an even count). */
+export function medianRound(rounds) {
+  return rounds.slice().sort((a, b) => a.ratio - b.ratio)[Math.floor((rounds.length - 1) / 2)];
+}
+
 export const round = (n, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
 /** Starts the appliance simulator CLI in a child process; resolves to its address and a stop function. */

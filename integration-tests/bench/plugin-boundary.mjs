@@ -19,7 +19,7 @@ import {
   SiteClient,
   TransferEngine,
 } from '@integration-client/core';
-import { benchSite, result, startSimulator } from './lib.mjs';
+import { benchSite, medianRound, result, startSimulator } from './lib.mjs';
 
 const COUNT = Number(process.argv[2] ?? 10_000);
 const ROUNDS = Number(process.argv[3] ?? 5);
@@ -86,7 +86,7 @@ try {
   // Per session: in-process t_i, isolated t_w. Judged strictly: the extra time t_w − t_i as a share of t_i (the
   // end-to-end time without isolation), ≤ 10 %, i.e. worker/in-process ≥ 1/1.1. The same extra time as a share of
   // t_w (the isolated end-to-end time) is printed too; it is the smaller figure.
-  const median = rounds.slice().sort((a, b) => a.ratio - b.ratio)[Math.floor((rounds.length - 1) / 2)];
+  const median = medianRound(rounds);
   const overhead = 1 / median.ratio - 1;
   const ofIsolated = 1 - median.ratio;
   console.log(
