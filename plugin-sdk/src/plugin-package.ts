@@ -92,8 +92,16 @@ export async function inspectPluginPackage(packageDir: string, hostVersion: stri
   return { dir, name, version, manifest, configSchema, entry };
 }
 
-/** Imports an inspected package's entry module and checks it default-exports the destination its manifest names. */
-export async function importPluginEntry(inspected: InspectedPluginPackage): Promise<LoadedPluginPackage> {
+/** What importPluginEntry() needs of an inspected package: plain data, so a host can hand it to a worker thread. */
+export type PluginEntryFacts = Pick<InspectedPluginPackage, 'dir' | 'name' | 'version' | 'manifest' | 'entry'>;
+
+/**
+ * Imports an inspected package's entry module and checks it default-exports the destination its manifest names.
+ * Runs no check of inspectPluginPackage() again: pass what it returned (or those facts of it, see PluginEntryFacts).
+ */
+export async function importPluginEntry<T extends PluginEntryFacts>(
+  inspected: T,
+): Promise<T & { readonly plugin: DestinationPlugin }> {
   const where = `plugin package ${inspected.name}@${inspected.version}`;
   let mod: { default?: unknown };
   try {

@@ -1,8 +1,24 @@
-import { Ajv, type ErrorObject, type Options, type ValidateFunction } from 'ajv';
-import addFormatsPkg from 'ajv-formats';
+import { createRequire } from 'node:module';
+import type { Ajv, ErrorObject, Options, ValidateFunction } from 'ajv';
+import type { FormatsPlugin } from 'ajv-formats';
 import { ConfigError } from './errors/index.js';
 
-const addFormats = addFormatsPkg.default;
+/**
+ * ajv and ajv-formats, loaded on the first createAjv() (both are CommonJS). Loading them takes ~100 ms, and every
+ * module that imports this SDK — each plugin, in each plugin worker — paid it at start-up, though a plugin worker
+ * never validates anything (the host hands it checked facts).
+ */
+let ajvLib: { Ajv: typeof Ajv; addFormats: FormatsPlugin } | undefined;
+function loadAjv(): NonNullable<typeof ajvLib> {
+  if (!ajvLib) {
+    const require = createRequire(import.meta.url);
+    ajvLib = {
+      Ajv: (require('ajv') as { Ajv: typeof Ajv }).Ajv,
+      addFormats: (require('ajv-formats') as { default: FormatsPlugin }).default,
+    };
+  }
+  return ajvLib;
+}
 
 /** One schema violation, with a JSON pointer to the offending value. */
 export interface ValidationIssue {
@@ -12,6 +28,7 @@ export interface ValidationIssue {
 
 /** A new ajv instance with formats, strict schema checking and every error reported. */
 export function createAjv(options: Options = {}): Ajv {
+  const { Ajv, addFormats } = loadAjv();
   const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true, ...options });
   ajv.addKeyword({ keyword: 'x-widget' });
   addFormats(ajv);

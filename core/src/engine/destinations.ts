@@ -6,7 +6,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadPluginPackage, type Destination, type InspectedPluginPackage } from '@integration-client/plugin-sdk';
+import { importPluginEntry, type Destination, type InspectedPluginPackage } from '@integration-client/plugin-sdk';
 import type { Logger } from 'pino';
 import type { PluginCatalog } from '../plugin-host/plugin-catalog.js';
 import { WorkerDestination, type IsolationOptions } from '../plugin-host/worker-destination.js';
@@ -47,7 +47,7 @@ export class DestinationLoader {
     const operations = pkg.manifest.operations;
     let instance: Destination;
     if (this.o.isolation === 'in-process') {
-      const loaded = await loadPluginPackage(pkg.dir, this.o.hostVersion);
+      const loaded = await importPluginEntry(pkg); // the catalog ran the no-code checks
       instance = await loaded.plugin.create({
         config,
         destinationName: name,
@@ -60,6 +60,7 @@ export class DestinationLoader {
       instance = await WorkerDestination.start(
         {
           packageDir: pkg.dir,
+          package: { dir: pkg.dir, name: pkg.name, version: pkg.version, manifest: pkg.manifest, entry: pkg.entry },
           pluginId: stored.plugin,
           operations,
           config: config,

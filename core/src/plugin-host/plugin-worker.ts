@@ -7,6 +7,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import {
   checkAck,
   checkCheckResult,
+  importPluginEntry,
   loadPluginPackage,
   MODEL_JSON,
   PluginError,
@@ -87,7 +88,9 @@ function deepFreeze<T>(value: T): T {
 }
 
 async function start(): Promise<Destination> {
-  const pkg = await loadPluginPackage(init.packageDir, init.hostVersion);
+  const pkg = init.package
+    ? await importPluginEntry(init.package)
+    : await loadPluginPackage(init.packageDir, init.hostVersion);
   let instance: Destination;
   try {
     instance = await pkg.plugin.create({

@@ -4,12 +4,19 @@
  * credit-based flow control (see stream-bridge.ts). Errors cross as SerializedIcError, never as thrown objects.
  */
 import type { MessagePort, TransferListItem } from 'node:worker_threads';
-import type { Operation, SerializedIcError } from '@integration-client/plugin-sdk';
+import type { Operation, PluginEntryFacts, SerializedIcError } from '@integration-client/plugin-sdk';
 
 /** What a worker needs to load its plugin and create the instance (its `workerData`). */
 export interface WorkerInit {
-  /** The plugin package folder; the worker re-runs the no-code checks and imports the entry module. */
+  /** The plugin package folder. */
   readonly packageDir: string;
+  /**
+   * The host's checked facts of the package (manifest, entry module). Given, the worker imports the entry and
+   * checks its export only: the host ran the no-code checks, and the config is validated; running them again cost
+   * every worker start ~100–200 ms (loading ajv and semver, compiling two schemas). Absent (a probe after an
+   * install), the worker runs every check itself.
+   */
+  readonly package?: PluginEntryFacts;
   readonly pluginId: string;
   readonly operations: readonly Operation[];
   /** Validated config with defaults applied. */
