@@ -11,11 +11,13 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { WorkerDestination, type IsolationOptions } from '@integration-client/core';
 import {
+  inspectPluginPackage,
   MODEL_JSON,
   modelJson,
   type Ack,
   type Handler,
   type Item,
+  type PluginEntryFacts,
   type SessionDataItem,
 } from '@integration-client/plugin-sdk';
 import { sampleItem } from '@integration-client/plugin-sdk/testing';
@@ -33,13 +35,18 @@ afterEach(async () => {
   }
 });
 
-async function unruly(config: Record<string, unknown>, limits: Partial<IsolationOptions> = {}) {
+async function unruly(
+  config: Record<string, unknown>,
+  limits: Partial<IsolationOptions> = {},
+  facts?: PluginEntryFacts,
+) {
   const dir = await mkdtemp(join(tmpdir(), 'ic-iso-'));
   const log = captureLogger();
   const out = join(dir, 'out.jsonl');
   const d = await WorkerDestination.start(
     {
       packageDir: FIXTURE,
+      ...(facts ? { package: facts } : {}),
       pluginId: 'unruly',
       operations: ['session-data', 'session-recording'],
       config: { out, behaviour: 'none', times: 1_000_000, ...config },
@@ -242,6 +249,18 @@ describe('plugin isolation (worker threads)', () => {
     const shapes = [];
     for (const lsid of ['a', 'b', 'c', 'd-read', 'e-read']) shapes.push((await u.call(session(lsid))).location);
     expect(shapes).toEqual(['null', 'true', 'true', 'false', 'true']);
+  });
+
+  it("a worker given the host's checked package facts imports the entry only: no ajv, no semver loaded", async () => {
+    // The host's catalog ran the no-code checks; running them again in every worker (ajv compiling the manifest and
+    // config schemas, semver checking the host range) took ~100–200 ms of each worker start.
+    const inspected = await inspectPluginPackage(FIXTURE, '0.1.0');
+    const { dir, name, version, manifest, entry } = inspected;
+    const given = await unruly({ behaviour: 'loaded-libraries' }, {}, { dir, name, version, manifest, entry });
+    expect((await given.call(session('s-1'))).location).toBe('');
+    // Without them (a probe after an install) the worker checks the package itself, with both.
+    const alone = await unruly({ behaviour: 'loaded-libraries' });
+    expect((await alone.call(session('s-1'))).location).toBe('ajv,ajv-formats,semver');
   });
 
   it('a plugin spinning forever times out, does not answer the ping, is terminated and restarted', async () => {

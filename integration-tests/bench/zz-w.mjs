@@ -1,0 +1,12 @@
+import { Worker } from 'node:worker_threads';
+const t = () => performance.now();
+for (const code of ['', "await import('@integration-client/plugin-sdk')", "await import('@integration-client/plugin-sdk'); await import(" + JSON.stringify(new URL('../examples/jsonl/index.js', import.meta.url).href) + ")"]) {
+  for (let i = 0; i < 3; i++) {
+    const t0 = t();
+    const w = new Worker(`import { parentPort } from 'node:worker_threads'; const t0 = performance.now(); ${code}; parentPort.postMessage(performance.now() - t0);`, { eval: true, type: 'module' });
+    let online; w.on('online', () => (online = t() - t0));
+    const inner = await new Promise((r) => w.once('message', r));
+    console.log(code.slice(0, 50).padEnd(50), 'online', online.toFixed(0), 'ready', (t() - t0).toFixed(0), 'imports', inner.toFixed(0));
+    await w.terminate();
+  }
+}
