@@ -58,10 +58,17 @@ async function once(isolation) {
   if (globalThis.PROF) await PROF.start();
   const destination = await loader.open('lines');
   const tOpen = Number(process.hrtime.bigint() - t0) / 1e6;
+  const ms = () => Number(process.hrtime.bigint() - t0) / 1e6;
+  const calls = [], acks = [];
+  const h = destination.instance.handlers['session-data'];
+  destination.instance.handlers['session-data'] = async (item, o) => { calls.push(ms()); const a = await h(item, o); acks.push(ms()); return a; };
   const r = await new TransferEngine(db, log).run(
     { siteName: 'bench', site: client, destination, dataTypes: ['session-data'] },
     { settleSeconds: 0 }, // the engine's default concurrency, as the service runs it
   );
+  const tEnd = ms();
+  const lat = calls.map((c, i) => acks[i] - c).sort((a, b) => a - b);
+  console.log(isolation, 'first call', calls[0].toFixed(0), 'last call', calls.at(-1).toFixed(0), 'last ack', Math.max(...acks).toFixed(0), 'run end', tEnd.toFixed(0), 'ack latency p50/p90', lat[lat.length >> 1].toFixed(1), lat[Math.floor(lat.length * 0.9)].toFixed(1));
   const tc = process.hrtime.bigint();
   await destination.instance.close();
   console.log(isolation, 'open ms', tOpen.toFixed(0), 'close ms', (Number(process.hrtime.bigint() - tc) / 1e6).toFixed(0));
