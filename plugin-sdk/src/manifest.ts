@@ -1,29 +1,17 @@
-import { createRequire } from 'node:module';
 import { pluginManifestSchema, type PluginManifest } from '@integration-client/schemas';
 import type satisfiesFn from 'semver/functions/satisfies.js';
 import type validRangeFn from 'semver/ranges/valid.js';
 import { PluginError } from './errors/index.js';
 import type { ValidateFunction } from 'ajv';
+import { lazyRequire } from './lazy-require.js';
 import { createAjv, formatIssues, toIssues } from './validation.js';
 import { MANIFEST_KEY, SUPPORTED_API_VERSIONS } from './version.js';
 
 export type { PluginManifest };
 
-/**
- * semver's two functions, loaded on first use and by their own modules (CommonJS): the package's index loads all of
- * semver, ~35 ms at the start of every importer of this SDK — each plugin worker — which never checks a range.
- */
-let semverFns: { satisfies: typeof satisfiesFn; validRange: typeof validRangeFn } | undefined;
-function loadSemver(): NonNullable<typeof semverFns> {
-  if (!semverFns) {
-    const require = createRequire(import.meta.url);
-    semverFns = {
-      satisfies: require('semver/functions/satisfies.js') as typeof satisfiesFn,
-      validRange: require('semver/ranges/valid.js') as typeof validRangeFn,
-    };
-  }
-  return semverFns;
-}
+// Loaded on first use, by their own modules: semver's index loads all of it; a plugin worker checks no range.
+const satisfies = lazyRequire<typeof satisfiesFn>('semver/functions/satisfies.js');
+const validRange = lazyRequire<typeof validRangeFn>('semver/ranges/valid.js');
 
 let compiled: ValidateFunction<PluginManifest> | undefined;
 /** The manifest validator, compiled on first use (compiling costs start-up time of every importer). */
@@ -61,14 +49,13 @@ export function readManifestFrom(packageJson: unknown, where: string): PluginMan
 
 /** Throws IC_ERR_PLUGIN_HOST_RANGE unless `hostVersion` satisfies the manifest's `host` range. */
 export function checkHostRange(manifest: PluginManifest, hostVersion: string, where: string): void {
-  const { satisfies, validRange } = loadSemver();
-  if (validRange(manifest.host) === null) {
+  if (validRange()(manifest.host) === null) {
     throw new PluginError(
       'IC_ERR_PLUGIN_MANIFEST_INVALID',
       `${where}: manifest "host" is not a semver range: ${JSON.stringify(manifest.host)}.`,
     );
   }
-  if (!satisfies(hostVersion, manifest.host, { includePrerelease: true })) {
+  if (!satisfies()(hostVersion, manifest.host, { includePrerelease: true })) {
     throw new PluginError(
       'IC_ERR_PLUGIN_HOST_RANGE',
       `${where}: plugin "${manifest.id}" requires host ${manifest.host}, but this host is ${hostVersion}. Install a version of the plugin made for host ${hostVersion}.`,

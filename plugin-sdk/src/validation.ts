@@ -1,24 +1,11 @@
-import { createRequire } from 'node:module';
 import type { Ajv, ErrorObject, Options, ValidateFunction } from 'ajv';
 import type { FormatsPlugin } from 'ajv-formats';
 import { ConfigError } from './errors/index.js';
+import { lazyRequire } from './lazy-require.js';
 
-/**
- * ajv and ajv-formats, loaded on the first createAjv() (both are CommonJS). Loading them takes ~100 ms, and every
- * module that imports this SDK — each plugin, in each plugin worker — paid it at start-up, though a plugin worker
- * never validates anything (the host hands it checked facts).
- */
-let ajvLib: { Ajv: typeof Ajv; addFormats: FormatsPlugin } | undefined;
-function loadAjv(): NonNullable<typeof ajvLib> {
-  if (!ajvLib) {
-    const require = createRequire(import.meta.url);
-    ajvLib = {
-      Ajv: (require('ajv') as { Ajv: typeof Ajv }).Ajv,
-      addFormats: (require('ajv-formats') as { default: FormatsPlugin }).default,
-    };
-  }
-  return ajvLib;
-}
+// Loaded on the first createAjv(): a plugin worker never validates (the host hands it checked facts).
+const ajvModule = lazyRequire<{ Ajv: typeof Ajv }>('ajv');
+const formatsModule = lazyRequire<{ default: FormatsPlugin }>('ajv-formats');
 
 /** One schema violation, with a JSON pointer to the offending value. */
 export interface ValidationIssue {
@@ -28,10 +15,15 @@ export interface ValidationIssue {
 
 /** A new ajv instance with formats, strict schema checking and every error reported. */
 export function createAjv(options: Options = {}): Ajv {
-  const { Ajv, addFormats } = loadAjv();
-  const ajv = new Ajv({ allErrors: true, strict: true, strictRequired: false, allowUnionTypes: true, ...options });
+  const ajv = new (ajvModule().Ajv)({
+    allErrors: true,
+    strict: true,
+    strictRequired: false,
+    allowUnionTypes: true,
+    ...options,
+  });
   ajv.addKeyword({ keyword: 'x-widget' });
-  addFormats(ajv);
+  formatsModule().default(ajv);
   return ajv;
 }
 
