@@ -2,7 +2,8 @@
  * The transfer engine end to end: appliance simulator over HTTPS → site client → report parser → engine →
  * the File System and SQL plugins (loaded from their packages), with a real SQLite settings database.
  */
-import { readdir, mkdtemp } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { readdir, readFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -411,6 +412,62 @@ async function proxiedPostgres() {
   url.port = String(proxy.port);
   return { db, url, proxy };
 }
+
+describe('isolated destinations start while the report is requested', () => {
+  const UNRULY = join(REPO_ROOT, 'integration-tests/fixtures/unruly-plugin');
+  async function opened(behaviour: string) {
+    const r = await rig({ sessions: 30 });
+    const out = join(r.home, 'unruly.jsonl');
+    await r.db.putDestination({ name: 'u', plugin: 'unruly', config: { out, behaviour } }, []);
+    const loader = new DestinationLoader({
+      db: r.db,
+      logger: r.log.logger,
+      catalog: new PluginCatalog({ bundledDirs: [UNRULY], pluginsDir: join(r.home, 'plugins'), hostVersion: '0.1.0' }),
+      dataDir: join(r.home, 'data'),
+      hostVersion: '0.1.0',
+    });
+    const destination = await loader.open('u');
+    const created = existsSync(join(r.home, 'data', 'u', 'created'));
+    const site = await SiteClient.create({ site: await r.db.site('main'), logger: r.log.logger });
+    const run = () =>
+      new TransferEngine(r.db, r.log.logger).run(
+        { siteName: 'main', site, destination, dataTypes: ['session-data'] },
+        { settleSeconds: 0 },
+      );
+    return { r, out, destination, created, run, site };
+  }
+
+  it('open() does not wait for the plugin to be created; the engine waits before its first delivery', async () => {
+    const { r, out, destination, created, run, site } = await opened('create-slowly');
+    expect(created).toBe(false); // open() returned while create() was still running (it takes a second)
+    try {
+      const outcome = await run();
+      expect(outcome).toMatchObject({ delivered: 30, failed: 0, retryable: 0, cursorsMoved: ['session-data'] });
+      expect((await readFile(out, 'utf8')).trim().split('\n')).toHaveLength(30);
+      expect(existsSync(join(r.home, 'data', 'u', 'created'))).toBe(true);
+    } finally {
+      await destination.instance.close();
+      await site.close();
+    }
+  });
+
+  it('a plugin that cannot be created fails the pull with its code: nothing delivered, no cursor moved', async () => {
+    const { r, out, destination, run, site } = await opened('create-fails');
+    try {
+      const outcome = await run();
+      expect(outcome).toMatchObject({ delivered: 0, failed: 0, retryable: 1, cursorsMoved: [] });
+      expect(outcome.errors).toEqual([expect.stringContaining('IC_ERR_PLUGIN_CREATE_FAILED')]);
+      expect(outcome.errors[0]).toContain('unruly: create() refuses');
+      expect(await r.db.cursor(transferId('main', 'u'), 'session-data')).toBeUndefined();
+      expect(existsSync(out)).toBe(false);
+      // A second run with the same opened destination meets the same refusal, and delivers nothing either.
+      expect((await run()).errors).toEqual([expect.stringContaining('IC_ERR_PLUGIN_CREATE_FAILED')]);
+    } finally {
+      await destination.instance.close();
+      await site.close();
+    }
+  });
+});
 
 describe('transfer engine into PostgreSQL', () => {
   it('lands every session, and a database that goes away mid-run keeps the cursor until the next run completes', async () => {

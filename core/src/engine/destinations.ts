@@ -46,6 +46,7 @@ export class DestinationLoader {
     const logger = this.o.logger.child({ destination: name, plugin: stored.plugin, pluginVersion: pkg.version });
     const operations = pkg.manifest.operations;
     let instance: Destination;
+    let ready: Promise<void> | undefined;
     if (this.o.isolation === 'in-process') {
       const loaded = await importPluginEntry(pkg); // the catalog ran the no-code checks
       instance = await loaded.plugin.create({
@@ -57,7 +58,8 @@ export class DestinationLoader {
         hostVersion: this.o.hostVersion,
       });
     } else {
-      instance = await WorkerDestination.start(
+      // Not awaited here: the worker starts while the engine requests the report (see OpenDestination.ready).
+      const worker = WorkerDestination.launch(
         {
           packageDir: pkg.dir,
           package: { dir: pkg.dir, name: pkg.name, version: pkg.version, manifest: pkg.manifest, entry: pkg.entry },
@@ -72,8 +74,10 @@ export class DestinationLoader {
         logger,
         { callTimeoutMs: 300_000, memoryLimitMb: 512, ...this.o.limits },
       );
+      instance = worker;
+      ready = worker.ready;
     }
-    return { name, plugin: stored.plugin, operations, instance };
+    return { name, plugin: stored.plugin, operations, instance, ready };
   }
 
   /** Aborts every in-process instance's context signal. */

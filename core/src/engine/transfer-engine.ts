@@ -41,6 +41,12 @@ export interface OpenDestination {
   readonly plugin: string;
   readonly operations: readonly Operation[];
   readonly instance: Destination;
+  /**
+   * Set while an isolated instance is still starting (DestinationLoader.open does not wait for the worker): resolves
+   * when it can take calls, rejects with its load/create failure. The engine awaits it before its first delivery —
+   * after the report has been requested, so the two overlap — and before it moves a cursor or sends a backup.
+   */
+  readonly ready?: Promise<void>;
 }
 
 export interface TransferSpec {
@@ -270,8 +276,13 @@ export class TransferEngine {
     const inFlight = new InFlight();
     const limit = options.concurrency ?? DEFAULT_IN_FLIGHT;
     let turnStarted = performance.now();
+    let started = !spec.destination.ready;
     try {
       for await (const parsed of items) {
+        if (!started) {
+          await spec.destination.ready; // a destination that cannot start fails the pull before any delivery
+          started = true;
+        }
         to ??= nowS() - settle; // the answer's Date header has set the appliance clock by now
         if (options.signal?.aborted) throw stopped();
         if (!parsed.ok) {
@@ -315,6 +326,7 @@ export class TransferEngine {
     }
     // Stopped after the report was read but before every session was delivered: not a complete window.
     if (options.signal?.aborted) throw stopped();
+    if (!started) await spec.destination.ready; // an empty window moves no cursor past a destination that cannot start
     return { from, to: to ?? nowS() - settle };
   }
 
@@ -440,6 +452,7 @@ export class TransferEngine {
 
   async #backup(spec: TransferSpec, tally: Tally, options: EngineOptions, log: Logger): Promise<void> {
     try {
+      await spec.destination.ready;
       const d = await downloadBackup(spec.site, spec.backupPassword);
       const ack = await this.#call(
         spec.destination,
