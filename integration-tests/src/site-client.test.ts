@@ -10,6 +10,7 @@ import {
 import { sessionSchema, type Session } from '@integration-client/schemas';
 import { createWriteStream } from 'node:fs';
 import { createServer } from 'node:http';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -239,6 +240,30 @@ describe('site client faults', () => {
     expect(
       insecure.log.lines.some((l) => l.level === 40 && String(l.msg).includes('TLS certificate checks are DISABLED')),
     ).toBe(true);
+  });
+
+  it('parses the site CA and the system roots once per site client, not again for every connection', async () => {
+    // Every API call opens a connection (the API asks clients to close it); given as `ca`, ~150 PEM roots plus the
+    // site's CA were parsed for each (20–40 ms of CPU per call). Counted at the native TLS context's addCACert.
+    const proto = Object.getPrototypeOf(createSecureContext().context) as { addCACert: (...a: unknown[]) => unknown };
+    const original = proto.addCACert;
+    let parsed = 0;
+    proto.addCACert = function (this: unknown, ...args: unknown[]) {
+      parsed++;
+      return original.apply(this, args);
+    };
+    try {
+      const { sim, client } = await setup({ sessions: 3, recordingBytes: 1024 });
+      const atCreate = parsed;
+      expect(atCreate).toBeGreaterThan(rootCertificates.length); // the roots and the site's CA, once
+      await all(client, everything(sim)); // a token call and a report call: two connections
+      for (const s of sim.closedSessions().filter((x) => x.hasRecording))
+        await pipeline((await downloadRecording(client, 'session', s.lsid)).stream, createWriteStream('/dev/null'));
+      expect(sim.requests.length).toBeGreaterThanOrEqual(3);
+      expect(parsed).toBe(atCreate);
+    } finally {
+      proto.addCACert = original;
+    }
   });
 
   it('reports an unreachable site', async () => {

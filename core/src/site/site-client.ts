@@ -10,7 +10,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
 import ky, { type KyInstance } from 'ky';
 import type { Logger } from 'pino';
@@ -77,7 +77,12 @@ export class SiteClient {
       pipelining: 0,
       headersTimeout: options.headersTimeoutMs ?? 60_000,
       bodyTimeout: options.bodyTimeoutMs ?? 60_000,
-      connect: { ...(ca ? { ca: [...rootCertificates, ca] } : {}), rejectUnauthorized: !site.insecure },
+      // One TLS context for the site, made here: given as `ca`, the ~150 system roots plus the site's CA were
+      // parsed again for every connection (20–40 ms of CPU each), and every API call opens one (see pipelining).
+      connect: {
+        ...(ca ? { secureContext: createSecureContext({ ca: [...rootCertificates, ca] }) } : {}),
+        rejectUnauthorized: !site.insecure,
+      },
     });
     if (site.insecure)
       this.#log.warn(
