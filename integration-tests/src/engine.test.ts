@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import {
+  API,
   DestinationLoader,
   PluginCatalog,
   ScheduleRunner,
@@ -20,6 +21,7 @@ import {
 } from '@integration-client/core';
 import {
   OPERATIONS,
+  type Operation,
   type RecordingItem,
   type RecordingMeta,
   type SessionDataItem,
@@ -415,8 +417,8 @@ async function proxiedPostgres() {
 
 describe('isolated destinations start while the report is requested', () => {
   const UNRULY = join(REPO_ROOT, 'integration-tests/fixtures/unruly-plugin');
-  async function opened(behaviour: string) {
-    const r = await rig({ sessions: 30 });
+  async function opened(behaviour: string, sessions = 30) {
+    const r = await rig({ sessions });
     const out = join(r.home, 'unruly.jsonl');
     await r.db.putDestination({ name: 'u', plugin: 'unruly', config: { out, behaviour } }, []);
     const loader = new DestinationLoader({
@@ -429,9 +431,9 @@ describe('isolated destinations start while the report is requested', () => {
     const destination = await loader.open('u');
     const created = existsSync(join(r.home, 'data', 'u', 'created'));
     const site = await SiteClient.create({ site: await r.db.site('main'), logger: r.log.logger });
-    const run = () =>
+    const run = (dataTypes: Operation[] = ['session-data']) =>
       new TransferEngine(r.db, r.log.logger).run(
-        { siteName: 'main', site, destination, dataTypes: ['session-data'] },
+        { siteName: 'main', site, destination, dataTypes },
         { settleSeconds: 0 },
       );
     return { r, out, destination, created, run, site };
@@ -462,6 +464,44 @@ describe('isolated destinations start while the report is requested', () => {
       expect(existsSync(out)).toBe(false);
       // A second run with the same opened destination meets the same refusal, and delivers nothing either.
       expect((await run()).errors).toEqual([expect.stringContaining('IC_ERR_PLUGIN_CREATE_FAILED')]);
+    } finally {
+      await destination.instance.close();
+      await site.close();
+    }
+  });
+
+  it('an empty window moves no cursor past a destination that cannot be created', async () => {
+    const { r, destination, run, site } = await opened('create-fails', 0);
+    try {
+      const outcome = await run();
+      expect(outcome).toMatchObject({ delivered: 0, retryable: 1, cursorsMoved: [] });
+      expect(outcome.errors).toEqual([expect.stringContaining('IC_ERR_PLUGIN_CREATE_FAILED')]);
+      expect(await r.db.cursor(transferId('main', 'u'), 'session-data')).toBeUndefined();
+    } finally {
+      await destination.instance.close();
+      await site.close();
+    }
+  });
+
+  it('a backup is not requested from the appliance for a destination that cannot be created', async () => {
+    const { r, destination, run, site } = await opened('create-fails');
+    try {
+      const outcome = await run(['site-backup']);
+      expect(outcome).toMatchObject({ delivered: 0, failed: 0, retryable: 1 });
+      expect(outcome.errors).toEqual([expect.stringContaining('IC_ERR_PLUGIN_CREATE_FAILED')]);
+      expect(r.sim.requests.filter((q) => q.path === API.backupPath)).toEqual([]);
+    } finally {
+      await destination.instance.close();
+      await site.close();
+    }
+  });
+
+  it('with a destination that starts, the backup is delivered', async () => {
+    const { r, out, destination, run, site } = await opened('none');
+    try {
+      expect(await run(['site-backup'])).toMatchObject({ delivered: 1, failed: 0, retryable: 0 });
+      expect(r.sim.requests.filter((q) => q.path === API.backupPath)).toHaveLength(1);
+      expect(await readFile(out, 'utf8')).toContain('"bytes":4096');
     } finally {
       await destination.instance.close();
       await site.close();

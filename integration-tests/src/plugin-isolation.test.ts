@@ -48,7 +48,7 @@ async function unruly(
       packageDir: FIXTURE,
       ...(facts ? { package: facts } : {}),
       pluginId: 'unruly',
-      operations: ['session-data', 'session-recording'],
+      operations: ['session-data', 'session-recording', 'site-backup'],
       config: { out, behaviour: 'none', times: 1_000_000, ...config },
       destinationName: 'u',
       dataDir: dir,
