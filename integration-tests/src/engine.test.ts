@@ -417,6 +417,10 @@ async function proxiedPostgres() {
 
 describe('isolated destinations start while the report is requested', () => {
   const UNRULY = join(REPO_ROOT, 'integration-tests/fixtures/unruly-plugin');
+  const closers: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const close of closers.splice(0)) await close();
+  });
   async function opened(behaviour: string, sessions = 30) {
     const r = await rig({ sessions });
     const out = join(r.home, 'unruly.jsonl');
@@ -431,81 +435,60 @@ describe('isolated destinations start while the report is requested', () => {
     const destination = await loader.open('u');
     const created = existsSync(join(r.home, 'data', 'u', 'created'));
     const site = await SiteClient.create({ site: await r.db.site('main'), logger: r.log.logger });
+    closers.push(async () => {
+      await destination.instance.close();
+      await site.close();
+    });
     const run = (dataTypes: Operation[] = ['session-data']) =>
       new TransferEngine(r.db, r.log.logger).run(
         { siteName: 'main', site, destination, dataTypes },
         { settleSeconds: 0 },
       );
-    return { r, out, destination, created, run, site };
+    return { r, out, created, run };
   }
 
   it('open() does not wait for the plugin to be created; the engine waits before its first delivery', async () => {
-    const { r, out, destination, created, run, site } = await opened('create-slowly');
+    const { r, out, created, run } = await opened('create-slowly');
     expect(created).toBe(false); // open() returned while create() was still running (it takes a second)
-    try {
-      const outcome = await run();
-      expect(outcome).toMatchObject({ delivered: 30, failed: 0, retryable: 0, cursorsMoved: ['session-data'] });
-      expect((await readFile(out, 'utf8')).trim().split('\n')).toHaveLength(30);
-      expect(existsSync(join(r.home, 'data', 'u', 'created'))).toBe(true);
-    } finally {
-      await destination.instance.close();
-      await site.close();
-    }
+    const outcome = await run();
+    expect(outcome).toMatchObject({ delivered: 30, failed: 0, retryable: 0, cursorsMoved: ['session-data'] });
+    expect((await readFile(out, 'utf8')).trim().split('\n')).toHaveLength(30);
+    expect(existsSync(join(r.home, 'data', 'u', 'created'))).toBe(true);
   });
 
   it('a plugin that cannot be created fails the pull with its code: nothing delivered, no cursor moved', async () => {
-    const { r, out, destination, run, site } = await opened('create-fails');
-    try {
-      const outcome = await run();
-      expect(outcome).toMatchObject({ delivered: 0, failed: 0, retryable: 1, cursorsMoved: [] });
-      expect(outcome.errors).toEqual([expect.stringContaining('IC_ERR_PLUGIN_CREATE_FAILED')]);
-      expect(outcome.errors[0]).toContain('unruly: create() refuses');
-      expect(await r.db.cursor(transferId('main', 'u'), 'session-data')).toBeUndefined();
-      expect(existsSync(out)).toBe(false);
-      // A second run with the same opened destination meets the same refusal, and delivers nothing either.
-      expect((await run()).errors).toEqual([expect.stringContaining('IC_ERR_PLUGIN_CREATE_FAILED')]);
-    } finally {
-      await destination.instance.close();
-      await site.close();
-    }
+    const { r, out, run } = await opened('create-fails');
+    const outcome = await run();
+    expect(outcome).toMatchObject({ delivered: 0, failed: 0, retryable: 1, cursorsMoved: [] });
+    expect(outcome.errors).toEqual([expect.stringContaining('IC_ERR_PLUGIN_CREATE_FAILED')]);
+    expect(outcome.errors[0]).toContain('unruly: create() refuses');
+    expect(await r.db.cursor(transferId('main', 'u'), 'session-data')).toBeUndefined();
+    expect(existsSync(out)).toBe(false);
+    // A second run with the same opened destination meets the same refusal, and delivers nothing either.
+    expect((await run()).errors).toEqual([expect.stringContaining('IC_ERR_PLUGIN_CREATE_FAILED')]);
   });
 
   it('an empty window moves no cursor past a destination that cannot be created', async () => {
-    const { r, destination, run, site } = await opened('create-fails', 0);
-    try {
-      const outcome = await run();
-      expect(outcome).toMatchObject({ delivered: 0, retryable: 1, cursorsMoved: [] });
-      expect(outcome.errors).toEqual([expect.stringContaining('IC_ERR_PLUGIN_CREATE_FAILED')]);
-      expect(await r.db.cursor(transferId('main', 'u'), 'session-data')).toBeUndefined();
-    } finally {
-      await destination.instance.close();
-      await site.close();
-    }
+    const { r, run } = await opened('create-fails', 0);
+    const outcome = await run();
+    expect(outcome).toMatchObject({ delivered: 0, retryable: 1, cursorsMoved: [] });
+    expect(outcome.errors).toEqual([expect.stringContaining('IC_ERR_PLUGIN_CREATE_FAILED')]);
+    expect(await r.db.cursor(transferId('main', 'u'), 'session-data')).toBeUndefined();
   });
 
   it('a backup is not requested from the appliance for a destination that cannot be created', async () => {
-    const { r, destination, run, site } = await opened('create-fails');
-    try {
-      const outcome = await run(['site-backup']);
-      expect(outcome).toMatchObject({ delivered: 0, failed: 0, retryable: 1 });
-      expect(outcome.errors).toEqual([expect.stringContaining('IC_ERR_PLUGIN_CREATE_FAILED')]);
-      expect(r.sim.requests.filter((q) => q.path === API.backupPath)).toEqual([]);
-    } finally {
-      await destination.instance.close();
-      await site.close();
-    }
+    const { r, run } = await opened('create-fails');
+    const outcome = await run(['site-backup']);
+    expect(outcome).toMatchObject({ delivered: 0, failed: 0, retryable: 1 });
+    expect(outcome.errors).toEqual([expect.stringContaining('IC_ERR_PLUGIN_CREATE_FAILED')]);
+    expect(r.sim.requests.filter((q) => q.path === API.backupPath)).toEqual([]);
   });
 
   it('with a destination that starts, the backup is delivered', async () => {
-    const { r, out, destination, run, site } = await opened('none');
-    try {
-      expect(await run(['site-backup'])).toMatchObject({ delivered: 1, failed: 0, retryable: 0 });
-      expect(r.sim.requests.filter((q) => q.path === API.backupPath)).toHaveLength(1);
-      expect(await readFile(out, 'utf8')).toContain('"bytes":4096');
-    } finally {
-      await destination.instance.close();
-      await site.close();
-    }
+    const { r, out, run } = await opened('none');
+    expect(await run(['site-backup'])).toMatchObject({ delivered: 1, failed: 0, retryable: 0 });
+    expect(r.sim.requests.filter((q) => q.path === API.backupPath)).toHaveLength(1);
+    expect(await readFile(out, 'utf8')).toContain('"bytes":4096');
   });
 });
 
