@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { WorkerDestination, type IsolationOptions } from '@integration-client/core';
 import {
+  entryFacts,
   inspectPluginPackage,
   MODEL_JSON,
   modelJson,
@@ -254,9 +255,8 @@ describe('plugin isolation (worker threads)', () => {
   it("a worker given the host's checked package facts imports the entry only: no ajv, no semver loaded", async () => {
     // The host's catalog ran the no-code checks; running them again in every worker (ajv compiling the manifest and
     // config schemas, semver checking the host range) took ~100–200 ms of each worker start.
-    const inspected = await inspectPluginPackage(FIXTURE, '0.1.0');
-    const { dir, name, version, manifest, entry } = inspected;
-    const given = await unruly({ behaviour: 'loaded-libraries' }, {}, { dir, name, version, manifest, entry });
+    const facts = entryFacts(await inspectPluginPackage(FIXTURE, '0.1.0'));
+    const given = await unruly({ behaviour: 'loaded-libraries' }, {}, facts);
     expect((await given.call(session('s-1'))).location).toBe('');
     // Without them (a probe after an install) the worker checks the package itself, with both.
     const alone = await unruly({ behaviour: 'loaded-libraries' });

@@ -95,6 +95,11 @@ export async function inspectPluginPackage(packageDir: string, hostVersion: stri
 /** What importPluginEntry() needs of an inspected package: plain data, so a host can hand it to a worker thread. */
 export type PluginEntryFacts = Pick<InspectedPluginPackage, 'dir' | 'name' | 'version' | 'manifest' | 'entry'>;
 
+/** The PluginEntryFacts of an inspected package (without its compiled config schema, which cannot be cloned). */
+export function entryFacts({ dir, name, version, manifest, entry }: PluginEntryFacts): PluginEntryFacts {
+  return { dir, name, version, manifest, entry };
+}
+
 /**
  * Imports an inspected package's entry module and checks it default-exports the destination its manifest names.
  * Runs no check of inspectPluginPackage() again: pass what it returned (or those facts of it, see PluginEntryFacts).

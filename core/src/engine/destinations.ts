@@ -6,7 +6,12 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { importPluginEntry, type Destination, type InspectedPluginPackage } from '@integration-client/plugin-sdk';
+import {
+  entryFacts,
+  importPluginEntry,
+  type Destination,
+  type InspectedPluginPackage,
+} from '@integration-client/plugin-sdk';
 import type { Logger } from 'pino';
 import type { PluginCatalog } from '../plugin-host/plugin-catalog.js';
 import { WorkerDestination, type IsolationOptions } from '../plugin-host/worker-destination.js';
@@ -62,7 +67,7 @@ export class DestinationLoader {
       const worker = WorkerDestination.launch(
         {
           packageDir: pkg.dir,
-          package: { dir: pkg.dir, name: pkg.name, version: pkg.version, manifest: pkg.manifest, entry: pkg.entry },
+          package: entryFacts(pkg),
           pluginId: stored.plugin,
           operations,
           config: config,
