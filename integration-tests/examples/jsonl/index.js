@@ -14,6 +14,9 @@ import { checkResult, defineDestination, DestinationError, modelJson } from '@in
 
 /** @typedef {{ path: string, signingKey?: string }} Config */
 
+/** Least milliseconds between the starts of two appends (each ends with an fsync). */
+const GROUP_MS = 20;
+
 /** The `site lsid` keys already in the file. */
 async function keysIn(path) {
   const keys = new Set();
@@ -41,16 +44,24 @@ export default defineDestination(
       const { path, signingKey } = ctx.config;
       await mkdir(dirname(path), { recursive: true });
       const seen = await keysIn(path);
-      // Group commit: lines that arrive while a write is in flight go out together in the next append, with one
-      // fsync for all of them; each delivery is acknowledged only after the fsync that covers its line.
+      // Group commit: lines that arrive while a write is in flight or waiting go out together in the next append,
+      // with one fsync for all of them, and appends start at most every GROUP_MS; each delivery is acknowledged only
+      // after the fsync that covers its line. (Without the interval, a plugin worker that is otherwise idle started
+      // an append for every few lines: ~950 appends and fsyncs per 10,000 sessions instead of ~130 in the host's
+      // busy thread.)
       /** @type {{ key: string, line: string, resolve: (ack: any) => void, reject: (err: unknown) => void }[]} */
       let pending = [];
       /** @type {Promise<void> | undefined} */
       let writing;
       /** @type {Map<string, Promise<unknown>>} */
       const writes = new Map();
+      let lastStart = -Infinity;
       const writeBatches = async () => {
         while (pending.length) {
+          // Lines handed over in this turn join the append, and it waits for the interval since the last one.
+          const wait = lastStart + GROUP_MS - performance.now();
+          await new Promise((resolve) => (wait > 0 ? setTimeout(resolve, wait) : setImmediate(resolve)));
+          lastStart = performance.now();
           const batch = pending;
           pending = [];
           try {
