@@ -103,6 +103,7 @@ export async function openApp(home: string, options: { create?: boolean; log?: L
     limits: {
       callTimeoutMs: (application.pluginCallTimeoutSeconds ?? 300) * 1000,
       memoryLimitMb: application.pluginMemoryLimitMb ?? 512,
+      nice: application.pluginNice ?? 10,
     },
   });
   return {

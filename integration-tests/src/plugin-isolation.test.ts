@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { getEventListeners } from 'node:events';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { WorkerDestination, type IsolationOptions } from '@integration-client/core';
@@ -69,7 +69,7 @@ async function unruly(
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l) as Record<string, unknown>);
-  return { d, log, call, stored };
+  return { d, dir, log, call, stored };
 }
 
 const session = (lsid: string) => sampleItem('session-data', { lsid }).item;
@@ -262,6 +262,20 @@ describe('plugin isolation (worker threads)', () => {
     const alone = await unruly({ behaviour: 'loaded-libraries' });
     expect((await alone.call(session('s-1'))).location).toBe('ajv,ajv-formats,semver');
   });
+
+  it.runIf(process.platform === 'linux')(
+    "the worker thread runs `nice` steps below the host's thread, which keeps its priority",
+    async () => {
+      const host = getPriority();
+      const niceOf = async (u: Awaited<ReturnType<typeof unruly>>) => {
+        expect(await u.call(session('s-1'))).toMatchObject({ status: 'written' });
+        return Number(await readFile(join(u.dir, 'nice'), 'utf8'));
+      };
+      expect(await niceOf(await unruly({ behaviour: 'thread-priority' }, { nice: 10 }))).toBe(Math.min(19, host + 10));
+      expect(getPriority()).toBe(host);
+      expect(await niceOf(await unruly({ behaviour: 'thread-priority' }, { nice: 0 }))).toBe(host);
+    },
+  );
 
   it('a plugin spinning forever times out, does not answer the ping, is terminated and restarted', async () => {
     const u = await unruly({ behaviour: 'busy-loop', times: 1 }, { callTimeoutMs: 300 });

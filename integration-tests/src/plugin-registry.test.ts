@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { getPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { DestinationLoader, PluginCatalog, SecretBox, SettingsDb } from '@integration-client/core';
@@ -218,9 +218,11 @@ describe('plugins from a registry', () => {
 
   it('contains a plugin that crashes, spins and leaks: the run fails retryable, the host lives, the next run lands everything once', async () => {
     expect((await ic('plugin', 'install', '@integration-client-fixtures/unruly-plugin@1.0.0')).code).toBe(0);
-    expect((await ic('settings', 'set', '--plugin-call-timeout', '10', '--plugin-memory-limit', '48')).code).toBe(0);
+    const limits = ['--plugin-call-timeout', '10', '--plugin-memory-limit', '48', '--plugin-nice', '7'];
+    expect((await ic('settings', 'set', ...limits)).code).toBe(0);
     const transfers: string[] = [];
-    for (const behaviour of ['throw-uncaught', 'busy-loop', 'leak']) {
+    // thread-priority: behaves, and notes its worker's nice value (the host's + pluginNice) in its data directory.
+    for (const behaviour of ['throw-uncaught', 'busy-loop', 'leak', 'thread-priority']) {
       const add = await ic(
         'destination',
         'add',
@@ -247,12 +249,16 @@ describe('plugins from a registry', () => {
       .closedSessions()
       .map((s) => s.lsid)
       .sort();
-    for (const behaviour of ['throw-uncaught', 'busy-loop', 'leak']) {
+    for (const behaviour of ['throw-uncaught', 'busy-loop', 'leak', 'thread-priority']) {
       const got = (await jsonLines(join(home, `${behaviour}.jsonl`)))
         .map((l) => (l as unknown as { lsid: string }).lsid)
         .sort();
       expect(got, behaviour).toEqual(want);
     }
+    if (process.platform === 'linux')
+      expect(Number(await readFile(join(home, 'data', 'thread-priority', 'nice'), 'utf8'))).toBe(
+        Math.min(19, getPriority() + 7),
+      );
     const log = (await runIc(home, ['logs', '--json', '--lines', '100000'], env)).stdout;
     expect(log).toContain('ran out of memory');
     expect(log).toContain('IC_ERR_PLUGIN_TIMEOUT');

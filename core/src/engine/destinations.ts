@@ -27,7 +27,7 @@ export interface DestinationLoaderOptions {
   readonly hostVersion: string;
   /** Default `worker`. */
   readonly isolation?: 'worker' | 'in-process';
-  /** Timeouts and limits of worker instances (defaults: 300 s per call, 512 MB heap). */
+  /** Timeouts and limits of worker instances (defaults: 300 s per call, 512 MB heap, nice 10). */
   readonly limits?: Partial<IsolationOptions>;
 }
 
@@ -77,7 +77,7 @@ export class DestinationLoader {
           logLevel: this.o.logger.level,
         },
         logger,
-        { callTimeoutMs: 300_000, memoryLimitMb: 512, ...this.o.limits },
+        { callTimeoutMs: 300_000, memoryLimitMb: 512, nice: 10, ...this.o.limits },
       );
       instance = worker;
       ready = worker.ready;

@@ -28,6 +28,8 @@ export interface WorkerInit {
   readonly logLevel: string;
   /** Only import the entry and check its export; create no instance (used after an install). */
   readonly probe?: boolean;
+  /** Lower the worker thread's CPU priority by this much first (IsolationOptions.nice). */
+  readonly nice?: number;
 }
 
 /** Host → worker. */

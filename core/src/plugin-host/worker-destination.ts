@@ -49,6 +49,11 @@ export interface IsolationOptions {
   readonly loadTimeoutMs?: number;
   /** Time a timed-out worker gets to answer a ping before it is terminated. */
   readonly pingGraceMs?: number;
+  /**
+   * How much lower the worker thread's CPU priority is than the thread that starts it (Linux nice increment, 0–19;
+   * default 0). The host sets `pluginNice` (default 10). Elsewhere than Linux it is not applied.
+   */
+  readonly nice?: number;
 }
 
 /**
@@ -301,7 +306,7 @@ export class WorkerDestination implements Destination {
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     if (this.#closing) throw new PluginError('IC_ERR_PLUGIN_CRASHED', `${this.#where} is closing`, { retryable: true });
     const worker = new Worker(workerUrl(), {
-      workerData: this.init,
+      workerData: this.o.nice ? { ...this.init, nice: this.o.nice } : this.init,
       resourceLimits: { maxOldGenerationSizeMb: this.o.memoryLimitMb },
       stdout: true,
       stderr: true,

@@ -19,6 +19,7 @@ interface SettingsOptions extends HomeOptions {
   downloads?: string;
   pluginCallTimeout?: string;
   pluginMemoryLimit?: string;
+  pluginNice?: string;
 }
 
 export function settingsCommands(ic: Command): void {
@@ -39,6 +40,10 @@ export function settingsCommands(ic: Command): void {
       'a plugin call running longer fails and a hung plugin is restarted (default 300)',
     )
     .option('--plugin-memory-limit <mb>', "heap limit of each destination's worker (default 512)")
+    .option(
+      '--plugin-nice <n>',
+      "how much lower destination workers' CPU priority is than the host's (Linux nice, 0-19, default 10)",
+    )
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic settings set --log-removal-days 30 --log-level info')
     .action(async (o: SettingsOptions, cmd: Command) => {
@@ -57,6 +62,7 @@ export function settingsCommands(ic: Command): void {
           ...(o.downloads !== undefined && { downloadsPerTransfer: num(o.downloads) }),
           ...(o.pluginCallTimeout !== undefined && { pluginCallTimeoutSeconds: num(o.pluginCallTimeout) }),
           ...(o.pluginMemoryLimit !== undefined && { pluginMemoryLimitMb: num(o.pluginMemoryLimit) }),
+          ...(o.pluginNice !== undefined && { pluginNice: num(o.pluginNice) }),
         });
         await app.db.putApplication(next);
         if (o.json) out.json({ saved: true });

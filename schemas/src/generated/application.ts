@@ -35,6 +35,10 @@ export interface ApplicationSettings {
    */
   pluginMemoryLimitMb?: number;
   /**
+   * How much lower each destination worker's CPU priority is than the host's own thread (Linux nice increment; 0: the same). The host's thread reads every report and keeps every ledger; a busy plugin then takes idle CPU, not the host's.
+   */
+  pluginNice?: number;
+  /**
    * How far each run looks back before its cursor.
    */
   overlapSeconds?: number;
@@ -131,6 +135,13 @@ export const applicationSchema = {
       "minimum": 32,
       "default": 512,
       "description": "Heap limit of each destination's worker; a plugin that exceeds it is stopped and restarted, the host keeps running."
+    },
+    "pluginNice": {
+      "type": "integer",
+      "minimum": 0,
+      "maximum": 19,
+      "default": 10,
+      "description": "How much lower each destination worker's CPU priority is than the host's own thread (Linux nice increment; 0: the same). The host's thread reads every report and keeps every ledger; a busy plugin then takes idle CPU, not the host's."
     },
     "overlapSeconds": {
       "type": "integer",
