@@ -68,6 +68,6 @@ describe('ic plugin new', () => {
 
   it('the example jsonl plugin, built from the scaffold, passes its own tests', async () => {
     const tests = await run(process.execPath, ['--test'], { cwd: join(REPO_ROOT, 'integration-tests/examples/jsonl') });
-    expect(tests.stdout).toMatch(/# pass 3\n# fail 0/);
+    expect(tests.stdout).toMatch(/# pass 4\n# fail 0/);
   }, 60_000);
 });
