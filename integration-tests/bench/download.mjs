@@ -81,7 +81,10 @@ try {
         runs.nodeTls.push((await seconds(() => nodeTls(false))).s);
         runs.nodeTlsOnread.push((await seconds(() => nodeTls(true))).s);
       } else {
-        globalThis.gc?.();
+        // No forced collection first (there was one, for a clean RSS baseline): after `gc()` V8 ran a full
+        // mark-compact every ~7 MiB of the next download (~140 per GiB, ~450 ms) and this figure fell from
+        // 330–430 to 250–290 MiB/s; without it, none (measured stop 19). The service never forces one; an idle
+        // one's own memory reducer only shrinks the young generation (measured: no full collection, same rate).
         const stop = rssSampler();
         runs.ours.push((await seconds(ours)).s);
         const r = stop();
