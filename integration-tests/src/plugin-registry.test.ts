@@ -222,7 +222,8 @@ describe('plugins from a registry', () => {
     expect((await ic('settings', 'set', ...limits)).code).toBe(0);
     const transfers: string[] = [];
     // thread-priority: behaves, and notes its worker's nice value (the host's + pluginNice) in its data directory.
-    for (const behaviour of ['throw-uncaught', 'busy-loop', 'leak', 'thread-priority']) {
+    const behaviours = ['throw-uncaught', 'busy-loop', 'leak', 'thread-priority'];
+    for (const behaviour of behaviours) {
       const add = await ic(
         'destination',
         'add',
@@ -249,7 +250,7 @@ describe('plugins from a registry', () => {
       .closedSessions()
       .map((s) => s.lsid)
       .sort();
-    for (const behaviour of ['throw-uncaught', 'busy-loop', 'leak', 'thread-priority']) {
+    for (const behaviour of behaviours) {
       const got = (await jsonLines(join(home, `${behaviour}.jsonl`)))
         .map((l) => (l as unknown as { lsid: string }).lsid)
         .sort();

@@ -306,7 +306,7 @@ export class WorkerDestination implements Destination {
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
     if (this.#closing) throw new PluginError('IC_ERR_PLUGIN_CRASHED', `${this.#where} is closing`, { retryable: true });
     const worker = new Worker(workerUrl(), {
-      workerData: this.o.nice ? { ...this.init, nice: this.o.nice } : this.init,
+      workerData: { ...this.init, nice: this.o.nice },
       resourceLimits: { maxOldGenerationSizeMb: this.o.memoryLimitMb },
       stdout: true,
       stderr: true,
