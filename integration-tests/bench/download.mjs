@@ -9,6 +9,8 @@ import { execFileSync } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { pipeline } from 'node:stream/promises';
+import { constants as perf, PerformanceObserver } from 'node:perf_hooks';
+import { getHeapSpaceStatistics } from 'node:v8';
 import { createLogger, downloadRecording, SiteClient } from '@integration-client/core';
 import { simSession } from '../dist/simulator/index.js';
 import { result, round, rssSampler, seconds, startSimulator } from './lib.mjs';
@@ -71,6 +73,18 @@ try {
     const d = await downloadRecording(client, 'session', lsid);
     await pipeline(d.stream, createWriteStream('/dev/null'));
   };
+  // Full collections during our downloads: V8 counts ArrayBuffer memory allocated since the last mark-compact against
+  // the old generation's limit, and starts marking once less than the young generation's capacity is left. With the
+  // young generation at its default 16 MB semi-space that happens every ~15–30 MiB downloaded (ADR 011, stop 20), so
+  // the figure depends on which mode the run was in; it is printed with each run.
+  const gcs = { major: 0, ms: 0 };
+  new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) {
+      gcs.ms += e.duration;
+      if (e.detail?.kind === perf.NODE_PERFORMANCE_GC_MAJOR) gcs.major++;
+    }
+  }).observe({ entryTypes: ['gc'] });
+  const majors = [];
   const runs = { curl: [], ours: [], nodeTls: [], nodeTlsOnread: [] };
   let rssGrowth = 0;
   for (let i = 0; i < 4; i++) {
@@ -86,7 +100,10 @@ try {
         // 330–430 to 250–290 MiB/s; without it, none (measured stop 19). The service never forces one; an idle
         // one's own memory reducer only shrinks the young generation (measured: no full collection, same rate).
         const stop = rssSampler();
+        const before = { ...gcs };
         runs.ours.push((await seconds(ours)).s);
+        await new Promise(setImmediate); // the observer reports collections after the fact
+        majors.push({ n: gcs.major - before.major, ms: Math.round(gcs.ms - before.ms) });
         const r = stop();
         rssGrowth = Math.max(rssGrowth, r.peak - r.base);
       }
@@ -101,6 +118,10 @@ try {
   console.log(
     `site client → /dev/null    ${round(rate(median(runs.ours)))} MiB/s   runs: ${runs.ours.map((s) => round(rate(s))).join(', ')}; peak RSS growth ${round(rssGrowth)} MiB`,
   );
+  const newSpace = getHeapSpaceStatistics().find((x) => x.space_name === 'new_space').space_size / 2 ** 20;
+  console.log(
+    `  full collections per run: ${majors.map((m) => `${m.n} (GC ${m.ms} ms)`).join(', ')}; young generation ${round(newSpace)} MiB`,
+  );
   const ofCurl = (xs) => round(median(runs.curl) / median(xs), 2);
   console.log(
     `node TLS socket, no HTTP, 'data' events       ${round(rate(median(runs.nodeTls)))} MiB/s   (reference: ${ofCurl(runs.nodeTls)} of curl)`,
@@ -110,6 +131,7 @@ try {
   );
   result('download', 'throughput', rate(median(runs.ours)), 'MiB/s', rate(median(runs.curl)), 0.8, {
     rssGrowthMiB: round(rssGrowth),
+    fullCollections: majors.map((m) => m.n),
     nodeTlsRatio: round(median(runs.curl) / median(runs.nodeTls), 3),
     nodeTlsOnreadRatio: round(median(runs.curl) / median(runs.nodeTlsOnread), 3),
     ratioToNodeTls: round(median(runs.nodeTls) / median(runs.ours), 3),
