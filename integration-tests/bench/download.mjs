@@ -74,9 +74,9 @@ try {
     await pipeline(d.stream, createWriteStream('/dev/null'));
   };
   // Full collections during our downloads: V8 counts ArrayBuffer memory allocated since the last mark-compact against
-  // the old generation's limit, and starts marking once less than the young generation's capacity is left. With the
-  // young generation at its default 16 MB semi-space that happens every ~15–30 MiB downloaded (ADR 011, stop 20), so
-  // the figure depends on which mode the run was in; it is printed with each run.
+  // the old generation's limit, and starts marking once less than the young generation's capacity is left. When the
+  // limit sits just above the live heap (often after the first downloads of a process) that happens every ~15–30 MiB
+  // downloaded and costs about a third of the rate (ADR 011, stop 20); so each run's count is printed.
   const gcs = { major: 0, ms: 0 };
   new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
@@ -97,8 +97,8 @@ try {
       } else {
         // No forced collection first (there was one, for a clean RSS baseline): after `gc()` V8 ran a full
         // mark-compact every ~7 MiB of the next download (~140 per GiB, ~450 ms) and this figure fell from
-        // 330–430 to 250–290 MiB/s; without it, none (measured stop 19). The service never forces one; an idle
-        // one's own memory reducer only shrinks the young generation (measured: no full collection, same rate).
+        // 330–430 to 250–290 MiB/s (measured stop 19). The service never forces one. Unforced runs fall into the
+        // same mode too, less often (stop 20; see the count printed below).
         const stop = rssSampler();
         const before = { ...gcs };
         runs.ours.push((await seconds(ours)).s);
