@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SERVICE_NODE_FLAGS } from '../core/dist/runtime/heap-tuning.js';
 
 const roots = [
   'schemas',
@@ -25,5 +26,8 @@ if (!name || !benches.has(name)) {
   console.log(`usage: npm run bench -- <name>\navailable: ${[...benches.keys()].sort().join(', ') || '(none)'}`);
   process.exit(name ? 2 : 0);
 }
-const child = spawn(process.execPath, ['--expose-gc', benches.get(name), ...args], { stdio: 'inherit' });
+// With the node flags of the service's unit: a benchmark measures the process as `ic service install` starts it.
+const child = spawn(process.execPath, ['--expose-gc', ...SERVICE_NODE_FLAGS, benches.get(name), ...args], {
+  stdio: 'inherit',
+});
 child.on('exit', (code) => process.exit(code ?? 1));

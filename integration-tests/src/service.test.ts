@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SERVICE_NODE_FLAGS } from '@integration-client/core';
 import { addSimulatorSite, runIc } from './ic-helpers.js';
 import { IC_BIN } from './paths.js';
 import { ApplianceSimulator } from './simulator/index.js';
@@ -20,8 +21,8 @@ let sim: ApplianceSimulator;
 const ic = (...args: string[]) => runIc(home, args);
 
 /** Starts `ic service run`; resolves once it printed its health URL. */
-async function startService(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [IC_BIN, 'service', 'run', '--health-port', '0'], {
+async function startService(nodeFlags: readonly string[] = []): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [...nodeFlags, IC_BIN, 'service', 'run', '--health-port', '0'], {
     env: { ...process.env, IC_HOME: home },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -83,7 +84,7 @@ describe('ic service (built binary)', () => {
   it('install/uninstall a systemd unit (dry run and into a directory); status says not installed / stopped', async () => {
     const units = join(home, 'units');
     const dry = await ic('service', 'install', '--dry-run');
-    expect(dry.stdout).toMatch(/ExecStart=.*ic\.js service run/);
+    expect(dry.stdout).toMatch(/ExecStart=\S+ --initial-old-space-size=128 \S+ic\.js service run/);
     expect(dry.stdout).toContain(`Environment=IC_HOME=${home}`);
     expect((await status()).service).toBe('not installed');
     expect((await ic('service', 'install', '--unit-dir', units)).code).toBe(0);
@@ -111,7 +112,7 @@ describe('ic service (built binary)', () => {
     expect(await flvCount()).toBeLessThan(recordings);
     expect((await status()).service).not.toBe('running');
 
-    const second = await startService();
+    const second = await startService(SERVICE_NODE_FLAGS); // as the unit starts it
     try {
       const done = await until('a succeeded run', async () => {
         const s = await status();
@@ -134,6 +135,16 @@ describe('ic service (built binary)', () => {
       expect(metrics).toMatch(/ic_cursor_lag_seconds\{transfer="main->files",data_type="session-data"\} \d+/);
       const busy = await ic('schedule', 'run', 'hourly');
       expect([0, 1]).toContain(busy.code);
+      // The first start, without the unit's node flags, said so in its log; the second, with them, did not.
+      const logs = (await readdir(join(home, 'logs'))).filter((f) => f.startsWith('service'));
+      const lines = (await Promise.all(logs.map((f) => readFile(join(home, 'logs', f), 'utf8'))))
+        .flatMap((t) => t.split('\n'))
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { msg: string; missing?: string[] });
+      expect(lines.filter((l) => l.msg === 'service started')).toHaveLength(2);
+      expect(lines.filter((l) => l.msg.startsWith('node was started without')).map((l) => l.missing)).toEqual([
+        ['--initial-old-space-size=128'],
+      ]);
     } finally {
       second.child.kill('SIGTERM');
       await once(second.child, 'exit');

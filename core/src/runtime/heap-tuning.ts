@@ -3,6 +3,22 @@ import { setFlagsFromString } from 'node:v8';
 let tuned = false;
 
 /**
+ * V8 flags the service is started with (they only act on node's command line: V8 sizes its heap before any code
+ * runs, and Node refuses this one in NODE_OPTIONS). `--initial-old-space-size=128` puts a floor under the old
+ * generation's limit. V8 counts ArrayBuffer memory allocated since the last full collection against that limit. A
+ * download allocates its body as ArrayBuffers (TLS records, 256 KiB chunks), so with the limit just above the live
+ * heap V8 ran a full collection every 15–30 MiB downloaded and a download took about twice the CPU. With the floor
+ * there were none in 8 of 8 downloads, and the report parser was not slower (ADR 011, stop 20).
+ */
+export const SERVICE_NODE_FLAGS: readonly string[] = ['--initial-old-space-size=128'];
+
+/** The SERVICE_NODE_FLAGS this process was not started with. */
+export function missingServiceNodeFlags(execArgv: readonly string[] = process.execArgv): string[] {
+  const name = (flag: string) => flag.split('=')[0]!.replaceAll('_', '-');
+  return SERVICE_NODE_FLAGS.filter((f) => !execArgv.some((a) => name(a) === name(f)));
+}
+
+/**
  * V8 settings for a process that streams reports: call once at start-up (the `ic` CLI does; the benchmarks do, to
  * measure the same process).
  *

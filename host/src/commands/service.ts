@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hasSettings, Scheduler } from '@integration-client/core';
+import { hasSettings, missingServiceNodeFlags, Scheduler, SERVICE_NODE_FLAGS } from '@integration-client/core';
 import { ConfigError } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
 import { icHome, openApp, scheduleRunner } from '../app.js';
@@ -26,7 +26,7 @@ Wants=network-online.target
 [Service]
 Type=simple
 Environment=IC_HOME=${home}
-ExecStart=${process.execPath} ${bin} service run
+ExecStart=${[process.execPath, ...SERVICE_NODE_FLAGS, bin].join(' ')} service run
 Restart=on-failure
 RestartSec=10
 KillSignal=SIGTERM
@@ -59,6 +59,12 @@ export function serviceCommands(ic: Command): void {
       );
       await scheduler.start();
       app.log.info({ home, healthUrl, schedules: scheduler.nextRuns() }, 'service started');
+      const missing = missingServiceNodeFlags();
+      if (missing.length)
+        app.log.info(
+          { missing },
+          `node was started without ${missing.join(' ')}: recording downloads may take about twice the CPU; the unit of \`ic service install\` passes it (ADR 011)`,
+        );
       out.line(
         `service running (pid ${process.pid}); health ${healthUrl}/health, metrics ${healthUrl}/metrics; log: ic logs --service (${app.logDir})`,
       );
