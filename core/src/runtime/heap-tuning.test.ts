@@ -15,7 +15,9 @@ describe('service node flags', () => {
 
   it('reads the running process: node started with the flags misses none', () => {
     const run = (flags: string[]) =>
-      execFileSync(process.execPath, [...flags, '-p', 'JSON.stringify(process.execArgv)']).toString().trim();
+      execFileSync(process.execPath, [...flags, '-p', 'JSON.stringify(process.execArgv)'])
+        .toString()
+        .trim();
     // node accepts the flag on its command line and hands it to V8 (it refuses it in NODE_OPTIONS)
     expect(missingServiceNodeFlags(JSON.parse(run([...SERVICE_NODE_FLAGS])) as string[])).toEqual([]);
     expect(missingServiceNodeFlags(JSON.parse(run([])) as string[])).toEqual([...SERVICE_NODE_FLAGS]);
