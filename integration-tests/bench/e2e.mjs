@@ -22,6 +22,7 @@ import {
   DestinationLoader,
   PluginCatalog,
   SecretBox,
+  SERVICE_NODE_FLAGS,
   SettingsDb,
   SiteClient,
   TransferEngine,
@@ -41,7 +42,7 @@ const seconds = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
 
 try {
   console.log(`e2e: ${COUNT} sessions (12 events each) from the simulator at ${sim.url}, ${ROUNDS} rounds`);
-  // Idle first: the real service (`ic service run`, its own process) with 100 sites × 10 schedules armed and
+  // Idle first: the real service (`ic service run`, its own process, started as its unit starts it) with 100 sites × 10 schedules armed and
   // nothing due, CPU of that process over 60 s once it has settled (start-up work and V8's memory reducer, which
   // runs a few times in the first half-minute of a process, are not what an idle service costs).
   const idlePct = await idleService(site);
@@ -211,7 +212,7 @@ async function idleService(siteSettings) {
   for (let s = 0; s < 1000; s++)
     await db.finishRun(await db.startRun(`s${Math.floor(s / 10)}-${s % 10}`), 'succeeded', {}); // recent runs: no catch-up
   await db.close();
-  const child = spawn(process.execPath, [IC_BIN, 'service', 'run', '--health-port', '0'], {
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, IC_BIN, 'service', 'run', '--health-port', '0'], {
     env,
     stdio: ['ignore', 'pipe', 'inherit'],
   });
