@@ -42,9 +42,9 @@ const seconds = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
 
 try {
   console.log(`e2e: ${COUNT} sessions (12 events each) from the simulator at ${sim.url}, ${ROUNDS} rounds`);
-  // Idle first: the real service (`ic service run`, its own process, started as its unit starts it) with 100 sites × 10 schedules armed and
-  // nothing due, CPU of that process over 60 s once it has settled (start-up work and V8's memory reducer, which
-  // runs a few times in the first half-minute of a process, are not what an idle service costs).
+  // Idle first: the real service (`ic service run`, its own process, started as its unit starts it) with 100 sites
+  // × 10 schedules armed and nothing due, CPU of that process over 60 s once it has settled (start-up work and V8's
+  // memory reducer, which runs a few times in the first half-minute of a process, are not what an idle service costs).
   const idlePct = await idleService(site);
   console.log(
     `  idle: \`ic service run\` with 100 sites × 10 schedules armed, CPU ${idlePct.toFixed(2)}% of one core over 60 s (target < 2%)`,
