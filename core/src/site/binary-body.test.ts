@@ -13,30 +13,14 @@ async function collect(stream: Readable): Promise<Buffer[]> {
 }
 
 describe('LengthCheck', () => {
-  it('hands on the same bytes in order, joined into chunks of at most 256 KiB', async () => {
-    const source = Buffer.alloc(3 * 1024 * 1024 + 123);
+  it('hands on the same bytes in order and counts them', async () => {
+    const source = Buffer.alloc(300_000);
     for (let i = 0; i < source.length; i++) source[i] = (i * 7919) >>> 3;
     const records = [];
     for (let o = 0; o < source.length; o += 16 * 1024) records.push(source.subarray(o, o + 16 * 1024));
     const check = new LengthCheck(source.length, 'test');
-    const chunks = await collect(Readable.from(records).pipe(check));
-    expect(sha(Buffer.concat(chunks))).toBe(sha(source));
+    expect(sha(Buffer.concat(await collect(Readable.from(records).pipe(check))))).toBe(sha(source));
     expect(check.bytes).toBe(source.length);
-    expect(chunks.length).toBeLessThan(records.length / 8);
-    expect(Math.max(...chunks.map((c) => c.length))).toBeLessThanOrEqual(256 * 1024 + 16 * 1024);
-  });
-
-  it('releases a partial chunk from a slow source without waiting for more bytes', async () => {
-    const source = new PassThrough();
-    const check = new LengthCheck(undefined, 'test');
-    source.pipe(check);
-    const first = new Promise<Buffer>((resolve) => check.once('data', resolve));
-    source.write(Buffer.from('abc'));
-    const t0 = Date.now();
-    expect((await first).toString()).toBe('abc');
-    expect(Date.now() - t0).toBeLessThan(1000);
-    source.end(Buffer.from('def'));
-    expect(Buffer.concat(await collect(check)).toString()).toBe('def');
   });
 
   it('fails with IC_ERR_SITE_BODY_MISMATCH when fewer or more bytes than announced arrive', async () => {
@@ -52,16 +36,6 @@ describe('LengthCheck', () => {
         message: `a recording: received 5 of ${announced} announced bytes`,
       });
     }
-  });
-
-  it('stops its hold timer when destroyed (nothing left to keep the process awake)', () => {
-    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const before = timers();
-    const check = new LengthCheck(undefined, 'test');
-    check.write(Buffer.from('x'));
-    expect(timers()).toBe(before + 1);
-    check.destroy();
-    expect(timers()).toBe(before);
   });
 });
 

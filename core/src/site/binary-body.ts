@@ -10,22 +10,13 @@ export function looksLikeXml(head: Buffer): boolean {
   return /^(\xEF\xBB\xBF)?\s*<(\?xml|error|[a-z_]+:error)/i.test(head.subarray(0, SNIFF).toString('latin1'));
 }
 
-/** Bytes handed on per chunk: TLS delivers 16 KiB records; every stage after this one works per chunk. */
-const CHUNK = 256 * 1024;
-/** A partial chunk waits at most this long for more bytes (a slow appliance still shows steady progress). */
-const HOLD_MS = 20;
-
 /**
- * Passes the bytes through unchanged and in order, joined into chunks of up to 256 KiB (downstream — the plugin
- * boundary, file writes — costs per chunk, not per byte: 16× fewer chunks doubled a download to a file, ADR 011);
- * counts them, and at the end fails with IC_ERR_SITE_BODY_MISMATCH when a `Content-Length` was announced and a
- * different number of bytes arrived.
+ * Passes the bytes through unchanged and in order, counts them, and at the end fails with IC_ERR_SITE_BODY_MISMATCH
+ * when a `Content-Length` was announced and a different number of bytes arrived. (The body arrives already joined
+ * into chunks of up to 1 MiB, see `http1.ts`.)
  */
 export class LengthCheck extends Transform {
   bytes = 0;
-  #parts: Buffer[] = [];
-  #held = 0;
-  #timer: NodeJS.Timeout | undefined;
   constructor(
     private readonly expected: number | undefined,
     private readonly what: string,
@@ -34,14 +25,9 @@ export class LengthCheck extends Transform {
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
     this.bytes += chunk.length;
-    this.#parts.push(chunk);
-    this.#held += chunk.length;
-    if (this.#held >= CHUNK) this.#release();
-    else this.#timer ??= setTimeout(() => this.#release(), HOLD_MS);
-    cb();
+    cb(null, chunk);
   }
   override _flush(cb: TransformCallback): void {
-    this.#release();
     if (this.expected !== undefined && this.bytes !== this.expected) {
       cb(
         new SiteAccessError(
@@ -51,20 +37,6 @@ export class LengthCheck extends Transform {
         ),
       );
     } else cb();
-  }
-  override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
-    clearTimeout(this.#timer);
-    this.#parts = [];
-    cb(err);
-  }
-  #release(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-    if (!this.#held || this.destroyed) return;
-    const parts = this.#parts;
-    this.push(parts.length === 1 ? parts[0] : Buffer.concat(parts, this.#held));
-    this.#parts = [];
-    this.#held = 0;
   }
 }
 

@@ -19,6 +19,7 @@ const UNREACHABLE = new Set([
   'EHOSTUNREACH',
   'ENETUNREACH',
   'UND_ERR_CONNECT_TIMEOUT',
+  'ETIMEDOUT',
 ]);
 
 /** The deepest `code` in an error's cause chain (fetch wraps socket errors in a TypeError). */
