@@ -1,9 +1,9 @@
 /**
  * One HTTP/1.1 request on a connection of its own (`Connection: close`, as the API documentation asks), for the API
- * calls whose bodies are large: reports, recordings, backups. The body is read with the socket's `onread` into one
- * reused buffer and copied into 1 MiB chunks, so a download allocates one buffer per MiB instead of one per 16 KiB
- * TLS record, and every stage after it (length check, plugin boundary, file writes) works per MiB. undici's
- * `request` gave 0.45–0.62 of curl's rate on the same download; this reads at 0.8–0.95 (ADR 011, stop 21).
+ * calls whose bodies are large: reports, recordings, backups. The socket reads (`onread`) straight into the free
+ * tail of a 1 MiB chunk, so a download allocates one buffer per MiB instead of one per 16 KiB TLS record, copies
+ * nothing, and every stage after it (length check, plugin boundary, file writes) works per MiB. undici's `request`
+ * gave 0.45–0.62 of curl's rate on the same download; this reads at about 0.8 (ADR 011, stop 21).
  *
  * What it parses: a status line, header lines, informational (1xx) responses skipped, then a body framed by
  * `Transfer-Encoding: chunked`, by `Content-Length`, or by the end of the connection. Every failure is an Error with
@@ -57,10 +57,11 @@ export function http1Request(o: Http1Options): Promise<Http1Response> {
     const port = Number(o.url.port) || (o.url.protocol === 'https:' ? 443 : 80);
     const host = o.url.hostname.replace(/^\[|\]$/g, '');
     const reader = new ResponseReader(o, resolve, reject);
-    // `onread` (net.connect's, which tls.connect passes on; @types/node lists it for net only): one reused buffer
+    // `onread` (net.connect's, which tls.connect passes on; @types/node lists it for net only): each read lands in
+    // the buffer `buffer()` returns, the free tail of the current chunk
     const onread = {
-      buffer: Buffer.allocUnsafe(64 * 1024),
-      callback: (n: number, buf: Uint8Array): boolean => (reader.read(buf as Buffer, n), true),
+      buffer: (): Buffer => reader.chunks.tail(),
+      callback: (n: number): boolean => (reader.read(n), true),
     };
     const socket =
       o.url.protocol === 'https:'
@@ -86,12 +87,16 @@ class ResponseReader {
   #left = -2;
   #chunk = new ChunkedDecoder();
   #settled = false;
+  /** Where the reads land; the head's bytes land there too and are read over by the body's. */
+  readonly chunks: Chunks;
 
   constructor(
     private readonly o: Http1Options,
     private readonly resolve: (r: Http1Response) => void,
     private readonly reject: (e: Error) => void,
-  ) {}
+  ) {
+    this.chunks = new Chunks(o.chunkBytes ?? BODY_CHUNK);
+  }
 
   attach(socket: Socket, tls: boolean): void {
     this.#socket = socket;
@@ -131,30 +136,33 @@ class ResponseReader {
     });
   }
 
-  /** `n` bytes arrived in `buf` (reused for the next read: copied out before returning). */
-  read(buf: Buffer, n: number): void {
-    let at = 0;
+  /** `n` bytes arrived in the chunk's free tail. */
+  read(n: number): void {
+    const { buf, end: from } = this.chunks;
+    const to = from + n;
+    let at = from;
     if (!this.#settled) {
-      at = this.#readHead(buf, n);
+      at = this.#readHead(buf, from, to);
       if (at < 0) return;
     }
     const body = this.#body;
     if (!body || body.writableDone) return;
     if (this.#left === -1) {
-      const done = this.#chunk.decode(buf, at, n, (s, e) => body.append(buf, s, e));
+      const done = this.#chunk.decode(buf, at, to, (s, e) => this.chunks.keep(s, e));
       if (done === 'error') return this.#fail(httpError('IC_HTTP_BAD_CHUNK', 'the chunked body is malformed'));
+      this.chunks.read(body);
       if (done) this.#finish();
-    } else if (this.#left >= 0) {
-      const take = Math.min(this.#left, n - at);
-      body.append(buf, at, at + take);
-      this.#left -= take;
-      if (this.#left === 0) this.#finish();
-    } else body.append(buf, at, n);
+    } else {
+      const take = this.#left >= 0 ? Math.min(this.#left, to - at) : to - at;
+      this.chunks.keep(at, at + take);
+      this.chunks.read(body);
+      if (this.#left >= 0 && (this.#left -= take) === 0) this.#finish();
+    }
   }
 
   /** Adds bytes to the head; once it is complete, settles the promise. Returns where the body starts, or -1. */
-  #readHead(buf: Buffer, n: number): number {
-    this.#head += buf.toString('latin1', 0, n);
+  #readHead(buf: Buffer, from: number, to: number): number {
+    this.#head += buf.toString('latin1', from, to);
     for (;;) {
       const end = this.#head.indexOf('\r\n\r\n');
       if (end < 0) {
@@ -193,11 +201,11 @@ class ResponseReader {
       }
       this.#head = '';
       this.#settled = true;
-      this.#body = new BodyStream(this.#socket, this.o.bodyTimeoutMs, this.o.chunkBytes ?? BODY_CHUNK);
+      this.#body = new BodyStream(this.#socket, this.o.bodyTimeoutMs, this.o.chunkBytes ?? BODY_CHUNK, this.chunks);
       this.resolve({ status, headers, body: this.#body });
       if (this.#left === 0) this.#finish();
       // where the body starts in this read: `rest` (one latin1 character per byte) is the tail of this read
-      return n - rest.length;
+      return to - rest.length;
     }
   }
 
@@ -219,15 +227,53 @@ class ResponseReader {
   }
 }
 
+/** Reads go to the free tail of a chunk smaller than this; a chunk with less free is handed on as it is. */
+const MIN_TAIL = 16 * 1024;
+
 /**
- * The body as a Node Readable of chunks of up to `chunkBytes` bytes. Bytes are copied into the free tail of the current
- * chunk; the filled part is pushed when the chunk is full or has waited HOLD_MS. When the consumer has a chunk's worth
- * unread, the socket is paused (and its idle limit with it) until the consumer reads again.
+ * The chunk the socket reads into. Bytes `[start, end)` are body bytes not yet handed on; a read lands at `end`, and
+ * `keep(s, e)` makes its body bytes (with chunked framing, several ranges) follow on at `end`, moving them down over
+ * framing and head bytes when needed (a copy within the read, only for those; none for a plain body).
+ */
+class Chunks {
+  buf: Buffer;
+  start = 0;
+  end = 0;
+  constructor(private readonly size: number) {
+    this.buf = Buffer.allocUnsafe(size);
+  }
+  /** Where the next read lands: a new chunk once this one has less than MIN_TAIL free (after `take` emptied it). */
+  tail(): Buffer {
+    if (this.buf.length - this.end < MIN_TAIL && this.start === this.end) {
+      this.buf = Buffer.allocUnsafe(this.size);
+      this.start = this.end = 0;
+    }
+    return this.buf.subarray(this.end);
+  }
+  keep(s: number, e: number): void {
+    if (s !== this.end) this.buf.copyWithin(this.end, s, e);
+    this.end += e - s;
+  }
+  /** Hands the chunk's new bytes to the body when it is (almost) full; otherwise the body holds it for HOLD_MS. */
+  read(body: BodyStream): void {
+    if (this.buf.length - this.end < MIN_TAIL) body.release();
+    else body.hold();
+  }
+  /** The bytes not yet handed on (a view: the chunk's later bytes go after them, never over them). */
+  take(): Buffer | undefined {
+    if (this.start === this.end) return undefined;
+    const view = this.buf.subarray(this.start, this.end);
+    this.start = this.end;
+    return view;
+  }
+}
+
+/**
+ * The body as a Node Readable of chunks of up to `chunkBytes` bytes: a chunk is pushed when it is full or has waited
+ * HOLD_MS. When the consumer has a chunk's worth unread, the socket is paused (and its idle limit with it) until the
+ * consumer reads again.
  */
 class BodyStream extends Readable {
-  #buf: Buffer | undefined;
-  #start = 0;
-  #fill = 0;
   #timer: NodeJS.Timeout | undefined;
   #paused = false;
   #done = false;
@@ -235,7 +281,8 @@ class BodyStream extends Readable {
   constructor(
     private readonly socket: Socket,
     private readonly idleMs: number,
-    private readonly chunkBytes: number,
+    chunkBytes: number,
+    private readonly chunks: Chunks,
   ) {
     super({ highWaterMark: chunkBytes });
     socket.setTimeout(idleMs);
@@ -248,22 +295,12 @@ class BodyStream extends Readable {
     return this.#done || this.destroyed;
   }
 
-  append(src: Buffer, from: number, to: number): void {
-    while (from < to) {
-      if (!this.#buf || this.#fill === this.#buf.length) {
-        this.#buf = Buffer.allocUnsafe(this.chunkBytes);
-        this.#start = this.#fill = 0;
-      }
-      const n = src.copy(this.#buf, this.#fill, from, Math.min(to, from + this.#buf.length - this.#fill));
-      this.#fill += n;
-      from += n;
-      if (this.#fill === this.#buf.length) this.#release();
-    }
-    if (this.#fill > this.#start) this.#timer ??= setTimeout(() => this.#release(), HOLD_MS);
+  hold(): void {
+    if (this.chunks.end > this.chunks.start) this.#timer ??= setTimeout(() => this.release(), HOLD_MS);
   }
 
   end(): void {
-    this.#release();
+    this.release();
     this.#done = true;
     this.push(null);
   }
@@ -283,13 +320,13 @@ class BodyStream extends Readable {
     cb(err);
   }
 
-  #release(): void {
+  release(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    if (!this.#buf || this.#fill === this.#start || this.destroyed) return;
-    const more = this.push(this.#buf.subarray(this.#start, this.#fill));
-    this.#start = this.#fill;
-    if (!more && !this.#paused) {
+    if (this.destroyed) return;
+    const view = this.chunks.take();
+    if (!view) return;
+    if (!this.push(view) && !this.#paused) {
       this.#paused = true;
       this.socket.setTimeout(0);
       this.socket.pause();
