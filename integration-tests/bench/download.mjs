@@ -3,8 +3,8 @@
 // Targets: ratio >= 0.8, peak RSS flat. Usage: npm run bench -- download [MiB=1024]
 // Also printed, as references and not the floor: Node's own TLS socket reading the same response with no HTTP
 // parsing and no sink, once with a 'data' event per TLS record and once reading into one reused buffer (`onread`).
-// The second reads faster than curl here (stop 18): Node's TLS is not what holds a Node client back; what costs is
-// the HTTP parser, the stream stages and handing every chunk on in memory of its own (see ADR 011).
+// The second reads about as fast as curl here: Node's TLS is not what held the site client back (stop 18), undici's
+// HTTP parser and a Buffer per TLS record were; the site client now reads the same way, into 1 MiB chunks (ADR 012).
 import { execFileSync } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { connect } from 'node:tls';
