@@ -36,7 +36,11 @@ const COUNT = Number(process.argv[2] ?? 10_000);
 const ENGINES = (process.argv[3] ?? 'sqlite,postgres').split(',');
 const ROUNDS = Number(process.argv[4] ?? 3);
 const log = pino({ level: 'silent' });
-const { address: sim, stop } = await startSimulator(['--sessions', String(COUNT), '--events', '12']);
+const {
+  address: sim,
+  stop,
+  cpuSeconds: simCpuSeconds,
+} = await startSimulator(['--sessions', String(COUNT), '--events', '12']);
 const site = benchSite(sim);
 const seconds = (t0) => Number(process.hrtime.bigint() - t0) / 1e9;
 
@@ -67,7 +71,7 @@ try {
       const e = r.engines[engine];
       rounds[engine].push(e);
       console.log(
-        `    ${engine}: e2e ${e.value} sessions/s; db floor ${e.dbFloor}; slower floor ${Math.min(e.parseFloor, e.dbFloor)}; ratio ${e.ratio.toFixed(3)}; machine cores busy: db floor ${e.coresBusy.dbFloor}, e2e ${e.coresBusy.e2e} of ${cpus().length}`,
+        `    ${engine}: e2e ${e.value} sessions/s; db floor ${e.dbFloor}; slower floor ${Math.min(e.parseFloor, e.dbFloor)}; ratio ${e.ratio.toFixed(3)}; machine cores busy: db floor ${e.coresBusy.dbFloor}, e2e ${e.coresBusy.e2e} of ${cpus().length} (simulator ${e.simulatorCpuUsPerSession} µs of CPU per session)`,
       );
     }
   }
@@ -154,6 +158,7 @@ async function measureRound(site) {
     await destination.instance.check(); // schema in place, as on a running service
     const siteClient = await SiteClient.create({ site, logger: log });
     cpu = machineCpu();
+    const simCpu0 = simCpuSeconds();
     t0 = process.hrtime.bigint();
     const out = await new TransferEngine(db, log).run(
       { siteName: 'bench', site: siteClient, destination, dataTypes: ['session-data'] },
@@ -161,6 +166,8 @@ async function measureRound(site) {
     );
     const e2eRate = out.delivered / seconds(t0);
     const e2eCores = cpu();
+    // The simulator stands in for an appliance on another machine but shares these cores: its share, for the reader.
+    const simUs = Math.round(((simCpuSeconds() - simCpu0) * 1e6) / out.delivered);
     if (out.delivered !== parsed) throw new Error(`delivered ${out.delivered} of ${parsed}`);
     await siteClient.close();
     await destination.instance.close();
@@ -174,6 +181,7 @@ async function measureRound(site) {
       dbFloor: Math.round(dbRate),
       ratio: Math.round((e2eRate / floor) * 1000) / 1000,
       coresBusy: { parseFloor: parseCores, dbFloor: dbCores, e2e: e2eCores, machine: cpus().length },
+      simulatorCpuUsPerSession: simUs,
     };
   }
   return { parseRate, parseCores, engines };

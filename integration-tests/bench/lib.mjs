@@ -55,12 +55,22 @@ export function medianRound(rounds) {
 
 export const round = (n, d = 1) => Math.round(n * 10 ** d) / 10 ** d;
 
-/** Starts the appliance simulator CLI in a child process; resolves to its address and a stop function. */
+/** Starts the appliance simulator CLI in a child process; resolves to its address, a stop function and its CPU use. */
 export async function startSimulator(args) {
   const bin = fileURLToPath(new URL('../bin/ic-appliance-sim.js', import.meta.url));
   const child = spawn(process.execPath, [bin, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = await once(createInterface({ input: child.stdout }), 'line');
-  return { address: JSON.parse(line), stop: () => child.kill('SIGTERM') };
+  return {
+    address: JSON.parse(line),
+    stop: () => child.kill('SIGTERM'),
+    cpuSeconds: () => processCpuSeconds(child.pid),
+  };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+export function processCpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (100 per second)
 }
 
 /** Site settings for a started simulator (no rate limit to speak of). */
