@@ -2,8 +2,9 @@
  * One HTTP/1.1 request on a connection of its own (`Connection: close`, as the API documentation asks), for the API
  * calls whose bodies are large: reports, recordings, backups. The socket reads (`onread`) straight into the free
  * tail of a 1 MiB chunk, so a download allocates one buffer per MiB instead of one per 16 KiB TLS record, copies
- * nothing, and every stage after it (length check, plugin boundary, file writes) works per MiB. undici's `request`
- * gave 0.45–0.62 of curl's rate on the same download; this reads at about 0.8 (ADR 011, stop 21).
+ * nothing after TLS's own copy out of OpenSSL, and every stage after it (length check, plugin boundary, file writes)
+ * works per MiB. undici's `request` gave 0.45–0.62 of curl's rate on the same download; this reads at 0.83–0.94
+ * (ADR 012).
  *
  * What it parses: a status line, header lines, informational (1xx) responses skipped, then a body framed by
  * `Transfer-Encoding: chunked`, by `Content-Length`, or by the end of the connection. Every failure is an Error with
@@ -131,7 +132,7 @@ class ResponseReader {
       clearTimeout(connectTimer);
       this.o.sockets?.delete(socket);
       if (!this.#settled) this.#fail(httpError('ECONNRESET', 'the connection closed before a response'));
-      else if (this.#body && !this.#body.writableDone)
+      else if (this.#body && !this.#body.complete)
         this.#fail(httpError('ECONNRESET', 'the connection closed mid-body'));
     });
   }
@@ -146,7 +147,7 @@ class ResponseReader {
       if (at < 0) return;
     }
     const body = this.#body;
-    if (!body || body.writableDone) return;
+    if (!body || body.complete) return;
     if (this.#left === -1) {
       const done = this.#chunk.decode(buf, at, to, (s, e) => this.chunks.keep(s, e));
       if (done === 'error') return this.#fail(httpError('IC_HTTP_BAD_CHUNK', 'the chunked body is malformed'));
@@ -210,7 +211,7 @@ class ResponseReader {
   }
 
   #ended(): void {
-    if (this.#body && !this.#body.writableDone && this.#left === -2) this.#finish();
+    if (this.#body && !this.#body.complete && this.#left === -2) this.#finish();
   }
 
   #finish(): void {
@@ -222,7 +223,7 @@ class ResponseReader {
     if (!this.#settled) {
       this.#settled = true;
       this.reject(err);
-    } else if (this.#body && !this.#body.writableDone) this.#body.destroy(err);
+    } else if (this.#body && !this.#body.complete) this.#body.destroy(err);
     this.#socket.destroy();
   }
 }
@@ -291,7 +292,8 @@ class BodyStream extends Readable {
     this.on('error', () => undefined);
   }
 
-  get writableDone(): boolean {
+  /** True once the body has ended or was destroyed: later bytes and failures are not its business. */
+  get complete(): boolean {
     return this.#done || this.destroyed;
   }
 

@@ -266,7 +266,7 @@ export class SiteClient {
 
   /**
    * An API call whose body may be hundreds of MB (reports, recordings, backups): one HTTP/1.1 request on its own
-   * connection, body read into 1 MiB chunks (`http1.ts`). Not undici's `request` (0.45–0.62 of curl's rate on a
+   * connection, body read into 1 MiB chunks (64 KiB for reports; `http1.ts`). Not undici's `request` (0.45–0.62 of curl's rate on a
    * download, ADR 011) nor ky/fetch (a WHATWG body stream, slower still). ky keeps the token exchange.
    */
   async #post(path: string, token: string, form: URLSearchParams, chunkBytes?: number): Promise<HttpReply> {

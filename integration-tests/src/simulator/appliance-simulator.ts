@@ -12,10 +12,10 @@ import type { AddressInfo } from 'node:net';
 import { API } from '@integration-client/core';
 import { FaultPlan, type FaultKind, type FaultRates } from './faults.js';
 import { errorXml, presentationXml, rootStart, sessionXml, summaryXml, type NamespaceChoice } from './report-xml.js';
+import { binaryChunks, simSession, type PopulationOptions, type SimSession } from './session-data.js';
 
 /** Characters of closed sessions' XML the simulator keeps rendered (~64 MB; a larger report renders the rest). */
 const RENDER_CACHE_CHARS = 64 * 1024 * 1024;
-import { binaryChunks, simSession, type PopulationOptions, type SimSession } from './session-data.js';
 
 export interface SimulatorOptions {
   readonly seed?: number;
@@ -177,13 +177,19 @@ export class ApplianceSimulator {
   }
 
   /**
-   * A session's XML; a closed session's text never changes, so the first RENDER_CACHE_CHARS of it are kept. The
+   * A session's XML. A closed session's text never changes (for one host name), so closed sessions' texts are kept,
+   * up to RENDER_CACHE_CHARS in all. The
    * simulator stands in for an appliance on another machine, yet shares the benchmarks' two cores with the client:
    * rendering each session again for every request cost it ~50 µs of CPU per session (a fifth of the client's parse).
    */
   #sessionXml(s: SimSession, now: number): string {
     const host = this.#address?.host ?? 'localhost';
     if (s.end > now) return sessionXml(s, now, host);
+    if (host !== this.#renderedHost) {
+      this.#rendered.clear(); // started again on another port: the download URLs name the host
+      this.#renderedChars = 0;
+      this.#renderedHost = host;
+    }
     let text = this.#rendered.get(s.index);
     if (text === undefined) {
       text = sessionXml(s, now, host);
@@ -196,6 +202,7 @@ export class ApplianceSimulator {
   }
   readonly #rendered = new Map<number, string>();
   #renderedChars = 0;
+  #renderedHost = '';
 
   #lookup(lsid: string): { s: SimSession; presentation: boolean } | undefined {
     if (this.#byLsid.size === 0) {
