@@ -29,7 +29,7 @@ import {
 } from '@integration-client/core';
 import { sessionRows } from '../../plugins/sql/dist/index.js';
 import { flatten, FLOORS, freshDatabase } from '../../plugins/sql/bench/lib/floors.mjs';
-import { benchSite, machineCpu, medianRound, result, startSimulator } from './lib.mjs';
+import { benchSite, machineCpu, medianRound, processCpuSeconds, result, startSimulator } from './lib.mjs';
 
 const IC_BIN = fileURLToPath(new URL('../../host/dist/cli.js', import.meta.url));
 const COUNT = Number(process.argv[2] ?? 10_000);
@@ -228,14 +228,10 @@ async function idleService(siteSettings) {
   try {
     await once(createInterface({ input: child.stdout }), 'line'); // serving
     await new Promise((r) => setTimeout(r, 30_000));
-    const ticks = () => {
-      const f = readFileSync(`/proc/${child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-      return Number(f[11]) + Number(f[12]); // utime + stime, in clock ticks (1/100 s)
-    };
-    const t0 = ticks();
+    const t0 = processCpuSeconds(child.pid);
     const w0 = process.hrtime.bigint();
     await new Promise((r) => setTimeout(r, 60_000));
-    pct = ((ticks() - t0) / 100 / seconds(w0)) * 100;
+    pct = ((processCpuSeconds(child.pid) - t0) / seconds(w0)) * 100;
   } finally {
     child.kill('SIGTERM');
     await once(child, 'exit');
