@@ -21,7 +21,7 @@ import { isIcError, SiteAccessError } from '@integration-client/plugin-sdk';
 import { parseReport, type ParsedItem } from '../report/report-parser.js';
 import { API } from './api-names.js';
 import { LengthCheck, looksLikeXml, peek } from './binary-body.js';
-import { http1Request, type Http1Options } from './http1.js';
+import { BODY_CHUNK, http1Request, type Http1Options } from './http1.js';
 import { networkError, statusError } from './http-errors.js';
 import { RateLimiter } from './rate-limiter.js';
 import { DEFAULT_RETRY, retryDelayMs, withRetry, type RetryPolicy } from './retry-policy.js';
@@ -44,7 +44,7 @@ export interface SiteClientOptions {
 }
 
 /**
- * Chunk size of a report body (downloads: 1 MiB). Bigger chunks live longer: the parser keeps the text of its current
+ * Chunk size of a report body, and of any API call's but a download's (downloads: BODY_CHUNK, 1 MiB). Bigger chunks live longer: the parser keeps the text of its current
  * chunk while the sessions read from it wait for their destinations, and a chunk that outlives young collections
  * waits for a full one. 1 MiB held up to 7 KB per waiting session in the engine test "keeps no text of the report
  * alive"; 256 KiB had `parse-memory` peak at 221 MiB for 1 GB against 161 for 100 MB; 64 KiB: 142.5 and 124.8.
@@ -159,7 +159,6 @@ export class SiteClient {
       try {
         const res = await this.request(API.reportingPath, { [API.params.report]: report, ...params }, report, {
           retry: false,
-          chunkBytes: REPORT_CHUNK,
         });
         const body = res.body;
         const items: AsyncIterable<ParsedItem<Session | Presentation>> =
@@ -190,7 +189,7 @@ export class SiteClient {
     return withRetry(
       this.#retry,
       async () => {
-        const res = await this.request(path, params, what, { retry: false });
+        const res = await this.request(path, params, what, { retry: false, chunkBytes: BODY_CHUNK });
         const length = res.header('content-length');
         const raw = res.body;
         let head: Buffer;
@@ -224,7 +223,8 @@ export class SiteClient {
   }
 
   /**
-   * One API call: rate limit, bearer token, form POST, status checks. A 401 drops the token and retries once with
+   * One API call: rate limit, bearer token, form POST, status checks. The body comes in chunks of `chunkBytes`
+   * (default REPORT_CHUNK; downloads ask for BODY_CHUNK). A 401 drops the token and retries once with
    * a new one; retryable failures (429, 5xx, resets, timeouts) are retried with backoff unless `retry` is false.
    */
   async request(
@@ -240,7 +240,7 @@ export class SiteClient {
         const form = new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]));
         let res: HttpReply;
         try {
-          res = await this.#post(path, token, form, options.chunkBytes);
+          res = await this.#post(path, token, form, options.chunkBytes ?? REPORT_CHUNK);
         } catch (err) {
           throw networkError(err, this.host, what);
         }
@@ -269,7 +269,7 @@ export class SiteClient {
    * connection, body read into 1 MiB chunks (64 KiB for reports; `http1.ts`). Not undici's `request` (0.45–0.62 of curl's rate on a
    * download, ADR 011) nor ky/fetch (a WHATWG body stream, slower still). ky keeps the token exchange.
    */
-  async #post(path: string, token: string, form: URLSearchParams, chunkBytes?: number): Promise<HttpReply> {
+  async #post(path: string, token: string, form: URLSearchParams, chunkBytes: number): Promise<HttpReply> {
     const res = await http1Request({
       url: new URL(`${this.#origin}${path}`),
       method: 'POST',
