@@ -151,12 +151,12 @@ class ResponseReader {
     if (this.#left === -1) {
       const done = this.#chunk.decode(buf, at, to, (s, e) => this.chunks.keep(s, e));
       if (done === 'error') return this.#fail(httpError('IC_HTTP_BAD_CHUNK', 'the chunked body is malformed'));
-      this.chunks.read(body);
+      this.chunks.handOn(body);
       if (done) this.#finish();
     } else {
       const take = this.#left >= 0 ? Math.min(this.#left, to - at) : to - at;
       this.chunks.keep(at, at + take);
-      this.chunks.read(body);
+      this.chunks.handOn(body);
       if (this.#left >= 0 && (this.#left -= take) === 0) this.#finish();
     }
   }
@@ -202,7 +202,7 @@ class ResponseReader {
       }
       this.#head = '';
       this.#settled = true;
-      this.#body = new BodyStream(this.#socket, this.o.bodyTimeoutMs, this.o.chunkBytes ?? BODY_CHUNK, this.chunks);
+      this.#body = new BodyStream(this.#socket, this.o.bodyTimeoutMs, this.chunks);
       this.resolve({ status, headers, body: this.#body });
       if (this.#left === 0) this.#finish();
       // where the body starts in this read: `rest` (one latin1 character per byte) is the tail of this read
@@ -240,7 +240,7 @@ class Chunks {
   buf: Buffer;
   start = 0;
   end = 0;
-  constructor(private readonly size: number) {
+  constructor(readonly size: number) {
     this.buf = Buffer.allocUnsafe(size);
   }
   /** Where the next read lands: a new chunk once this one has less than MIN_TAIL free (after `take` emptied it). */
@@ -256,7 +256,7 @@ class Chunks {
     this.end += e - s;
   }
   /** Hands the chunk's new bytes to the body when it is (almost) full; otherwise the body holds it for HOLD_MS. */
-  read(body: BodyStream): void {
+  handOn(body: BodyStream): void {
     if (this.buf.length - this.end < MIN_TAIL) body.release();
     else body.hold();
   }
@@ -282,10 +282,9 @@ class BodyStream extends Readable {
   constructor(
     private readonly socket: Socket,
     private readonly idleMs: number,
-    chunkBytes: number,
     private readonly chunks: Chunks,
   ) {
-    super({ highWaterMark: chunkBytes });
+    super({ highWaterMark: chunks.size });
     socket.setTimeout(idleMs);
     // A failure can come before the consumer listens (in the read that completed the head, or while a handler
     // prepares): it stays on the stream (`errored`, seen by pipeline and for-await) instead of an unhandled 'error'.

@@ -63,7 +63,7 @@ export function serviceCommands(ic: Command): void {
       if (missing.length)
         app.log.info(
           { missing },
-          `node was started without ${missing.join(' ')}: recording downloads may take about twice the CPU; the unit of \`ic service install\` passes it (ADR 011)`,
+          `node was started without ${missing.join(' ')}: recording downloads may run about a third slower; the unit of \`ic service install\` passes it (ADR 011)`,
         );
       out.line(
         `service running (pid ${process.pid}); health ${healthUrl}/health, metrics ${healthUrl}/metrics; log: ic logs --service (${app.logDir})`,
