@@ -25,6 +25,11 @@ export interface Tx {
 export interface Driver {
   readonly engine: Engine;
   readonly dialect: Dialect;
+  /**
+   * Transactions the driver runs at once (each on its own connection); further ones wait. The store's batches use
+   * them all (group-commit.ts).
+   */
+  readonly writers: number;
   /** Runs `fn` in a transaction: commit when it resolves, roll back when it throws. */
   transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T>;
   /** Names of the tables in the database's default schema, lower-case. */

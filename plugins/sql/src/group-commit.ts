@@ -1,7 +1,9 @@
 /**
  * Group commit: items delivered while a transaction is running wait and go together in the next one (at most
  * `max`); with `lingerMs`, a batch that is not full waits that long for more (SQLite's driver is synchronous, so
- * without it every commit — an fsync — would block the very parsing that produces the next items). Each caller's promise settles only when its own item is committed or has failed — an Ack never runs
+ * without it every commit — an fsync — would block the very parsing that produces the next items). With
+ * `writers` > 1, that many transactions run at once (a server engine works on one batch while the next is being
+ * sent). Each caller's promise settles only when its own item is committed or has failed — an Ack never runs
  * ahead of the data. When a batch fails for a reason other than the database being unreachable, its items are
  * written again one by one, so one bad session cannot hold back the others.
  */
@@ -16,20 +18,24 @@ interface Waiting<J, R> {
 
 export class GroupCommit<J, R> {
   readonly #queue: Waiting<J, R>[] = [];
-  #running = false;
+  /** Writers started (running or about to start). */
+  #running = 0;
 
   constructor(
     private readonly write: (jobs: J[]) => Promise<R[]>,
     private readonly max: number,
     /** How long a batch that is not full waits for more items (a synchronous driver cannot overlap I/O). */
     private readonly lingerMs = 0,
+    /** Transactions at once (the driver's `writers`). */
+    private readonly writers = 1,
   ) {}
 
   submit(job: J, signal?: AbortSignal): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.#queue.push({ job, signal, resolve, reject });
-      if (!this.#running) {
-        this.#running = true;
+      // A writer starts when an item arrives and fewer than `writers` run; it takes what is queued by then.
+      if (this.#running < this.writers) {
+        this.#running++;
         if (this.lingerMs > 0) setTimeout(() => void this.#drain(), this.lingerMs);
         else queueMicrotask(() => void this.#drain());
       }
@@ -49,7 +55,7 @@ export class GroupCommit<J, R> {
           await new Promise((r) => setTimeout(r, this.lingerMs));
       }
     } finally {
-      this.#running = false;
+      this.#running--;
     }
   }
 

@@ -44,18 +44,12 @@ type Job = { kind: 'session'; rows: SessionRows } | { kind: 'system-information'
 class SqlDestination implements Destination {
   #driver: Driver | undefined;
   #ready: Promise<MigrationOutcome> | undefined;
-  readonly #commits: GroupCommit<Job, WriteStatus>;
+  #commits: GroupCommit<Job, WriteStatus> | undefined;
 
   constructor(
     private readonly ctx: PluginContext<SqlConfig>,
     private readonly conn: ParsedConnection,
-  ) {
-    this.#commits = new GroupCommit(
-      (jobs) => this.#write(jobs),
-      ctx.config.batchSize,
-      conn.engine === 'sqlite' ? SQLITE_LINGER_MS : 0,
-    );
-  }
+  ) {}
 
   readonly handlers = {
     'session-data': (item: SessionDataItem, o: CallOptions) => this.#deliver(item, 'session', o),
@@ -71,6 +65,17 @@ class SqlDestination implements Destination {
   get driver(): Driver {
     this.#driver ??= openDriver(this.conn, this.ctx.config.connectionString);
     return this.#driver;
+  }
+
+  /** Batches of concurrent deliveries, as many at once as the driver writes (opened on first use). */
+  get commits(): GroupCommit<Job, WriteStatus> {
+    this.#commits ??= new GroupCommit(
+      (jobs) => this.#write(jobs),
+      this.ctx.config.batchSize,
+      this.conn.engine === 'sqlite' ? SQLITE_LINGER_MS : 0,
+      this.driver.writers,
+    );
+    return this.#commits;
   }
 
   get store(): SessionStore {
@@ -103,7 +108,7 @@ class SqlDestination implements Destination {
 
   async #submit(rows: SessionRows, kind: Job['kind'], signal: AbortSignal) {
     await this.ready();
-    const status = await this.#commits.submit({ kind, rows }, signal);
+    const status = await this.commits.submit({ kind, rows }, signal);
     return { status, location: `${this.conn.engine}:session/${rows.host}/${rows.lsid}` };
   }
 

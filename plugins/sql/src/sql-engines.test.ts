@@ -148,6 +148,22 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('SQL destination on %s',
     expect(Number(events!.n)).toBe(8000);
   });
 
+  it('one session in two batches written at once (PostgreSQL writes two) is stored once, every delivery acknowledged', async () => {
+    const host = `concurrent-${engine}.example.com`;
+    const { dest } = await destination({ batchSize: 2 });
+    const [a, b, c] = sampleSessions({ count: 3, events: 4, host });
+    const again = { ...b!, events: b!.events.slice(0, 2) };
+    // Submitted together: the first writer takes [a, b], the second (on PostgreSQL) [again, c] at the same time.
+    const acks = await Promise.all([a, b, again, c].map((s) => deliver(dest, sessionItem(s!))));
+    expect(acks.map((x) => x.status).sort()).toEqual(['replaced', 'written', 'written', 'written']);
+    const rows = await db.sql(`SELECT lsid FROM session WHERE host_name = '${host}' ORDER BY lsid`);
+    expect(rows.map((r) => r.lsid)).toEqual([a!.lsid, b!.lsid, c!.lsid]);
+    const [events] = await db.sql(
+      `SELECT COUNT(*) AS n FROM session_event e JOIN session s ON s.id = e.session_id WHERE s.lsid = '${b!.lsid}' AND s.host_name = '${host}'`,
+    );
+    expect([2, 4]).toContain(Number(events!.n)); // whichever copy was written last
+  });
+
   it('maps every field of the model into its column, times in UTC', async () => {
     const { dest } = await destination();
     const s = sampleSession({ lsid: `map-${engine}`, supportSiteHost: 'map.example.com' });

@@ -1,7 +1,12 @@
 /**
  * Engine-free parts: connection strings, the SQL Server dialect (every statement parsed by a T-SQL grammar),
- * the mssql error path, and group commit.
+ * the mssql error path, group commit, and which client packages are loaded when.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { DestinationError, isIcError, type Session } from '@integration-client/plugin-sdk';
 import { sampleSession } from '@integration-client/plugin-sdk/testing';
 import pkg from 'node-sql-parser';
@@ -132,6 +137,7 @@ function recordingDriver(): { driver: Driver; statements: string[] } {
   const driver: Driver = {
     engine: 'mssql',
     dialect: DIALECTS.mssql,
+    writers: 1,
     transaction: (fn) =>
       fn(tx).catch((e: unknown) =>
         String(e).includes('probe done') ? undefined : Promise.reject(e as Error),
@@ -244,6 +250,41 @@ describe('group commit', () => {
     expect(calls).toBe(1);
   });
 
+  it('runs as many batches at once as it has writers; what arrives while all are busy waits for the next', async () => {
+    for (const writers of [1, 2]) {
+      const gates: (() => void)[] = [];
+      const batches: number[][] = [];
+      let running = 0;
+      let most = 0;
+      const gc = new GroupCommit<number, number>(
+        async (jobs) => {
+          batches.push(jobs);
+          most = Math.max(most, ++running);
+          await new Promise<void>((r) => gates.push(r));
+          running--;
+          return jobs.map((j) => j * 10);
+        },
+        10,
+        0,
+        writers,
+      );
+      const turn = () => new Promise((r) => setImmediate(r));
+      const all = [gc.submit(1)];
+      await turn(); // the first writer has taken [1] and is writing
+      all.push(gc.submit(2), gc.submit(3));
+      await turn(); // with a second writer, it has taken [2, 3]
+      all.push(gc.submit(4));
+      await turn();
+      while (gates.length) {
+        gates.shift()!();
+        await turn();
+      }
+      expect(await Promise.all(all)).toEqual([10, 20, 30, 40]);
+      expect(most).toBe(writers);
+      expect(batches).toEqual(writers === 1 ? [[1], [2, 3, 4]] : [[1], [2, 3], [4]]);
+    }
+  });
+
   it('drops a job whose call was aborted before its batch started, writing nothing for it', async () => {
     const written: number[] = [];
     let release!: () => void;
@@ -262,6 +303,34 @@ describe('group commit', () => {
     await first;
     await expect(second).rejects.toThrow(expect.objectContaining({ code: 'IC_ERR_DESTINATION_WRITE_FAILED' }));
     expect(written).toEqual([1]);
+  });
+});
+
+describe('client packages', () => {
+  it('importing the plugin loads none of the four; opening a destination loads its engine only', () => {
+    const plugin = new URL('../dist/index.js', import.meta.url).href;
+    const file = join(mkdtempSync(join(tmpdir(), 'ic-sql-load-')), 'x.db');
+    const out = execFileSync(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import { createRequire } from 'node:module';
+        const loaded = () => [...new Set(Object.keys(createRequire(import.meta.url).cache)
+          .map((p) => /node_modules\\/(mssql|tedious|mysql2|pg|pg-copy-streams|better-sqlite3)\\//.exec(p)?.[1]).filter(Boolean))].sort().join(',');
+        const sql = await import(${JSON.stringify(plugin)});
+        const before = loaded();
+        const d = sql.openDriver(sql.parseConnectionString('sqlite:${file}'), 'sqlite:${file}');
+        await d.tableNames();
+        await d.close();
+        const sqlite = loaded();
+        const p = sql.openDriver(sql.parseConnectionString('postgres://u@127.0.0.1:1/x'), 'postgres://u@127.0.0.1:1/x');
+        await p.close();
+        console.log(JSON.stringify([before, sqlite, loaded()]));`,
+      ],
+      { cwd: fileURLToPath(new URL('..', import.meta.url)) },
+    );
+    expect(JSON.parse(out.toString())).toEqual(['', 'better-sqlite3', 'better-sqlite3,pg,pg-copy-streams']);
   });
 });
 

@@ -3,13 +3,14 @@
  * this project is built on. Its statements are parsed by a T-SQL grammar in tests and the store above it is the
  * one tested live on the other engines; see the package README.
  */
-import sql from 'mssql';
+import type * as Mssql from 'mssql';
 import { mssqlConnectionConfig, type ParsedConnection } from '@integration-client/plugin-sdk';
 import { DIALECTS } from '../dialects.js';
 import type { Driver, ResultRow, Tx } from '../driver.js';
 import type { Value } from '../rows.js';
 import { insertColumns, type TableName } from '../schema.js';
 import { serialized, timeColumns } from './common.js';
+import { load } from './load.js';
 
 /** SQL Server takes at most 2100 parameters per request and 1000 rows per VALUES list. */
 const MAX_PARAMS = 2000;
@@ -38,23 +39,24 @@ export function rowsPerRequest(table: TableName): number {
 export const MIGRATION_LOCK_SQL =
   "EXEC sp_getapplock @Resource = N'integration-client.sql.migrate', @LockMode = N'Exclusive', @LockOwner = N'Transaction', @LockTimeout = 60000";
 
-export function mssqlConfig(conn: ParsedConnection): sql.config {
+export function mssqlConfig(conn: ParsedConnection): Mssql.config {
   return mssqlConnectionConfig(conn);
 }
 
 export function openMssql(conn: ParsedConnection): Driver {
+  const sql = load<typeof Mssql>('mssql');
   const pool = new sql.ConnectionPool(mssqlConfig(conn));
   const connecting = pool.connect();
   connecting.catch(() => undefined);
   const dialect = DIALECTS.mssql;
 
-  const request = (t: sql.Transaction, params: readonly Value[]) => {
+  const request = (t: Mssql.Transaction, params: readonly Value[]) => {
     const r = new sql.Request(t);
     params.forEach((v, i) => r.input(`p${i}`, v));
     return r;
   };
 
-  const makeTx = (t: sql.Transaction): Tx => ({
+  const makeTx = (t: Mssql.Transaction): Tx => ({
     async query(text, params = []) {
       const r = await request(t, params).query(text);
       return (r.recordset ?? []) as ResultRow[];
@@ -72,7 +74,7 @@ export function openMssql(conn: ParsedConnection): Driver {
         ) as Value[];
         const r = await request(t, params).query(insertBatchSql(table, part.length, wantIds));
         if (wantIds)
-          for (const set of r.recordsets as sql.IRecordSet<{ id: string | number }>[]) ids.push(Number(set[0]!.id));
+          for (const set of r.recordsets as Mssql.IRecordSet<{ id: string | number }>[]) ids.push(Number(set[0]!.id));
       }
       return ids;
     },
@@ -84,6 +86,7 @@ export function openMssql(conn: ParsedConnection): Driver {
   return {
     engine: 'mssql',
     dialect,
+    writers: 1,
     transaction: serialized(async <T>(fn: (t: Tx) => Promise<T>) => {
       await connecting;
       const t = new sql.Transaction(pool);

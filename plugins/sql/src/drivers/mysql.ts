@@ -3,13 +3,14 @@
  * innodb_autoinc_lock_mode 0 or 1 (MariaDB's and MySQL 5.7's default) a multi-row INSERT gets consecutive ids
  * (step auto_increment_increment) starting at insertId; with mode 2 rows that need ids go in one at a time.
  */
-import mysql from 'mysql2/promise';
+import type * as Mysql from 'mysql2/promise';
 import type { ParsedConnection } from '../connection-string.js';
 import { DIALECTS } from '../dialects.js';
 import type { Driver, ResultRow, Tx } from '../driver.js';
 import type { Row, Value } from '../rows.js';
 import { insertColumns, type TableName } from '../schema.js';
 import { serialized, timeColumns } from './common.js';
+import { load } from './load.js';
 
 /** ISO-8601 UTC → `YYYY-MM-DD HH:MM:SS[.fff]` for DATETIME(3), which holds no zone. */
 export const mysqlTime = (iso: string) => iso.replace('T', ' ').replace(/Z$/, '');
@@ -17,6 +18,7 @@ export const mysqlTime = (iso: string) => iso.replace('T', ' ').replace(/Z$/, ''
 const CHUNK_BYTES = 4 * 1024 * 1024;
 
 export function openMysql(conn: ParsedConnection): Driver {
+  const mysql = load<typeof Mysql>('mysql2/promise');
   const s = conn.server!;
   const ssl = s.options.ssl ?? s.options.sslmode;
   const pool = mysql.createPool({
@@ -41,14 +43,14 @@ export function openMysql(conn: ParsedConnection): Driver {
   const dialect = DIALECTS.mysql;
   let idMode: Promise<{ consecutive: boolean; step: number }> | undefined;
 
-  const makeTx = (c: mysql.PoolConnection, held: { lock: boolean }): Tx => {
+  const makeTx = (c: Mysql.PoolConnection, held: { lock: boolean }): Tx => {
     const query = async (sql: string, params: readonly Value[] = []) => {
       const [rows] = await c.query(sql, params as Value[]);
       return Array.isArray(rows) ? (rows as ResultRow[]) : [];
     };
     const insertChunk = async (prefix: string, rows: Value[][]) => {
       const [r] = await c.query(`${prefix} VALUES ?`, [rows]);
-      return (r as mysql.ResultSetHeader).insertId;
+      return (r as Mysql.ResultSetHeader).insertId;
     };
     return {
       query,
@@ -92,6 +94,7 @@ export function openMysql(conn: ParsedConnection): Driver {
   return {
     engine: 'mysql',
     dialect,
+    writers: 1,
     transaction: serialized(async <T>(fn: (t: Tx) => Promise<T>) => {
       const c = await pool.getConnection();
       const held = { lock: false };

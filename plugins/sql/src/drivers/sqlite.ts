@@ -1,16 +1,18 @@
 /** SQLite through better-sqlite3 (synchronous; one connection, WAL, synchronous=FULL so a commit is durable). */
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { DIALECTS } from '../dialects.js';
 import type { Driver, ResultRow, Tx } from '../driver.js';
 import type { Row, Value } from '../rows.js';
 import { insertColumns, type TableName } from '../schema.js';
 import { serialized, timeColumns } from './common.js';
+import { load } from './load.js';
 
 /** ISO-8601 UTC → `YYYY-MM-DD HH:MM:SS[.fff]`, the form SQLite's date functions read. */
 export const sqliteTime = (iso: string) => iso.replace('T', ' ').replace(/Z$/, '');
 
 export function openSqlite(file: string, options: { busyTimeoutMs?: number } = {}): Driver {
-  const db = new Database(file);
+  const Sqlite = load<typeof Database>('better-sqlite3');
+  const db = new Sqlite(file);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = FULL');
   db.pragma('foreign_keys = ON');
@@ -52,6 +54,7 @@ export function openSqlite(file: string, options: { busyTimeoutMs?: number } = {
   return {
     engine: 'sqlite',
     dialect,
+    writers: 1,
     transaction: serialized(async <T>(fn: (t: Tx) => Promise<T>) => {
       db.exec('BEGIN IMMEDIATE');
       try {
