@@ -3,7 +3,9 @@
 // floors measured in the same run:
 //   parse floor — the same report through the site client and parser with nothing delivered;
 //   database floor — the same rows written the fastest plain way (SQLite prepared inserts in one transaction,
-//   PostgreSQL COPY), as in the `sql` benchmark.
+//   PostgreSQL COPY), as in the `sql` benchmark;
+//   and, for the reader, a bound — the same two threads with nothing but parse → JSON → rows → plain writes
+//   (pipeline-bound.mjs): what any isolated destination can reach here. It is printed, not part of the target.
 // Target: e2e >= 0.7 of the slower floor, per engine, in the median of N rounds (each round measures its floors and
 // its e2e runs back to back; see measureRound). Before that: `ic service run` with 100 sites × 10 idle
 // schedules, CPU of its process over 60 s (after 30 s of settling) as % of one core (target < 2%).
@@ -30,6 +32,7 @@ import {
 import { sessionRows } from '../../plugins/sql/dist/index.js';
 import { flatten, FLOORS, freshDatabase } from '../../plugins/sql/bench/lib/floors.mjs';
 import { benchSite, machineCpu, medianRound, processCpuSeconds, result, startSimulator } from './lib.mjs';
+import { pipelineBound } from './pipeline-bound.mjs';
 
 const IC_BIN = fileURLToPath(new URL('../../host/dist/cli.js', import.meta.url));
 const COUNT = Number(process.argv[2] ?? 10_000);
@@ -71,16 +74,20 @@ try {
       const e = r.engines[engine];
       rounds[engine].push(e);
       console.log(
-        `    ${engine}: e2e ${e.value} sessions/s; db floor ${e.dbFloor}; slower floor ${Math.min(e.parseFloor, e.dbFloor)}; ratio ${e.ratio.toFixed(3)}; machine cores busy: db floor ${e.coresBusy.dbFloor}, e2e ${e.coresBusy.e2e} of ${cpus().length} (simulator ${e.simulatorCpuUsPerSession} µs of CPU per session)`,
+        `    ${engine}: e2e ${e.value} sessions/s; db floor ${e.dbFloor}; slower floor ${Math.min(e.parseFloor, e.dbFloor)}; ratio ${e.ratio.toFixed(3)}; pipeline bound ${e.bound} (${e.boundRatio.toFixed(3)} of the slower floor); machine cores busy: db floor ${e.coresBusy.dbFloor}, e2e ${e.coresBusy.e2e} of ${cpus().length} (simulator ${e.simulatorCpuUsPerSession} µs of CPU per session)`,
       );
     }
   }
   const engines = {};
   for (const engine of ENGINES) {
     const median = medianRound(rounds[engine]);
-    engines[engine] = { ...median, ratios: rounds[engine].map((e) => e.ratio) };
+    engines[engine] = {
+      ...median,
+      ratios: rounds[engine].map((e) => e.ratio),
+      boundRatios: rounds[engine].map((e) => e.boundRatio),
+    };
     console.log(
-      `  ${engine}: median round e2e ${median.value} sessions/s, ratio ${median.ratio.toFixed(3)} to the slower floor (rounds: ${engines[engine].ratios.map((x) => x.toFixed(3)).join(', ')})`,
+      `  ${engine}: median round e2e ${median.value} sessions/s, ratio ${median.ratio.toFixed(3)} to the slower floor (rounds: ${engines[engine].ratios.map((x) => x.toFixed(3)).join(', ')}); pipeline bound ${engines[engine].boundRatios.map((x) => x.toFixed(3)).join(', ')} of it`,
     );
   }
 
@@ -134,6 +141,9 @@ async function measureRound(site) {
   const engines = {};
   for (const engine of ENGINES) {
     const { rate: dbRate, cores: dbCores } = dbFloors[engine];
+    const boundDb = await freshDatabase(engine, 'bound');
+    const bound = await pipelineBound(site, log, engine, boundDb.cs);
+    await boundDb.drop();
     const target = await freshDatabase(engine, 'e2e');
     const home = await mkdtemp(join(tmpdir(), 'ic-bench-e2e-'));
     const db = await SettingsDb.open(`sqlite:${join(home, 'settings.db')}`, SecretBox.withKey(Buffer.alloc(32, 9)));
@@ -180,6 +190,8 @@ async function measureRound(site) {
       parseFloor: Math.round(parseRate),
       dbFloor: Math.round(dbRate),
       ratio: Math.round((e2eRate / floor) * 1000) / 1000,
+      bound: Math.round(bound),
+      boundRatio: Math.round((bound / floor) * 1000) / 1000,
       coresBusy: { parseFloor: parseCores, dbFloor: dbCores, e2e: e2eCores, machine: cpus().length },
       simulatorCpuUsPerSession: simUs,
     };
