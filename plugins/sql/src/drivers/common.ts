@@ -7,8 +7,8 @@ export function timeColumns(table: TableName): number[] {
 }
 
 /**
- * Wraps a transaction runner so that transactions run one after another (one connection's worth of work at a
- * time; the store never needs more).
+ * Wraps a transaction runner so that transactions run one after another (drivers whose `writers` is 1: one
+ * connection's worth of work at a time).
  */
 export function serialized<F extends (fn: never) => Promise<unknown>>(run: F): F {
   let tail: Promise<unknown> = Promise.resolve();
