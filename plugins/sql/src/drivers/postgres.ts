@@ -45,8 +45,8 @@ function* copyText(rows: readonly Row[], ids: readonly number[]): Generator<stri
 
 /**
  * Transactions at once, each on its own connection: the server writes one batch while the next is sent. Two, not
- * one: the e2e benchmark ran at ~1.6 of 2 cores busy with one (the server and this worker took turns); more than
- * two add nothing on the machines measured (ADR 011, amendment of stop 22).
+ * one: with one, the e2e benchmark kept ~1.6 of 2 cores busy (the server and this worker took turns) and ran ~10 %
+ * slower (ADR 011, amendment of stop 22). More than two were not measured.
  */
 const WRITERS = 2;
 
