@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // `npm run chaos`: kills the service with SIGKILL at random moments while it transfers >= 2,000 sessions with
-// recordings into a File System destination and a SQL (SQLite) destination, restarts it, repeats, then lets one
+// recordings into a File System destination and a SQL destination (SQLite; `--engine postgres` or `mysql` for the
+// services), restarts it, repeats, then lets one
 // last run finish and checks that every simulated session is in SQL exactly once and every file (session XML,
 // session / command-shell / Show My Screen recordings) exists exactly once with the right bytes.
 // Last line: {"trials","lost","duplicated"}. Exit 0 only when nothing was lost or duplicated.
-// Options: --trials 20 --sessions 2000 --recording-bytes 16384 --seed <n> (random kill times, reproducible).
+// Options: --trials 20 --sessions 2000 --recording-bytes 16384 --seed <n> (random kill times, reproducible)
+// --engine sqlite|postgres|mysql (the SQL destination's engine; the server ones use a fresh database, dropped after).
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -13,8 +15,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs, promisify } from 'node:util';
-import Database from 'better-sqlite3';
 import { ApplianceSimulator, binaryChunks } from '../dist/simulator/index.js';
+import { openDriver, parseConnectionString } from '../../plugins/sql/dist/index.js';
+import { freshDatabase } from '../../plugins/sql/bench/lib/floors.mjs';
 
 const { values: v } = parseArgs({
   options: {
@@ -22,6 +25,7 @@ const { values: v } = parseArgs({
     sessions: { type: 'string', default: '2000' },
     'recording-bytes': { type: 'string', default: '16384' },
     seed: { type: 'string', default: String(Date.now() % 100000) },
+    engine: { type: 'string', default: 'sqlite' },
   },
 });
 const TRIALS = Number(v.trials);
@@ -33,15 +37,15 @@ const random = () => (rnd = (rnd * 48271) % 2147483647) / 2147483647;
 const IC = new URL('../../host/bin/ic.js', import.meta.url).pathname;
 const home = mkdtempSync(join(tmpdir(), 'ic-chaos-'));
 const files = join(home, 'files');
-const dbFile = join(home, 'sessions.db');
 const env = { ...process.env, IC_HOME: home };
 
 const sim = new ApplianceSimulator({ sessions: SESSIONS, recordingBytes: BYTES, backupBytes: 1024 });
 const site = await sim.start();
 const ic = async (...args) => (await promisify(execFile)(process.execPath, [IC, ...args], { env })).stdout;
 
+const target = await freshDatabase(v.engine, 'chaos');
 console.log(
-  `chaos: ${SESSIONS} sessions, ${BYTES}-byte recordings, ${TRIALS} SIGKILLs, seed ${v.seed}, IC_HOME ${home}`,
+  `chaos: ${SESSIONS} sessions, ${BYTES}-byte recordings, ${TRIALS} SIGKILLs, seed ${v.seed}, SQL on ${v.engine}, IC_HOME ${home}`,
 );
 await ic('init');
 await ic(
@@ -60,7 +64,7 @@ await ic(
   '1000',
 );
 await ic('destination', 'add', 'files', '--plugin', 'file-system', '--set', `destinationDirectory=${files}`);
-await ic('destination', 'add', 'db', '--plugin', 'sql', '--set', `connectionString=sqlite:${dbFile}`);
+await ic('destination', 'add', 'db', '--plugin', 'sql', '--set', `connectionString=${target.cs}`);
 await ic(
   'schedule',
   'add',
@@ -148,10 +152,11 @@ for (const [name, sha] of expected) {
     corrupt++;
 }
 for (const n of names) if (!expected.has(n)) duplicated++; // numbered copies or anything unexpected
-const db = new Database(dbFile, { readonly: true });
-const rows = db.prepare('SELECT lsid, COUNT(*) AS n FROM session GROUP BY lsid').all();
-db.close();
-const inDb = new Map(rows.map((r) => [r.lsid, r.n]));
+const driver = openDriver(parseConnectionString(target.cs), target.cs);
+const rows = await driver.transaction((tx) => tx.query('SELECT lsid, COUNT(*) AS n FROM session GROUP BY lsid'));
+await driver.close();
+await target.drop();
+const inDb = new Map(rows.map((r) => [r.lsid, Number(r.n)]));
 for (const s of closed) if (!inDb.has(s.lsid)) lost++;
 for (const n of inDb.values()) if (n > 1) duplicated += n - 1;
 duplicated += [...inDb.keys()].filter((l) => !closed.some((s) => s.lsid === l)).length;
