@@ -5,7 +5,8 @@
 //   database floor — the same rows written the fastest plain way (SQLite prepared inserts in one transaction,
 //   PostgreSQL COPY), as in the `sql` benchmark;
 //   and, for the reader, a bound — the same two threads with nothing but parse → JSON → rows → plain writes
-//   (pipeline-bound.mjs): what any isolated destination can reach here. It is printed, not part of the target.
+//   (pipeline-bound.mjs): what a destination in a worker thread, handed the model, can reach here. It is printed,
+//   not part of the target.
 // Target: e2e >= 0.7 of the slower floor, per engine, in the median of N rounds (each round measures its floors and
 // its e2e runs back to back; see measureRound). Before that: `ic service run` with 100 sites × 10 idle
 // schedules, CPU of its process over 60 s (after 30 s of settling) as % of one core (target < 2%).

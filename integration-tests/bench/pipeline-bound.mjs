@@ -1,4 +1,4 @@
-// The e2e benchmark's pipeline bound: the fastest an isolated destination can be fed on this machine. The same
+// The e2e benchmark's pipeline bound: the fastest a destination in a worker thread can be handed models here. The same
 // two threads as the engine — this one downloads and parses the report, a worker thread writes — with nothing
 // else: each model crosses as JSON text (as in the engine), the worker turns it into the plugin's rows and writes
 // them the floors' plain way (SQLite prepared inserts, PostgreSQL COPY on two connections) in batches of 500 as they

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // `npm run chaos`: kills the service with SIGKILL at random moments while it transfers >= 2,000 sessions with
 // recordings into a File System destination and a SQL destination (SQLite; `--engine postgres` or `mysql` for the
-// services), restarts it, repeats, then lets one
-// last run finish and checks that every simulated session is in SQL exactly once and every file (session XML,
-// session / command-shell / Show My Screen recordings) exists exactly once with the right bytes.
+// services), restarts it, repeats, then lets one last run finish and checks that every simulated session is in SQL
+// exactly once and every file (session XML, session / command-shell / Show My Screen recordings) exists exactly once
+// with the right bytes.
 // Last line: {"trials","lost","duplicated"}. Exit 0 only when nothing was lost or duplicated.
 // Options: --trials 20 --sessions 2000 --recording-bytes 16384 --seed <n> (random kill times, reproducible)
 // --engine sqlite|postgres|mysql (the SQL destination's engine; the server ones use a fresh database, dropped after).
