@@ -148,12 +148,12 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('SQL destination on %s',
     expect(Number(events!.n)).toBe(8000);
   });
 
-  it('one session in two batches written at once (PostgreSQL writes two) is stored once, every delivery acknowledged', async () => {
+  it('one session in two batches written at once (PostgreSQL and MariaDB write two) is stored once, every delivery acknowledged', async () => {
     const host = `concurrent-${engine}.example.com`;
     const { dest } = await destination({ batchSize: 2 });
     const [a, b, c] = sampleSessions({ count: 3, events: 4, host });
     const again = { ...b!, events: b!.events.slice(0, 2) };
-    // Submitted together: the first writer takes [a, b], the second (on PostgreSQL) [again, c] at the same time.
+    // Submitted together: the first writer takes [a, b], the second (PostgreSQL, MariaDB) [again, c] at the same time.
     const acks = await Promise.all([a, b, again, c].map((s) => deliver(dest, sessionItem(s!))));
     expect(acks.map((x) => x.status).sort()).toEqual(['replaced', 'written', 'written', 'written']);
     const rows = await db.sql(`SELECT lsid FROM session WHERE host_name = '${host}' ORDER BY lsid`);

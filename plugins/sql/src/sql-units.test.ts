@@ -15,6 +15,7 @@ import { parseConnectionString, sameDatabase } from './connection-string.js';
 import { DIALECTS, MIGRATIONS, migrationsTableDdl } from './dialects.js';
 import type { Driver, Tx } from './driver.js';
 import { insertBatchSql, MIGRATION_LOCK_SQL, mssqlConfig, openMssql } from './drivers/mssql.js';
+import { openDriver } from './drivers/index.js';
 import { GroupCommit } from './group-commit.js';
 import { hhmmss, sessionRows } from './rows.js';
 import { sampleSessions } from './sample-sessions.js';
@@ -283,6 +284,22 @@ describe('group commit', () => {
       expect(most).toBe(writers);
       expect(batches).toEqual(writers === 1 ? [[1], [2, 3, 4]] : [[1], [2, 3], [4]]);
     }
+  });
+
+  it('a driver says how many batches it writes at once: one on SQLite and SQL Server, two on the others', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'ic-sql-writers-')), 'x.db');
+    const writers: Record<string, number> = {};
+    for (const cs of [
+      `sqlite:${file}`,
+      'postgres://u@127.0.0.1:1/x',
+      'mysql://u@127.0.0.1:1/x',
+      'mssql://u:p@127.0.0.1:1/x',
+    ]) {
+      const driver = openDriver(parseConnectionString(cs), cs);
+      writers[driver.engine] = driver.writers;
+      await driver.close().catch(() => undefined); // nothing listens on port 1
+    }
+    expect(writers).toEqual({ sqlite: 1, postgres: 2, mysql: 2, mssql: 1 });
   });
 
   it('drops a job whose call was aborted before its batch started, writing nothing for it', async () => {
