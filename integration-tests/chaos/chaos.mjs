@@ -4,9 +4,15 @@
 // services), restarts it, repeats, then lets one last run finish and checks that every simulated session is in SQL
 // exactly once and every file (session XML, session / command-shell / Show My Screen recordings) exists exactly once
 // with the right bytes.
-// Last line: {"trials","lost","duplicated"}. Exit 0 only when nothing was lost or duplicated.
+// Every kill must land while files are still being transferred: the site is rate-limited (--rate-limit, API calls
+// per second) so that the transfer outlasts the kills, and a kill after the last file landed is counted and fails
+// the run (lower --rate-limit or use more sessions). Without the limit, the 2,000 sessions landed by about the
+// sixth kill and the later ones hit an idle service.
+// Last line: {"trials","lost","duplicated"}. Exit 0 only when nothing was lost or duplicated and every kill landed
+// during the transfers.
 // Options: --trials 20 --sessions 2000 --recording-bytes 16384 --seed <n> (random kill times, reproducible)
-// --engine sqlite|postgres|mysql (the SQL destination's engine; the server ones use a fresh database, dropped after).
+// --engine sqlite|postgres|mysql (the SQL destination's engine; the server ones use a fresh database, dropped after)
+// --rate-limit 25 (the site's API calls per second).
 import { execFile, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
@@ -26,6 +32,7 @@ const { values: v } = parseArgs({
     'recording-bytes': { type: 'string', default: '16384' },
     seed: { type: 'string', default: String(Date.now() % 100000) },
     engine: { type: 'string', default: 'sqlite' },
+    'rate-limit': { type: 'string', default: '25' },
   },
 });
 const TRIALS = Number(v.trials);
@@ -61,7 +68,7 @@ await ic(
   '--ca-file',
   ApplianceSimulator.caFile,
   '--rate-limit',
-  '1000',
+  v['rate-limit'],
 );
 await ic('destination', 'add', 'files', '--plugin', 'file-system', '--set', `destinationDirectory=${files}`);
 await ic('destination', 'add', 'db', '--plugin', 'sql', '--set', `connectionString=${target.cs}`);
@@ -87,22 +94,28 @@ async function service() {
   return child;
 }
 
-const landed = () =>
-  readdirSync(files, { withFileTypes: true }).filter((d) => d.isFile() && !d.name.startsWith('.')).length;
+const landed = () => {
+  try {
+    return readdirSync(files, { withFileTypes: true }).filter((d) => d.isFile() && !d.name.startsWith('.')).length;
+  } catch {
+    return 0; // the destination directory is made by the first delivery
+  }
+};
+// Files the transfers must land: each closed session's XML and its recordings.
+const filesExpected = sim
+  .closedSessions()
+  .reduce((n, s) => n + 1 + (s.hasRecording ? 1 : 0) + s.shellInstances + s.smsInstances, 0);
+let midTransfer = 0;
 for (let t = 1; t <= TRIALS; t++) {
   const child = await service();
   const wait = 500 + Math.floor(random() * 6000);
   await new Promise((r) => setTimeout(r, wait));
   child.kill('SIGKILL');
   await once(child, 'exit');
+  const soFar = landed();
+  if (soFar < filesExpected) midTransfer++;
   console.log(
-    `  trial ${String(t).padStart(2)}: SIGKILL after ${wait} ms — ${(() => {
-      try {
-        return landed();
-      } catch {
-        return 0;
-      }
-    })()} files so far`,
+    `  trial ${String(t).padStart(2)}: SIGKILL after ${wait} ms — ${soFar} of ${filesExpected} files so far${soFar < filesExpected ? '' : ' (after the transfers: lower --rate-limit)'}`,
   );
 }
 
@@ -165,5 +178,6 @@ console.log(
   `checked ${closed.length} sessions: ${expected.size} files expected, ${names.length} found, ${corrupt} with wrong bytes; ` +
     `${inDb.size} sessions in SQL`,
 );
+console.log(`${midTransfer} of ${TRIALS} kills landed while files were still being transferred`);
 console.log(JSON.stringify({ trials: TRIALS, lost, duplicated }));
-process.exitCode = lost || duplicated ? 1 : 0;
+process.exitCode = lost || duplicated || midTransfer < TRIALS ? 1 : 0;
