@@ -50,8 +50,9 @@ const dbTime = (v) =>
 
 /**
  * The fastest plain way per engine to write flattened rows in one transaction: SQLite prepared inserts, PostgreSQL
- * COPY. `open` resolves to { write(flat), close() }; the floors write every row in one call, the e2e benchmark's
- * pipeline bound (integration-tests/bench/pipeline-bound.mjs) batch after batch.
+ * COPY. Each entry takes a connection string and returns (or resolves to) { write(flat), close() }; the floors
+ * write every row in one call, the e2e benchmark's pipeline bound (integration-tests/bench/pipeline-bound.mjs) batch
+ * after batch.
  */
 export const PLAIN_WRITERS = {
   sqlite(cs) {
