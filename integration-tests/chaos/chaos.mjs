@@ -51,133 +51,149 @@ const site = await sim.start();
 const ic = async (...args) => (await promisify(execFile)(process.execPath, [IC, ...args], { env })).stdout;
 
 const target = await freshDatabase(v.engine, 'chaos');
-console.log(
-  `chaos: ${SESSIONS} sessions, ${BYTES}-byte recordings, ${TRIALS} SIGKILLs, seed ${v.seed}, SQL on ${v.engine}, IC_HOME ${home}`,
-);
-await ic('init');
-await ic(
-  'site',
-  'add',
-  'main',
-  '--host',
-  site.host,
-  '--client-id',
-  site.clientId,
-  '--client-secret',
-  site.clientSecret,
-  '--ca-file',
-  ApplianceSimulator.caFile,
-  '--rate-limit',
-  v['rate-limit'],
-);
-await ic('destination', 'add', 'files', '--plugin', 'file-system', '--set', `destinationDirectory=${files}`);
-await ic('destination', 'add', 'db', '--plugin', 'sql', '--set', `connectionString=${target.cs}`);
-await ic(
-  'schedule',
-  'add',
-  'chaos',
-  '--every',
-  '1m',
-  '--transfer',
-  'main:files:session-data,session-recording,command-shell-recording,show-my-screen-recording',
-  '--transfer',
-  'main:db:session-data,system-information',
-);
-
-/** Starts the service; resolves once it is up. */
-async function service() {
-  const child = spawn(process.execPath, [IC, 'service', 'run', '--health-port', '0'], {
-    env,
-    stdio: ['ignore', 'pipe', 'ignore'],
-  });
-  await once(createInterface({ input: child.stdout }), 'line');
-  return child;
-}
-
-const landed = () => {
-  try {
-    return readdirSync(files, { withFileTypes: true }).filter((d) => d.isFile() && !d.name.startsWith('.')).length;
-  } catch {
-    return 0; // the destination directory is made by the first delivery
-  }
+// Whatever fails from here on, no service is left running and the fresh database is dropped (IC_HOME is kept to look at).
+const services = new Set();
+let dropped = false;
+const cleanUp = async () => {
+  for (const child of services) child.kill('SIGKILL');
+  await sim.stop();
+  if (!dropped) await target.drop();
+  dropped = true;
 };
-// Files the transfers must land: each closed session's XML and its recordings.
-const filesExpected = sim
-  .closedSessions()
-  .reduce((n, s) => n + 1 + (s.hasRecording ? 1 : 0) + s.shellInstances + s.smsInstances, 0);
-let midTransfer = 0;
-for (let t = 1; t <= TRIALS; t++) {
-  const child = await service();
-  const wait = 500 + Math.floor(random() * 6000);
-  await new Promise((r) => setTimeout(r, wait));
-  child.kill('SIGKILL');
-  await once(child, 'exit');
-  const soFar = landed();
-  if (soFar < filesExpected) midTransfer++;
+try {
   console.log(
-    `  trial ${String(t).padStart(2)}: SIGKILL after ${wait} ms — ${soFar} of ${filesExpected} files so far${soFar < filesExpected ? '' : ' (after the transfers: lower --rate-limit)'}`,
+    `chaos: ${SESSIONS} sessions, ${BYTES}-byte recordings, ${TRIALS} SIGKILLs, seed ${v.seed}, SQL on ${v.engine}, IC_HOME ${home}`,
   );
-}
+  await ic('init');
+  await ic(
+    'site',
+    'add',
+    'main',
+    '--host',
+    site.host,
+    '--client-id',
+    site.clientId,
+    '--client-secret',
+    site.clientSecret,
+    '--ca-file',
+    ApplianceSimulator.caFile,
+    '--rate-limit',
+    v['rate-limit'],
+  );
+  await ic('destination', 'add', 'files', '--plugin', 'file-system', '--set', `destinationDirectory=${files}`);
+  await ic('destination', 'add', 'db', '--plugin', 'sql', '--set', `connectionString=${target.cs}`);
+  await ic(
+    'schedule',
+    'add',
+    'chaos',
+    '--every',
+    '1m',
+    '--transfer',
+    'main:files:session-data,session-recording,command-shell-recording,show-my-screen-recording',
+    '--transfer',
+    'main:db:session-data,system-information',
+  );
 
-// One last, uninterrupted run.
-const last = await service();
-const deadline = Date.now() + 30 * 60_000;
-for (;;) {
-  const s = JSON.parse(await ic('service', 'status', '--json'));
-  if (s.lastRun?.outcome === 'succeeded') break;
-  if (Date.now() > deadline) throw new Error('the final run did not succeed within 30 minutes');
-  await new Promise((r) => setTimeout(r, 500));
-}
-last.kill('SIGTERM');
-await once(last, 'exit');
-await sim.stop();
+  /** Starts the service; resolves once it is up. */
+  async function service() {
+    const child = spawn(process.execPath, [IC, 'service', 'run', '--health-port', '0'], {
+      env,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    services.add(child);
+    child.once('exit', () => services.delete(child));
+    await once(createInterface({ input: child.stdout }), 'line');
+    return child;
+  }
 
-// ---- verification ----
-const closed = sim.closedSessions();
-const expected = new Map(); // file name → sha256 (or null for XML: present once is enough)
-const hash = (salt) => {
-  const h = createHash('sha256');
-  for (const c of binaryChunks(BYTES, salt)) h.update(c);
-  return h.digest('hex');
-};
-const base = (s) => `${site.host.replace(/:/g, '_')}-support-${s.lsid}`;
-const names = readdirSync(files).filter((n) => !n.startsWith('.'));
-const prefix = names.find((n) => n.endsWith('.xml'))?.replace(/-support-[0-9a-f]{32}.*$/, '') ?? '';
-for (const s of closed) {
-  const b = prefix ? `${prefix}-support-${s.lsid}` : base(s);
-  expected.set(`${b}.xml`, null);
-  if (s.hasRecording) expected.set(`${b}.flv`, hash(s.index));
-  for (let i = 0; i < s.shellInstances; i++) expected.set(`${b}-shell${i}.flv`, hash(s.index * 100 + i + 1));
-  for (let i = 0; i < s.smsInstances; i++) expected.set(`${b}-sms${i}.flv`, hash(s.index * 100 + i + 50));
+  const landed = () => {
+    try {
+      return readdirSync(files, { withFileTypes: true }).filter((d) => d.isFile() && !d.name.startsWith('.')).length;
+    } catch {
+      return 0; // the destination directory is made by the first delivery
+    }
+  };
+  // Files the transfers must land: each closed session's XML and its recordings.
+  const filesExpected = sim
+    .closedSessions()
+    .reduce((n, s) => n + 1 + (s.hasRecording ? 1 : 0) + s.shellInstances + s.smsInstances, 0);
+  let midTransfer = 0;
+  for (let t = 1; t <= TRIALS; t++) {
+    const child = await service();
+    const wait = 500 + Math.floor(random() * 6000);
+    await new Promise((r) => setTimeout(r, wait));
+    child.kill('SIGKILL');
+    await once(child, 'exit');
+    const soFar = landed();
+    if (soFar < filesExpected) midTransfer++;
+    console.log(
+      `  trial ${String(t).padStart(2)}: SIGKILL after ${wait} ms — ${soFar} of ${filesExpected} files so far${soFar < filesExpected ? '' : ' (after the transfers: lower --rate-limit)'}`,
+    );
+  }
+
+  // One last, uninterrupted run.
+  const last = await service();
+  const deadline = Date.now() + 30 * 60_000;
+  for (;;) {
+    const s = JSON.parse(await ic('service', 'status', '--json'));
+    if (s.lastRun?.outcome === 'succeeded') break;
+    if (Date.now() > deadline) throw new Error('the final run did not succeed within 30 minutes');
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  last.kill('SIGTERM');
+  await once(last, 'exit');
+  await sim.stop();
+
+  // ---- verification ----
+  const closed = sim.closedSessions();
+  const expected = new Map(); // file name → sha256 (or null for XML: present once is enough)
+  const hash = (salt) => {
+    const h = createHash('sha256');
+    for (const c of binaryChunks(BYTES, salt)) h.update(c);
+    return h.digest('hex');
+  };
+  const base = (s) => `${site.host.replace(/:/g, '_')}-support-${s.lsid}`;
+  const names = readdirSync(files).filter((n) => !n.startsWith('.'));
+  const prefix = names.find((n) => n.endsWith('.xml'))?.replace(/-support-[0-9a-f]{32}.*$/, '') ?? '';
+  for (const s of closed) {
+    const b = prefix ? `${prefix}-support-${s.lsid}` : base(s);
+    expected.set(`${b}.xml`, null);
+    if (s.hasRecording) expected.set(`${b}.flv`, hash(s.index));
+    for (let i = 0; i < s.shellInstances; i++) expected.set(`${b}-shell${i}.flv`, hash(s.index * 100 + i + 1));
+    for (let i = 0; i < s.smsInstances; i++) expected.set(`${b}-sms${i}.flv`, hash(s.index * 100 + i + 50));
+  }
+  let lost = 0;
+  let duplicated = 0;
+  let corrupt = 0;
+  const present = new Set(names);
+  for (const [name, sha] of expected) {
+    if (!present.has(name)) lost++;
+    else if (
+      sha &&
+      createHash('sha256')
+        .update(readFileSync(join(files, name)))
+        .digest('hex') !== sha
+    )
+      corrupt++;
+  }
+  for (const n of names) if (!expected.has(n)) duplicated++; // numbered copies or anything unexpected
+  const driver = openDriver(parseConnectionString(target.cs), target.cs);
+  const rows = await driver.transaction((tx) => tx.query('SELECT lsid, COUNT(*) AS n FROM session GROUP BY lsid'));
+  await driver.close();
+  await target.drop();
+  dropped = true;
+  const inDb = new Map(rows.map((r) => [r.lsid, Number(r.n)]));
+  for (const s of closed) if (!inDb.has(s.lsid)) lost++;
+  for (const n of inDb.values()) if (n > 1) duplicated += n - 1;
+  duplicated += [...inDb.keys()].filter((l) => !closed.some((s) => s.lsid === l)).length;
+  lost += corrupt;
+  console.log(
+    `checked ${closed.length} sessions: ${expected.size} files expected, ${names.length} found, ${corrupt} with wrong bytes; ` +
+      `${inDb.size} sessions in SQL`,
+  );
+  console.log(`${midTransfer} of ${TRIALS} kills landed while files were still being transferred`);
+  console.log(JSON.stringify({ trials: TRIALS, lost, duplicated }));
+  process.exitCode = lost || duplicated || midTransfer < TRIALS ? 1 : 0;
+} finally {
+  await cleanUp();
 }
-let lost = 0;
-let duplicated = 0;
-let corrupt = 0;
-const present = new Set(names);
-for (const [name, sha] of expected) {
-  if (!present.has(name)) lost++;
-  else if (
-    sha &&
-    createHash('sha256')
-      .update(readFileSync(join(files, name)))
-      .digest('hex') !== sha
-  )
-    corrupt++;
-}
-for (const n of names) if (!expected.has(n)) duplicated++; // numbered copies or anything unexpected
-const driver = openDriver(parseConnectionString(target.cs), target.cs);
-const rows = await driver.transaction((tx) => tx.query('SELECT lsid, COUNT(*) AS n FROM session GROUP BY lsid'));
-await driver.close();
-await target.drop();
-const inDb = new Map(rows.map((r) => [r.lsid, Number(r.n)]));
-for (const s of closed) if (!inDb.has(s.lsid)) lost++;
-for (const n of inDb.values()) if (n > 1) duplicated += n - 1;
-duplicated += [...inDb.keys()].filter((l) => !closed.some((s) => s.lsid === l)).length;
-lost += corrupt;
-console.log(
-  `checked ${closed.length} sessions: ${expected.size} files expected, ${names.length} found, ${corrupt} with wrong bytes; ` +
-    `${inDb.size} sessions in SQL`,
-);
-console.log(`${midTransfer} of ${TRIALS} kills landed while files were still being transferred`);
-console.log(JSON.stringify({ trials: TRIALS, lost, duplicated }));
-process.exitCode = lost || duplicated || midTransfer < TRIALS ? 1 : 0;
