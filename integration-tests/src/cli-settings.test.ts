@@ -75,7 +75,7 @@ describe('ic settings commands (built binary, real settings database, simulator)
     expect(dup.code).toBe(2);
     expect(
       (await ic(['site', 'add', 'x', '--host', 'https://bad', '--client-id', 'i', '--client-secret', 's'])).stderr,
-    ).toMatch(/\/host: must match pattern/);
+    ).toMatch(/\/host: is not valid \(Host name of the site, optionally with :port, without https:\/\/\)/);
     expect((await ic(['site', 'show', 'nope'])).code).toBe(2);
   });
 

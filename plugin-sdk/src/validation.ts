@@ -13,13 +13,17 @@ export interface ValidationIssue {
   readonly message: string;
 }
 
-/** A new ajv instance with formats, strict schema checking and every error reported. */
+/**
+ * A new ajv instance with formats, strict schema checking and every error reported. `verbose`: each error carries
+ * its schema, whose description toIssues() gives for a value that does not match a pattern.
+ */
 export function createAjv(options: Options = {}): Ajv {
   const ajv = new (ajvModule().Ajv)({
     allErrors: true,
     strict: true,
     strictRequired: false,
     allowUnionTypes: true,
+    verbose: true,
     ...options,
   });
   ajv.addKeyword({ keyword: 'x-widget' });
@@ -27,9 +31,16 @@ export function createAjv(options: Options = {}): Ajv {
   return ajv;
 }
 
-/** Turns ajv errors into readable issues such as `/customers/0/gsnumber: must be integer`. */
+/**
+ * Turns ajv errors into readable issues such as `/customers/0/gsnumber: must be integer`. A value that does not
+ * match its pattern is explained by the field's description, not the regular expression: `/host: is not valid
+ * (Host name of the site, optionally with :port, without https://)`. Values are never repeated (one may be secret).
+ */
 export function toIssues(errors: readonly ErrorObject[] | null | undefined): ValidationIssue[] {
   return (errors ?? []).map((e) => {
+    const description = (e.parentSchema as { description?: unknown } | undefined)?.description;
+    if (e.keyword === 'pattern' && typeof description === 'string')
+      return { path: e.instancePath || '/', message: `is not valid (${description.replace(/\.$/, '')})` };
     const extra =
       e.keyword === 'additionalProperties'
         ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})`

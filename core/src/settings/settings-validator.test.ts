@@ -9,11 +9,12 @@ describe('SettingsValidator', () => {
     expect(v.site(site)).toEqual({ ...site, insecure: false, rateLimitPerSecond: 20 });
   });
 
-  it('refuses a host given with https:// and names the field', () => {
+  it('refuses a host given with https://, names the field and says what it should be, not the regular expression', () => {
     expect(() => v.site({ ...site, host: 'https://support.example.com' })).toThrow(
       expect.objectContaining({
         code: 'IC_ERR_CONFIG_INVALID',
-        message: expect.stringContaining('site "main" is invalid: /host: must match pattern'),
+        message:
+          'site "main" is invalid: /host: is not valid (Host name of the site, optionally with :port, without https://)',
       }),
     );
   });
@@ -26,7 +27,10 @@ describe('SettingsValidator', () => {
       expect.objectContaining({ message: expect.stringContaining('/period: must be at most 7d') }),
     );
     expect(() => v.schedule({ ...base, period: '0m' })).toThrow(
-      expect.objectContaining({ code: 'IC_ERR_CONFIG_INVALID' }),
+      expect.objectContaining({
+        code: 'IC_ERR_CONFIG_INVALID',
+        message: expect.stringContaining('/period: is not valid (From `1m` to `7d`: a whole number of minutes'),
+      }),
     );
     expect(() => v.schedule({ ...base, period: '90m', timeOfDay: '01:00' })).toThrow(
       expect.objectContaining({
