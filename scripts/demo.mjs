@@ -2,7 +2,8 @@
 // `npm run demo`: the main job on embedded defaults. Starts the bundled appliance simulator on loopback (HTTPS),
 // creates a temporary data directory with a SQLite settings database, then — through the real `ic` binary,
 // printing each command — adds the site, a File System destination under ./demo-output/files and a SQL
-// destination on SQLite ./demo-output/sessions.db, runs one transfer of every data type, and prints what landed.
+// destination on SQLite ./demo-output/sessions.db, runs one transfer of every data type, runs the schedule again
+// (nothing is stored twice), and prints what landed.
 // Options: --sessions N (default 200), --keep (keep the temporary data directory).
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -110,6 +111,13 @@ try {
     `  run ${run.runId}: ${run.outcome}, ${run.transfers.map((t) => `${t.transfer} ${t.delivered} delivered`).join(', ')}`,
   );
   if (run.outcome !== 'succeeded') exit = 1;
+  // Again: from the cursors (minus the overlap), so only what is new — here a fresh site backup — is delivered, and
+  // what the overlap reads again is skipped by the delivered-items ledger. The counts below include both runs.
+  const again = JSON.parse(await ic(['schedule', 'run', 'demo', '--json']));
+  console.log(
+    `  run ${again.runId}: ${again.outcome}, ${again.transfers.map((t) => `${t.transfer} ${t.delivered} delivered, ${t.skipped} already delivered`).join(', ')}`,
+  );
+  if (again.outcome !== 'succeeded') exit = 1;
 
   const db = new Database(join(outDir, 'sessions.db'), { readonly: true });
   const count = (t) => db.prepare(`SELECT COUNT(*) AS n FROM ${t}`).get().n;
@@ -118,7 +126,7 @@ try {
   const byType = run.transfers[0].byType;
   const seconds = (Date.now() - t0) / 1000;
   console.log(`
-What landed (${seconds.toFixed(1)} s in all, transfer ${run.seconds.toFixed(1)} s):
+What landed after both runs (${seconds.toFixed(1)} s in all, first transfer ${run.seconds.toFixed(1)} s):
   SQLite  ${relative(process.cwd(), join(outDir, 'sessions.db'))}
     sessions ${count('session')}, events ${count('session_event')}, event data ${count('session_event_data')},
     system information ${count('system_information')}, representatives ${count('representative')}, customers ${count('customer')}
@@ -130,8 +138,13 @@ What landed (${seconds.toFixed(1)} s in all, transfer ${run.seconds.toFixed(1)} 
 Look:
   ls demo-output/files | head
   sqlite3 demo-output/sessions.db "SELECT r.user_name, COUNT(*) FROM representative r GROUP BY 1"
-Keep the data directory with \`npm run demo -- --keep\`; running the schedule again then duplicates nothing:
-  IC_HOME=<the directory above> node host/bin/ic.js schedule run demo`);
+${
+  keep
+    ? `Data directory kept: ${home}
+  IC_HOME=${home} node host/bin/ic.js service status
+  (the simulator has stopped: a run now fails, keeps its cursors and catches up once the site answers)`
+    : 'Keep the data directory (settings, cursors, ledger, logs) with `npm run demo -- --keep`.'
+}`);
   db.close();
 } catch (err) {
   exit = 1;
