@@ -3,7 +3,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { tuneHeapForStreaming } from '@integration-client/core';
 
@@ -101,5 +101,47 @@ export function machineCpu() {
   return () => {
     const b = read();
     return round(((b.busy - a.busy) / Math.max(1, b.total - a.total)) * cpus().length, 2);
+  };
+}
+
+/** CPU seconds so far of each thread of this process, by thread id (from /proc; threads that ended are gone). */
+export function threadCpuSeconds() {
+  const out = new Map();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const fields = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8').split(') ')[1].split(' ');
+      out.set(Number(tid), (Number(fields[11]) + Number(fields[12])) / 100);
+    } catch {
+      // the thread ended between the listing and the read
+    }
+  }
+  return out;
+}
+
+/**
+ * Where the CPU of a run went, in µs per item: this process's main thread, the threads started since `known` was
+ * taken (a plugin's worker), the other threads of this process (V8's GC and compiler helpers, libuv's pool), the
+ * simulator, and everything else on the machine (a database server). `before`/`after` are threadCpuSeconds()
+ * snapshots; `machineCores` is machineCpu()'s figure and `wallS` the run's seconds.
+ */
+export function cpuShares({ known, before, after, simulatorS, machineCores, wallS, items }) {
+  const us = (s) => Math.round((s * 1e6) / items);
+  let main = 0;
+  let started = 0;
+  let helpers = 0;
+  for (const [tid, cpu] of after) {
+    const d = cpu - (before.get(tid) ?? 0);
+    if (tid === process.pid) main += d;
+    else if (!known.has(tid)) started += d;
+    else helpers += d;
+  }
+  const total = machineCores * wallS;
+  return {
+    main: us(main),
+    pluginWorker: us(started),
+    v8Helpers: us(helpers),
+    simulator: us(simulatorS),
+    otherProcesses: us(Math.max(0, total - main - started - helpers - simulatorS)),
+    total: us(total),
   };
 }
