@@ -126,6 +126,31 @@ describe('site client against the simulator over HTTPS', () => {
     expect(closed.events.at(-1)!.type).toBe('Session End');
     expect(Math.abs(client.applianceNow() - sim.now * 1000)).toBeLessThan(5000);
   });
+
+  it('logs when this host clock is over two minutes off the appliance clock: once, and again when it moves', async () => {
+    const { sim, client, log } = await setup({ sessions: 3 });
+    const warned = () =>
+      log.lines.filter((l) => l.hostAheadSeconds !== undefined).map((l) => [l.hostAheadSeconds, l.msg] as const);
+    const nowS = () => Math.floor(Date.now() / 1000);
+    sim.now = nowS() - 30; // within the Date header's resolution and a network's delay: not a fault
+    await all(client, everything(sim));
+    expect(warned()).toEqual([]);
+    sim.now = nowS() - 600; // this host ten minutes ahead (the seed's warning)
+    await all(client, everything(sim));
+    await all(client, everything(sim)); // the same difference: no second line
+    sim.now = nowS() - 630; // moved by less than a minute: still none
+    await all(client, everything(sim));
+    expect(warned()).toHaveLength(1);
+    const [ahead, msg] = warned()[0]!;
+    expect(ahead).toBeGreaterThanOrEqual(600);
+    expect(ahead).toBeLessThanOrEqual(602);
+    expect(msg).toContain(`${String(ahead)} s ahead of the appliance's`);
+    expect(msg).toContain('nothing is missed');
+    sim.now = nowS() + 900; // now behind
+    await all(client, everything(sim));
+    expect(warned()).toHaveLength(2);
+    expect(warned()[1]![1]).toMatch(/is (899|900|901) s behind the appliance's/);
+  });
 });
 
 describe('site client faults', () => {

@@ -65,6 +65,11 @@ export interface Download {
   readonly contentType?: string;
 }
 
+/** Clock differences (seconds) up to this are the Date header's resolution and the network's delay, not a fault. */
+const CLOCK_WARN_S = 120;
+/** Per site host: the clock difference last logged in this process (seconds this host is ahead). */
+const CLOCK_WARNED = new Map<string, number>();
+
 export class SiteClient {
   readonly host: string;
   readonly #http: KyInstance;
@@ -135,6 +140,28 @@ export class SiteClient {
   /** The appliance's clock (from the `Date` header of the latest response), in ms since the epoch. */
   applianceNow(): number {
     return Date.now() + this.#skewMs;
+  }
+
+  /**
+   * Keeps the appliance's clock offset and says so in the log when the two clocks differ by more than
+   * CLOCK_WARN_S: the seed warns that a host clock ahead of the appliance's loses data. Ours does not (windows are
+   * on the appliance's clock), but the difference is worth fixing. Once per site and process, again when it moves
+   * by more than a minute — not once per run.
+   */
+  #noteClock(skewMs: number): void {
+    this.#skewMs = skewMs;
+    const ahead = Math.round(-skewMs / 1000); // > 0: this host's clock is ahead
+    if (Math.abs(ahead) <= CLOCK_WARN_S) {
+      CLOCK_WARNED.delete(this.host);
+      return;
+    }
+    const warned = CLOCK_WARNED.get(this.host);
+    if (warned !== undefined && Math.abs(warned - ahead) <= 60) return;
+    CLOCK_WARNED.set(this.host, ahead);
+    this.#log.warn(
+      { hostAheadSeconds: ahead },
+      `this host's clock is ${Math.abs(ahead)} s ${ahead > 0 ? 'ahead of' : 'behind'} the appliance's (its Date header); transfer windows are taken on the appliance's clock, so nothing is missed, but both should use the same NTP server`,
+    );
   }
 
   /** Streams a SupportSession report; each session is yielded once even when the body had to be fetched again. */
@@ -245,7 +272,7 @@ export class SiteClient {
           throw networkError(err, this.host, what);
         }
         const date = res.header('date');
-        if (date && !Number.isNaN(Date.parse(date))) this.#skewMs = Date.parse(date) - Date.now();
+        if (date && !Number.isNaN(Date.parse(date))) this.#noteClock(Date.parse(date) - Date.now());
         if (res.status === 401 && !refreshed) {
           res.body.destroy();
           this.#tokens.drop();
