@@ -59,7 +59,7 @@ export interface App {
   readonly db: SettingsDb;
   /** Which settings database, and why (default file, location file, IC_SETTINGS_DB). */
   readonly settings: SettingsLocation;
-  /** The application settings as read when the app opened. */
+  /** The application settings when the app opened: those stored, with the schema's defaults for the rest. */
   readonly application: ApplicationSettings;
   readonly box: SecretBox;
   readonly log: Logger;
@@ -78,7 +78,18 @@ export async function openApp(home: string, options: { create?: boolean; log?: L
   const box = await SecretBox.open(join(home, 'secret.key'));
   const settings = await readSettingsLocation(home, box);
   const db = await SettingsDb.open(settings.connection, box);
-  const application = await db.application();
+  // Effective settings: what is stored, and the schema's default for the rest — the same values `ic settings show`
+  // prints and the runner uses, whether or not anything was ever saved.
+  const validator = new SettingsValidator();
+  const stored = await db.application();
+  let application: ApplicationSettings;
+  let unreadable: unknown;
+  try {
+    application = validator.application(stored);
+  } catch (err) {
+    application = stored; // saved by an older version with other rules: used as stored, and said below
+    unreadable = err;
+  }
   const notification = application.notification;
   const logDir = logDirectory(home, application.logDirectory);
   mkdirSync(logDir, { recursive: true, mode: 0o700 });
@@ -91,6 +102,8 @@ export async function openApp(home: string, options: { create?: boolean; log?: L
     onError: (bindings, obj, msg) => notifier?.notify(eventFromLog(bindings, obj, msg)),
   });
   if (current.command) log.info({ command: current.command, home }, 'command started');
+  if (unreadable)
+    log.warn({ err: unreadable }, 'the stored application settings do not pass validation; used as stored');
   if (removed.length) log.info({ removed, days: application.logRemovalDays }, 'removed old log files');
   if (notification && notification.enabled !== false)
     notifier = new Notifier(notification, (err) => log.warn({ err }, 'a notification mail could not be sent'));
@@ -115,7 +128,7 @@ export async function openApp(home: string, options: { create?: boolean; log?: L
     box,
     log,
     destinations,
-    validator: new SettingsValidator(),
+    validator,
     notifier,
     close: async () => {
       destinations.shutdown();

@@ -23,13 +23,20 @@ describe('ic logs / ic settings (built binary)', () => {
     await writeFile(join(home, 'logs', 'client.2020-01-01.1.log'), '{"level":30,"time":0,"msg":"old"}\n');
     await writeFile(join(home, 'logs', 'service.2020-01-02.1.log'), '{"level":30,"time":0,"msg":"old"}\n');
     expect(await ic('settings', 'set', '--log-removal-days', '30')).toMatch(/saved/);
-    await ic('settings', 'show');
+    // What is in effect: the value set, and the schema's defaults for the rest — shown as such, not stored.
+    const shown = await ic('settings', 'show');
+    expect(shown).toMatch(/^logRemovalDays +30$/m);
+    expect(shown).toMatch(/^settleSeconds +60 {2}\(default\)$/m);
+    expect(shown).toMatch(/^overlapSeconds +3600 {2}\(default\)$/m);
     const left = await readdir(join(home, 'logs'));
     expect(left.filter((n) => n.includes('2020-'))).toEqual([]);
     expect(left).toContain(`client.${today}.1.log`);
     expect(JSON.parse(await ic('settings', 'show', '--json'))).toMatchObject({
       logRemovalDays: 30,
       logDirectory: join(home, 'logs'),
+      settleSeconds: 60,
+      overlapSeconds: 3600,
+      sessionsInFlight: 1000,
     });
   }, 60_000);
 

@@ -73,6 +73,15 @@ export class SettingsValidator {
   application(input: unknown): ApplicationSettings {
     return checkValid<ApplicationSettings>(this.#application, structuredClone(input ?? {}), 'application settings');
   }
+
+  /**
+   * Checks application settings as application() does and returns them as given, without the schema's defaults:
+   * what is stored. A default changed in a later version then applies to every setting nobody chose.
+   */
+  applicationToStore(input: unknown): ApplicationSettings {
+    this.application(input);
+    return input ?? {};
+  }
 }
 
 function label(input: unknown): string {

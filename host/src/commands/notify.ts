@@ -41,7 +41,7 @@ export function notifyCommands(ic: Command): void {
         const current = await app.db.application();
         const prev = current.notification;
         const password = o.password ?? process.env.IC_SMTP_PASSWORD;
-        const next = app.validator.application({
+        const next = app.validator.applicationToStore({
           ...current,
           notification: {
             ...prev,

@@ -49,7 +49,7 @@ export function settingsCommands(ic: Command): void {
     .action(async (o: SettingsOptions, cmd: Command) => {
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
         const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-        const next = app.validator.application({
+        const next = app.validator.applicationToStore({
           ...(await app.db.application()),
           ...(o.logDirectory !== undefined && { logDirectory: o.logDirectory }),
           ...(o.logRemovalDays !== undefined && { logRemovalDays: num(o.logRemovalDays) }),
@@ -71,12 +71,13 @@ export function settingsCommands(ic: Command): void {
       });
     });
   s.command('show')
-    .description('show application settings (SMTP password masked)')
+    .description('show the application settings in effect (defaults marked; SMTP password masked)')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic settings show --json')
     .action(async (o: HomeOptions, cmd: Command) => {
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
-        const a = await app.db.application();
+        const stored = await app.db.application();
+        const a = app.application; // stored, with the schema's defaults for the rest
         const shown = {
           settingsDatabase: app.settings.location,
           ...a,
@@ -84,9 +85,14 @@ export function settingsCommands(ic: Command): void {
           ...(a.notification && { notification: maskPassword(a.notification) }),
         };
         if (o.json) out.json(shown);
-        else
-          for (const [k, v] of Object.entries(shown))
-            out.line(`${k.padEnd(18)} ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+        else {
+          const width = Math.max(...Object.keys(shown).map((k) => k.length));
+          for (const [k, v] of Object.entries(shown)) {
+            const value = typeof v === 'object' ? JSON.stringify(v) : String(v);
+            const note = k in stored || k === 'settingsDatabase' ? '' : '  (default)';
+            out.line(`${k.padEnd(width)}  ${value}${note}`);
+          }
+        }
         return EXIT.ok;
       });
     });

@@ -43,7 +43,7 @@ export interface ApplicationSettings {
    */
   overlapSeconds?: number;
   /**
-   * How long after a session closes before it is pulled.
+   * Each run pulls sessions that ended up to this many seconds before the appliance's now; later ones are left for the next run.
    */
   settleSeconds?: number;
   notification?: Notification;
@@ -152,8 +152,8 @@ export const applicationSchema = {
     "settleSeconds": {
       "type": "integer",
       "minimum": 0,
-      "default": 120,
-      "description": "How long after a session closes before it is pulled."
+      "default": 60,
+      "description": "Each run pulls sessions that ended up to this many seconds before the appliance's now; later ones are left for the next run."
     },
     "notification": {
       "$ref": "#/definitions/notification"
