@@ -2,10 +2,10 @@
  * `ic service run|status|install|uninstall` as a user runs them: the built binary, a real settings database,
  * the simulator; SIGTERM in the middle of a run; /health and /metrics.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chown, mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -86,6 +86,21 @@ describe('ic service (built binary)', () => {
     const dry = await ic('service', 'install', '--dry-run');
     expect(dry.stdout).toMatch(/ExecStart=\S+ --initial-old-space-size=128 \S+ic\.js service run/);
     expect(dry.stdout).toContain(`Environment=IC_HOME=${home}`);
+    expect(dry.stdout).toMatch(/^NoNewPrivileges=true$/m);
+    expect(dry.stdout).toMatch(/^ProtectSystem=full$/m);
+    // The account: --user, else the data directory's owner (it holds the 0600 key), root only when root owns it.
+    expect((await ic('service', 'install', '--dry-run', '--user', 'svc-ic')).stdout).toMatch(/^User=svc-ic$/m);
+    if (process.getuid!() === 0) {
+      expect(dry.stdout).not.toMatch(/^User=/m);
+      expect(dry.stderr).toMatch(/belongs to root, so the service runs as root/);
+      await chown(home, 65534, 65534);
+      try {
+        const nobody = execFileSync('id', ['-nu', '65534'], { encoding: 'utf8' }).trim();
+        expect((await ic('service', 'install', '--dry-run')).stdout).toMatch(new RegExp(`^User=${nobody}$`, 'm'));
+      } finally {
+        await chown(home, 0, 0);
+      }
+    } else expect(dry.stdout).toMatch(new RegExp(`^User=${userInfo().username}$`, 'm'));
     expect((await status()).service).toBe('not installed');
     expect((await ic('service', 'install', '--unit-dir', units)).code).toBe(0);
     expect(await readFile(join(units, 'integration-client.service'), 'utf8')).toContain('KillSignal=SIGTERM');

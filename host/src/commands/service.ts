@@ -1,4 +1,5 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -16,7 +17,12 @@ import { opts } from './site.js';
 
 const UNIT = 'integration-client.service';
 
-export function unitText(home: string): string {
+/**
+ * The unit. `user`: the account the service runs as (`User=`); without one it runs as root. NoNewPrivileges and
+ * ProtectSystem=full (/usr, /boot, /etc read-only) take nothing the service needs: it writes only to its data
+ * directory and to its destinations, which are not under those.
+ */
+export function unitText(home: string, user?: string): string {
   const bin = resolve(fileURLToPath(new URL('../../bin/ic.js', import.meta.url)));
   return `[Unit]
 Description=BeyondTrust Integration Client scheduler
@@ -25,16 +31,29 @@ Wants=network-online.target
 
 [Service]
 Type=simple
-Environment=IC_HOME=${home}
+${user ? `User=${user}\n` : ''}Environment=IC_HOME=${home}
 ExecStart=${[process.execPath, ...SERVICE_NODE_FLAGS, bin].join(' ')} service run
 Restart=on-failure
 RestartSec=10
 KillSignal=SIGTERM
 TimeoutStopSec=120
+NoNewPrivileges=true
+ProtectSystem=full
 
 [Install]
 WantedBy=multi-user.target
 `;
+}
+
+/** The name of the account owning `path` (its uid when it has no name); undefined for root. */
+function ownerName(path: string): string | undefined {
+  const { uid } = statSync(path);
+  if (uid === 0) return undefined;
+  try {
+    return execFileSync('id', ['-nu', String(uid)], { encoding: 'utf8' }).trim() || String(uid);
+  } catch {
+    return String(uid); // systemd takes a numeric User= too
+  }
 }
 
 export function serviceCommands(ic: Command): void {
@@ -87,15 +106,24 @@ export function serviceCommands(ic: Command): void {
   s.command('install')
     .description(`write a systemd unit (${UNIT}) that runs \`ic service run\``)
     .option('--unit-dir <dir>', 'where to write the unit', '/etc/systemd/system')
+    .option(
+      '--user <name>',
+      'the account the service runs as (default: the owner of the data directory, which holds its 0600 secret key; root if root owns it)',
+    )
     .option('--dry-run', 'print the unit instead of writing it')
     .addHelpText(
       'after',
-      '\nExample:\n  sudo ic service install --home /var/lib/integration-client && sudo systemctl enable --now integration-client',
+      '\nExample:\n  sudo ic service install --home /var/lib/integration-client --user integration-client && sudo systemctl enable --now integration-client',
     )
-    .action(async (o: HomeOptions & { unitDir: string; dryRun?: boolean }, cmd: Command) => {
+    .action(async (o: HomeOptions & { unitDir: string; user?: string; dryRun?: boolean }, cmd: Command) => {
       const home = icHome(opts(cmd, o).home);
       if (!hasSettings(home)) throw new ConfigError(`no settings database in ${home}; run \`ic init\` first`);
-      const text = unitText(home);
+      const user = o.user ?? ownerName(home);
+      const text = unitText(home, user);
+      if (!user)
+        process.stderr.write(
+          `note: ${home} belongs to root, so the service runs as root; give the data directory to a service account (chown -R) or pass --user\n`,
+        );
       if (o.dryRun) out.line(text);
       else {
         await mkdir(o.unitDir, { recursive: true });
