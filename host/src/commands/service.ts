@@ -18,9 +18,9 @@ import { opts } from './site.js';
 const UNIT = 'integration-client.service';
 
 /**
- * The unit. `user`: the account the service runs as (`User=`); without one it runs as root. NoNewPrivileges and
- * ProtectSystem=full (/usr, /boot, /etc read-only) take nothing the service needs: it writes only to its data
- * directory and to its destinations, which are not under those.
+ * The unit. `user`: the account the service runs as (`User=`); without one it runs as root. NoNewPrivileges, and
+ * ProtectSystem=full (/usr, /boot, /etc read-only) unless the data directory is under one of those; a destination
+ * under them needs that line removed, which the unit's comment says.
  */
 export function unitText(home: string, user?: string): string {
   const bin = resolve(fileURLToPath(new URL('../../bin/ic.js', import.meta.url)));
@@ -38,8 +38,11 @@ RestartSec=10
 KillSignal=SIGTERM
 TimeoutStopSec=120
 NoNewPrivileges=true
-ProtectSystem=full
-
+${
+  /^\/(usr|boot|etc)(\/|$)/.test(home)
+    ? ''
+    : '# /usr, /boot and /etc read-only to the service: remove if a destination writes under them\nProtectSystem=full\n'
+}
 [Install]
 WantedBy=multi-user.target
 `;
