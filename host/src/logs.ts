@@ -64,6 +64,18 @@ export function logFiles(dir: string, kind: LogKind): string[] {
 }
 
 const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/** pino's number for a level name (`warn` → 40); undefined for anything else. */
+export function levelNumber(name: string): number | undefined {
+  const found = Object.entries(LEVELS).find(([, n]) => n === name.toUpperCase());
+  return found ? Number(found[0]) : undefined;
+}
+
+/** Whether a log line is at `min` or above; a line that is not a JSON log line is kept. */
+export function atLeast(line: string, min: number): boolean {
+  const level = /"level":(\d+)/.exec(line)?.[1];
+  return level === undefined || Number(level) >= min;
+}
 const SKIP = new Set(['level', 'time', 'pid', 'hostname', 'name', 'msg', 'err']);
 
 /** One JSON log line as a readable line. */

@@ -1,5 +1,5 @@
 /** `ic logs` and `ic settings`: rolled JSON log files, readable output, removal after the configured days. */
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -20,6 +20,16 @@ describe('ic logs / ic settings (built binary)', () => {
     for (const l of json) expect(JSON.parse(l)).toMatchObject({ name: 'client', level: expect.any(Number) });
     const readable = await ic('logs');
     expect(readable).toMatch(/^\d{4}-\d\d-\d\dT[\d:.]+Z INFO {2}/m);
+    // --level: that level and above only; the last -n of those.
+    const now = Date.now();
+    await appendFile(
+      join(home, 'logs', `client.${today}.1.log`),
+      `{"level":40,"time":${now},"msg":"a warning"}\n{"level":30,"time":${now},"msg":"an info"}\n{"level":50,"time":${now},"msg":"an error"}\n`,
+    );
+    const warnings = (await ic('logs', '--level', 'warn')).trim().split('\n');
+    expect(warnings.map((l) => l.replace(/^\S+ /, ''))).toEqual(['WARN  a warning', 'ERROR an error']);
+    expect((await ic('logs', '--level', 'error', '-n', '1')).trim()).toMatch(/ERROR an error$/);
+    expect((await runIc(home, ['logs', '--level', 'loud'])).code).toBe(2);
     await writeFile(join(home, 'logs', 'client.2020-01-01.1.log'), '{"level":30,"time":0,"msg":"old"}\n');
     await writeFile(join(home, 'logs', 'service.2020-01-02.1.log'), '{"level":30,"time":0,"msg":"old"}\n');
     expect(await ic('settings', 'set', '--log-removal-days', '30')).toMatch(/saved/);

@@ -2,7 +2,8 @@ import { createReadStream, readFileSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { icHome, openApp } from '../app.js';
 import { EXIT } from '../exit-codes.js';
-import { logDirectory, logFiles, readable, type LogKind } from '../logs.js';
+import { atLeast, levelNumber, logDirectory, logFiles, readable, type LogKind } from '../logs.js';
+import { ConfigError } from '@integration-client/plugin-sdk';
 import { out } from '../output.js';
 import type { HomeOptions } from './common.js';
 
@@ -10,6 +11,7 @@ interface LogsOptions extends HomeOptions {
   service?: boolean;
   follow?: boolean;
   lines: string;
+  level?: string;
 }
 
 export function logsCommand(ic: Command): void {
@@ -18,18 +20,30 @@ export function logsCommand(ic: Command): void {
     .option('--service', 'the service log instead of the client log')
     .option('-f, --follow', 'keep printing new lines (across daily rolls) until interrupted')
     .option('-n, --lines <n>', 'lines from the end to start with', '50')
+    .option('--level <level>', 'only lines at this level or above: trace, debug, info, warn, error or fatal')
     .option('--json', 'print the JSON lines as they are')
-    .addHelpText('after', '\nExamples:\n  ic logs -n 200\n  ic logs --service --follow')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  ic logs -n 200\n  ic logs --service --level warn -n 20\n  ic logs --service --follow',
+    )
     .action(async (o: LogsOptions, cmd: Command) => {
+      const min = o.level === undefined ? 0 : levelNumber(o.level);
+      if (min === undefined)
+        throw new ConfigError(`--level ${o.level} is not a level; use trace, debug, info, warn, error or fatal`);
       const home = icHome(cmd.optsWithGlobals<HomeOptions>().home);
       const app = await openApp(home);
       const dir = logDirectory(home, (await app.db.application()).logDirectory);
       await app.close();
       const kind: LogKind = o.service ? 'service' : 'client';
-      const show = (line: string) => line && out.line(o.json ? line : readable(line));
+      const show = (line: string) => line && atLeast(line, min) && out.line(o.json ? line : readable(line));
       const files = logFiles(dir, kind);
       const lines: string[] = [];
-      for (const f of files.slice(-2)) lines.push(...readFileSync(f, 'utf8').split('\n').filter(Boolean));
+      for (const f of files.slice(-2))
+        lines.push(
+          ...readFileSync(f, 'utf8')
+            .split('\n')
+            .filter((l) => l && atLeast(l, min)),
+        );
       if (!files.length && !o.follow) {
         out.line(`no ${kind} log yet in ${dir}`);
         process.exitCode = EXIT.ok;
