@@ -133,7 +133,7 @@ describe('ic settings commands (built binary, real settings database, simulator)
     expect(json(test)).toMatchObject({ ok: true });
   });
 
-  it('schedule add refuses recordings to SQL and bad periods, runs on demand, and records the run', async () => {
+  it('schedule add refuses recordings to SQL and bad periods, runs on demand, records the run; edit keeps, clears and switches', async () => {
     const wrong = await ic([
       'schedule',
       'add',
@@ -185,6 +185,24 @@ describe('ic settings commands (built binary, real settings database, simulator)
     expect(list[0]).toMatchObject({ name: 'nightly', lastRun: { outcome: 'succeeded' } });
     expect((await ic(['schedule', 'show', 'nightly'])).stdout).toMatch(/run 2 .* succeeded/);
     expect((await ic(['site', 'remove', 'main'])).stderr).toMatch(/used by schedule\(s\) nightly/);
+    // edit: the time of day is kept until --no-at clears it; --disabled and --enabled switch it off and on.
+    const shown = async () =>
+      json<{ period: string; timeOfDay?: string; enabled: boolean }>(
+        await ic(['schedule', 'show', 'nightly', '--json']),
+      );
+    const hourly = await ic(['schedule', 'edit', 'nightly', '--every', '12h']);
+    expect(hourly.code).toBe(2);
+    expect(hourly.stderr).toMatch(/runs at 02:00, which only whole-day periods have; add --no-at/);
+    expect((await ic(['schedule', 'edit', 'nightly', '--every', '12h', '--no-at', '--disabled'])).stdout).toMatch(
+      /every 12h, 2 transfer\(s\), disabled \(switch it on with `ic schedule edit nightly --enabled`\)/,
+    );
+    expect(await shown()).toMatchObject({ period: '12h', enabled: false });
+    expect((await shown()).timeOfDay).toBeUndefined();
+    expect((await ic(['schedule', 'edit', 'nightly', '--every', '2d', '--at', '03:30'])).code).toBe(0);
+    expect(await shown()).toMatchObject({ period: '2d', timeOfDay: '03:30', enabled: false });
+    expect((await ic(['schedule', 'edit', 'nightly', '--enabled', '--disabled'])).code).toBe(2);
+    expect((await ic(['schedule', 'edit', 'nightly', '--enabled'])).code).toBe(0);
+    expect(await shown()).toMatchObject({ period: '2d', timeOfDay: '03:30', enabled: true });
     expect((await ic(['schedule', 'remove', 'nightly'])).code).toBe(0);
     expect((await ic(['destination', 'remove', 'db'])).code).toBe(0);
   });

@@ -11,9 +11,12 @@ import { opts } from './site.js';
 
 interface ScheduleOptions extends HomeOptions {
   every?: string;
-  at?: string;
+  /** false: `--no-at` (edit), the time of day cleared. */
+  at?: string | false;
   transfer?: string[];
   disabled?: boolean;
+  /** `--enabled` (edit): switched back on. */
+  enabled?: boolean;
 }
 
 /** `site:destination:type,type` → a transfer. */
@@ -27,12 +30,20 @@ function parseTransfer(text: string): ScheduleSettings['transfers'][number] {
 }
 
 async function save(app: App, name: string, o: ScheduleOptions, base?: ScheduleSettings): Promise<number> {
+  if (o.enabled && o.disabled) throw new ConfigError('--enabled and --disabled contradict each other; give one');
+  const { timeOfDay, ...kept } = base ?? ({} as Partial<ScheduleSettings>);
+  if (timeOfDay !== undefined && o.at === undefined && o.every !== undefined && !o.every.endsWith('d'))
+    throw new ConfigError(
+      `schedule ${JSON.stringify(name)} runs at ${timeOfDay}, which only whole-day periods have; add --no-at to run every ${o.every}`,
+    );
   const schedule = app.validator.schedule({
-    ...base,
+    ...kept,
+    ...(o.at !== false && timeOfDay !== undefined && { timeOfDay }),
     name,
     ...(o.every !== undefined && { period: o.every }),
-    ...(o.at !== undefined && { timeOfDay: o.at }),
-    ...(o.disabled !== undefined && { enabled: !o.disabled }),
+    ...(typeof o.at === 'string' && { timeOfDay: o.at }),
+    ...(o.disabled && { enabled: false }),
+    ...(o.enabled && { enabled: true }),
     ...(o.transfer?.length && { transfers: o.transfer.map(parseTransfer) }),
   });
   for (const t of schedule.transfers) await app.db.site(t.site);
@@ -41,7 +52,7 @@ async function save(app: App, name: string, o: ScheduleOptions, base?: ScheduleS
   if (o.json) out.json({ saved: name });
   else
     out.line(
-      `schedule ${JSON.stringify(name)} saved: every ${schedule.period}${schedule.timeOfDay ? ` at ${schedule.timeOfDay}` : ''}, ${schedule.transfers.length} transfer(s)`,
+      `schedule ${JSON.stringify(name)} saved: every ${schedule.period}${schedule.timeOfDay ? ` at ${schedule.timeOfDay}` : ''}, ${schedule.transfers.length} transfer(s)${schedule.enabled === false ? ', disabled (switch it on with `ic schedule edit ' + name + ' --enabled`)' : ''}`,
     );
   return EXIT.ok;
 }
@@ -73,7 +84,12 @@ export function scheduleCommands(ic: Command): void {
       });
     });
   fields(s.command('edit <name>').description('change a schedule (--transfer replaces all transfers)'))
-    .addHelpText('after', '\nExample:\n  ic schedule edit nightly --every 12h')
+    .option('--no-at', 'clear the time of day (needed to go from whole days to hours or minutes)')
+    .option('--enabled', 'switch it back on')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  ic schedule edit nightly --every 12h --no-at\n  ic schedule edit nightly --enabled',
+    )
     .action(async (name: string, o: ScheduleOptions, cmd: Command) => {
       process.exitCode = await withApp(opts(cmd, o), async (app) => save(app, name, o, await app.db.schedule(name)));
     });
