@@ -77,6 +77,24 @@ describe('ic settings commands (built binary, real settings database, simulator)
       (await ic(['site', 'add', 'x', '--host', 'https://bad', '--client-id', 'i', '--client-secret', 's'])).stderr,
     ).toMatch(/\/host: is not valid \(Host name of the site, optionally with :port, without https:\/\/\)/);
     expect((await ic(['site', 'show', 'nope'])).code).toBe(2);
+    // edit changes only what it is given; --no-… takes an optional field away again.
+    const site = async () => json<Record<string, unknown>>(await ic(['site', 'show', 'main', '--json']));
+    const edit = (args: string[], env: Record<string, string> = {}) => ic(['site', 'edit', 'main', ...args], env);
+    expect((await edit(['--insecure'], { IC_BACKUP_PASSWORD: 'backup-pw' })).code).toBe(0);
+    expect(await site()).toMatchObject({
+      insecure: true,
+      backupPassword: '********',
+      caFile: ApplianceSimulator.caFile,
+    });
+    expect(await readFile(join(home, 'settings.db'))).not.toContain(Buffer.from('backup-pw'));
+    expect((await edit(['--rate-limit', '10'])).code).toBe(0);
+    expect(await site()).toMatchObject({ insecure: true, rateLimitPerSecond: 10, backupPassword: '********' });
+    expect((await edit(['--no-insecure', '--no-backup-password'])).code).toBe(0);
+    expect(await site()).toMatchObject({ insecure: false, caFile: ApplianceSimulator.caFile });
+    expect((await site()).backupPassword).toBeUndefined();
+    expect((await edit(['--no-ca-file', '--no-test'])).code).toBe(0);
+    expect((await site()).caFile).toBeUndefined();
+    expect((await edit(['--ca-file', ApplianceSimulator.caFile])).code).toBe(0); // the credentials test passes again
   });
 
   it("destination add validates against the plugin's schema naming the field, tests, and masks secrets", async () => {

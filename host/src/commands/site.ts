@@ -11,8 +11,10 @@ interface SiteOptions extends HomeOptions {
   host?: string;
   clientId?: string;
   clientSecret?: string;
-  backupPassword?: string;
-  caFile?: string;
+  /** false: `--no-backup-password` (edit). */
+  backupPassword?: string | false;
+  /** false: `--no-ca-file` (edit). */
+  caFile?: string | false;
   insecure?: boolean;
   rateLimit?: string;
   test?: boolean;
@@ -33,16 +35,20 @@ function printTest(name: string, t: CredentialsTest, json?: boolean): void {
 }
 
 async function save(app: App, o: SiteOptions, base: Partial<SiteSettings>, name: string): Promise<number> {
+  const backupPassword = o.backupPassword ?? process.env.IC_BACKUP_PASSWORD;
+  const { backupPassword: oldPassword, caFile: oldCa, ...kept } = base;
   const site = app.validator.site({
-    ...base,
+    ...kept,
+    ...(backupPassword !== false && oldPassword !== undefined && { backupPassword: oldPassword }),
+    ...(o.caFile !== false && oldCa !== undefined && { caFile: oldCa }),
     name,
     ...(o.host !== undefined && { host: o.host }),
     ...(o.clientId !== undefined && { clientId: o.clientId }),
     ...((o.clientSecret ?? process.env.IC_CLIENT_SECRET) !== undefined && {
       clientSecret: o.clientSecret ?? process.env.IC_CLIENT_SECRET,
     }),
-    ...(o.backupPassword !== undefined && { backupPassword: o.backupPassword }),
-    ...(o.caFile !== undefined && { caFile: o.caFile }),
+    ...(typeof backupPassword === 'string' && { backupPassword }),
+    ...(typeof o.caFile === 'string' && { caFile: o.caFile }),
     ...(o.insecure !== undefined && { insecure: o.insecure }),
     ...(o.rateLimit !== undefined && { rateLimitPerSecond: Number(o.rateLimit) }),
   });
@@ -68,7 +74,10 @@ export function siteCommands(ic: Command): void {
       .option('--host <host>', 'site host name, without https:// (e.g. support.example.com)')
       .option('--client-id <id>', 'OAuth client id of the API account')
       .option('--client-secret <secret>', 'its client secret (or set IC_CLIENT_SECRET, which keeps it out of `ps`)')
-      .option('--backup-password <password>', 'optional password applied to site backups')
+      .option(
+        '--backup-password <password>',
+        'optional password applied to site backups (or set IC_BACKUP_PASSWORD, which keeps it out of `ps`)',
+      )
       .option('--ca-file <pem>', 'extra CA certificates trusted for this site')
       .option('--insecure', 'skip certificate checks (logged as a warning on every run)')
       .option('--rate-limit <perSecond>', 'client-side request limit (default 20)')
@@ -87,7 +96,13 @@ export function siteCommands(ic: Command): void {
       });
     });
   fields(site.command('edit <name>').description('change fields of a site (tested again before it is saved)'))
-    .addHelpText('after', '\nExample:\n  ic site edit main --client-secret "$NEW_SECRET"')
+    .option('--no-backup-password', 'take backups without a password again')
+    .option('--no-ca-file', 'trust only the system CAs again')
+    .option('--no-insecure', 'check certificates again')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  ic site edit main --client-secret "$NEW_SECRET"\n  ic site edit main --no-insecure --ca-file /etc/ssl/appliance-ca.pem',
+    )
     .action(async (name: string, o: SiteOptions, cmd: Command) => {
       process.exitCode = await withApp(opts(cmd, o), async (app) => save(app, o, await app.db.site(name), name));
     });
