@@ -149,6 +149,21 @@ describe('ic settings commands (built binary, real settings database, simulator)
     expect(JSON.stringify(list)).not.toContain(db);
     const test = await ic(['destination', 'test', 'db', '--json']);
     expect(json(test)).toMatchObject({ ok: true });
+    // edit: --set changes a field, --unset takes it back to its default; --config replaces the whole config.
+    const files = async () =>
+      json<{ config: Record<string, unknown> }>(await ic(['destination', 'show', 'files', '--json'])).config;
+    const edit = (...args: string[]) => ic(['destination', 'edit', 'files', ...args]);
+    expect((await edit('--set', 'retentionCount=3', '--set', 'fileNameConflictHandling=Skip')).code).toBe(0);
+    expect(await files()).toMatchObject({ retentionCount: 3, fileNameConflictHandling: 'Skip' });
+    expect((await edit('--unset', 'retentionCount', '--unset', 'fileNameConflictHandling')).code).toBe(0);
+    expect(await files()).toMatchObject({ fileNameConflictHandling: 'AppendNumber' });
+    expect((await files()).retentionCount).toBeUndefined();
+    expect((await edit('--unset', 'nosuch')).stderr).toMatch(/--unset nosuch: destination "files" has no field/);
+    expect((await edit('--set', 'retentionCount=2')).code).toBe(0);
+    const whole = { destinationDirectory: join(out, 'files'), createDirectory: false };
+    expect((await edit('--config', JSON.stringify(whole))).code).toBe(0);
+    expect(await files()).toMatchObject(whole);
+    expect((await files()).retentionCount).toBeUndefined();
   });
 
   it('schedule add refuses recordings to SQL and bad periods, runs on demand, records the run; edit keeps, clears and switches', async () => {

@@ -12,6 +12,8 @@ interface DestinationOptions extends HomeOptions {
   plugin?: string;
   set?: string[];
   config?: string;
+  /** Fields taken out of the config (edit): back to their defaults, or absent. */
+  unset?: string[];
   test?: boolean;
 }
 
@@ -45,11 +47,16 @@ async function save(
   const pluginId = o.plugin ?? base?.plugin;
   if (!pluginId) throw new ConfigError('--plugin <id> is required (see `ic plugin list`)');
   const pkg = await app.destinations.plugin(pluginId);
+  // --config is the whole config (on edit it replaces the stored one); --set changes single fields on top.
   let given: Record<string, unknown> = {
-    ...(base?.config ?? {}),
-    ...(o.config ? await readJsonArg(o.config, '--config') : {}),
+    ...(o.config ? await readJsonArg(o.config, '--config') : (base?.config ?? {})),
     ...parseSets(o.set ?? [], pkg.configSchema.schema),
   };
+  for (const key of o.unset ?? []) {
+    if (!(key in given))
+      throw new ConfigError(`--unset ${key}: destination ${JSON.stringify(name)} has no field ${JSON.stringify(key)}`);
+    delete given[key];
+  }
   // On a terminal with nothing given, ask for each field (generated from the plugin's schema).
   if (!base && !o.config && !o.set?.length && process.stdin.isTTY && !o.json)
     given = await promptConfig(pkg.configSchema.schema, given);
@@ -88,7 +95,7 @@ export function destinationCommands(ic: Command): void {
     c
       .option('--plugin <id>', 'plugin id (see `ic plugin list`)')
       .option('--set <key=value>', 'one config field (repeatable)', collect)
-      .option('--config <json|file>', 'the whole config as JSON text or a file')
+      .option('--config <json|file>', 'the whole config as JSON text or a file (edit: replaces the stored one)')
       .option('--no-test', 'save without testing the destination')
       .option('--json', 'print JSON');
   fields(d.command('add <name>').description("add a destination; validated against the plugin's schema and tested"))
@@ -104,7 +111,11 @@ export function destinationCommands(ic: Command): void {
       });
     });
   fields(d.command('edit <name>').description('change config fields of a destination (tested again)'))
-    .addHelpText('after', '\nExample:\n  ic destination edit files --set fileNameConflictHandling=Skip')
+    .option('--unset <key>', 'take a field out of the config: back to its default (repeatable)', collect)
+    .addHelpText(
+      'after',
+      '\nExamples:\n  ic destination edit files --set fileNameConflictHandling=Skip\n  ic destination edit files --unset retentionCount',
+    )
     .action(async (name: string, o: DestinationOptions, cmd: Command) => {
       process.exitCode = await withApp(opts(cmd, o), async (app) => save(app, name, o, await app.db.destination(name)));
     });
