@@ -115,7 +115,17 @@ describe('notifications', () => {
     expect(JSON.parse(shown.stdout)).toMatchObject({
       password: '********',
       to: ['ops@example.com', 'dba@example.com'],
+      groupWindowMinutes: 60, // the schema's default, in effect
     });
+    const readable = (await ic('notify', 'show')).stdout;
+    expect(readable).toMatch(/^smtpPort +\d+$/m); // given
+    expect(readable).toMatch(/^groupWindowMinutes +60 {2}\(default\)$/m);
+    expect(readable).not.toContain('smtp-s3cret');
+    expect((await ic('notify', 'set', '--disable')).stdout).toMatch(
+      /notifications disabled \(on again: `ic notify set`\)/,
+    );
+    expect(JSON.parse((await ic('notify', 'show', '--json')).stdout)).toMatchObject({ enabled: false });
+    expect((await ic('notify', 'set')).code).toBe(0);
     const before = mails.length;
     const test = await ic('notify', 'test');
     expect(test.stdout).toMatch(/ok: test mail sent to ops@example.com, dba@example.com/);

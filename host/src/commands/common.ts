@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { ConfigError } from '@integration-client/plugin-sdk';
 import { icHome, openApp, type App } from '../app.js';
+import { out } from '../output.js';
 
 /** Options every settings command takes. */
 export interface HomeOptions {
@@ -73,4 +74,17 @@ export function table(rows: readonly (readonly string[])[]): string {
 /** The notification settings as shown: the SMTP password masked. */
 export function maskPassword<T extends { password?: string }>(n: T): T {
   return n.password === undefined ? n : { ...n, password: '********' };
+}
+
+/**
+ * Prints settings in effect as aligned `key  value` lines; a key that is not in `stored` (nor in `given`, values
+ * that are not settings) is marked `(default)`.
+ */
+export function printSettings(shown: object, stored: object, given: readonly string[] = []): void {
+  const width = Math.max(...Object.keys(shown).map((k) => k.length));
+  for (const [k, v] of Object.entries(shown)) {
+    const value = Array.isArray(v) ? v.join(', ') : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    const note = k in stored || given.includes(k) ? '' : '  (default)';
+    out.line(`${k.padEnd(width)}  ${value}${note}`);
+  }
 }

@@ -3,7 +3,7 @@ import { ConfigError } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
-import { collect, maskPassword, withApp, type HomeOptions } from './common.js';
+import { collect, maskPassword, printSettings, withApp, type HomeOptions } from './common.js';
 import { opts } from './site.js';
 
 interface NotifyOptions extends HomeOptions {
@@ -60,24 +60,25 @@ export function notifyCommands(ic: Command): void {
         if (o.json) out.json({ saved: true });
         else
           out.line(
-            `notifications ${o.disable ? 'disabled' : `to ${next.notification!.to.join(', ')}`} saved; try \`ic notify test\``,
+            o.disable
+              ? 'notifications disabled (on again: `ic notify set`)'
+              : `notifications to ${next.notification!.to.join(', ')} saved; try \`ic notify test\``,
           );
         return EXIT.ok;
       });
     });
   n.command('show')
-    .description('show the notification settings (password masked)')
+    .description('show the notification settings in effect (defaults marked; password masked)')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic notify show')
     .action(async (o: HomeOptions, cmd: Command) => {
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
-        const x = (await app.db.application()).notification;
+        const stored = (await app.db.application()).notification;
+        const x = app.application.notification; // with the schema's defaults
         const shown = x ? maskPassword(x) : undefined;
         if (o.json) out.json(shown ?? null);
-        else if (!shown) out.line('notifications are not set up; see `ic notify set --help`');
-        else
-          for (const [k, v] of Object.entries(shown))
-            out.line(`${k.padEnd(20)} ${Array.isArray(v) ? v.join(', ') : String(v)}`);
+        else if (!shown || !stored) out.line('notifications are not set up; see `ic notify set --help`');
+        else printSettings(shown, stored);
         return EXIT.ok;
       });
     });

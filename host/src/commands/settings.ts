@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { runningService } from '../service/state.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
-import { maskPassword, withApp, type HomeOptions } from './common.js';
+import { maskPassword, printSettings, withApp, type HomeOptions } from './common.js';
 import { opts } from './site.js';
 
 interface SettingsOptions extends HomeOptions {
@@ -85,14 +85,7 @@ export function settingsCommands(ic: Command): void {
           ...(a.notification && { notification: maskPassword(a.notification) }),
         };
         if (o.json) out.json(shown);
-        else {
-          const width = Math.max(...Object.keys(shown).map((k) => k.length));
-          for (const [k, v] of Object.entries(shown)) {
-            const value = typeof v === 'object' ? JSON.stringify(v) : String(v);
-            const note = k in stored || k === 'settingsDatabase' ? '' : '  (default)';
-            out.line(`${k.padEnd(width)}  ${value}${note}`);
-          }
-        }
+        else printSettings(shown, stored, ['settingsDatabase']);
         return EXIT.ok;
       });
     });
