@@ -1,9 +1,9 @@
 import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { ConfigError } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
 import { icHome, openApp } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { atLeast, levelNumber, logDirectory, logFiles, readable, type LogKind } from '../logs.js';
-import { ConfigError } from '@integration-client/plugin-sdk';
 import { out } from '../output.js';
 import type { HomeOptions } from './common.js';
 
