@@ -5,7 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve, sep } from 'node:path';
 import { ConfigError, SDK_API_VERSION } from '@integration-client/plugin-sdk';
 import { HOST_VERSION } from './host-version.js';
 
@@ -182,11 +183,27 @@ npm publish                                           # then \`ic plugin install
   };
 }
 
-/** Writes the scaffold; refuses a bad id or a folder that already has a package.json. Returns the folder. */
+/**
+ * How the new package gets the plugin SDK. From an installed host (the SDK under a node_modules folder), the
+ * registry's: `npm install`. From a source checkout, whose SDK is not on a registry yet, the checkout's own:
+ * `npm link <checkout>/plugin-sdk`, which leaves package.json's dependency as it is for publishing.
+ */
+export function sdkInstallCommand(
+  sdkEntry = createRequire(import.meta.url).resolve('@integration-client/plugin-sdk'),
+): string {
+  let dir = dirname(sdkEntry);
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir.includes(`${sep}node_modules${sep}`) ? 'npm install' : `npm link ${dir}`;
+}
+
+/**
+ * Writes the scaffold; refuses a bad id or a folder that already has a package.json. Returns the folder, the files
+ * and the command that installs the SDK into it.
+ */
 export async function scaffoldPlugin(
   o: ScaffoldOptions,
   cwd = process.cwd(),
-): Promise<{ dir: string; files: string[] }> {
+): Promise<{ dir: string; files: string[]; install: string }> {
   if (!ID.test(o.id))
     throw new ConfigError(
       `plugin id ${JSON.stringify(o.id)} must be kebab-case: lowercase letters, digits and dashes, starting with a letter`,
@@ -200,5 +217,5 @@ export async function scaffoldPlugin(
     await mkdir(join(dir, file, '..'), { recursive: true });
     await writeFile(join(dir, file), text);
   }
-  return { dir, files: Object.keys(files) };
+  return { dir, files: Object.keys(files), install: sdkInstallCommand() };
 }

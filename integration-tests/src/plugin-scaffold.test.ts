@@ -32,6 +32,8 @@ describe('ic plugin new', () => {
     expect(JSON.parse(r.stdout)).toEqual({
       dir,
       files: ['package.json', 'config.schema.json', 'index.js', 'test/plugin.test.js', 'README.md', '.gitignore'],
+      // A host run from this checkout: its SDK is not on a registry, so the package links the checkout's.
+      install: `npm link ${join(REPO_ROOT, 'plugin-sdk')}`,
     });
     const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as Record<
       string,

@@ -128,7 +128,10 @@ export function pluginCommands(ic: Command): void {
     .option('--dir <dir>', 'target folder (default ./<package name>)')
     .option('--display-name <text>', 'human-readable name')
     .option('--json', 'print JSON')
-    .addHelpText('after', '\nExample:\n  ic plugin new jsonl && cd ic-plugin-jsonl && npm install && npm test')
+    .addHelpText(
+      'after',
+      '\nExample:\n  ic plugin new jsonl && cd ic-plugin-jsonl && npm install && npm test\n(from a source checkout it prints `npm link <checkout>/plugin-sdk` instead of `npm install`: the SDK is not on a registry yet)',
+    )
     .action(async (id: string, o: { package?: string; dir?: string; displayName?: string; json?: boolean }) => {
       const r = await scaffoldPlugin({
         id,
@@ -139,7 +142,7 @@ export function pluginCommands(ic: Command): void {
       if (o.json) out.json(r);
       else
         out.line(
-          `created ${r.dir}:\n${r.files.map((f) => `  ${f}`).join('\n')}\nnext: cd ${r.dir} && npm install && npm test`,
+          `created ${r.dir}:\n${r.files.map((f) => `  ${f}`).join('\n')}\nnext: cd ${r.dir} && ${r.install} && npm test${r.install.startsWith('npm link') ? '\n(this host runs from a source checkout: the SDK comes from it, not from a registry; package.json is left as it is)' : ''}`,
         );
       process.exitCode = EXIT.ok;
     });
