@@ -5,8 +5,8 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname, join, resolve, sep } from 'node:path';
+import { join, resolve } from 'node:path';
+import { checkoutSdkDir } from '@integration-client/core';
 import { ConfigError, SDK_API_VERSION } from '@integration-client/plugin-sdk';
 import { HOST_VERSION } from './host-version.js';
 
@@ -184,16 +184,13 @@ npm publish                                           # then \`ic plugin install
 }
 
 /**
- * How the new package gets the plugin SDK. From an installed host (the SDK under a node_modules folder), the
- * registry's: `npm install`. From a source checkout, whose SDK is not on a registry yet, the checkout's own:
- * `npm link <checkout>/plugin-sdk`, which leaves package.json's dependency as it is for publishing.
+ * How the new package gets the plugin SDK. From an installed host, the registry's: `npm install`. From a source
+ * checkout, whose SDK is not on a registry yet, the checkout's own: `npm link <checkout>/plugin-sdk`, which leaves
+ * package.json's dependency as it is for publishing.
  */
-export function sdkInstallCommand(
-  sdkEntry = createRequire(import.meta.url).resolve('@integration-client/plugin-sdk'),
-): string {
-  let dir = dirname(sdkEntry);
-  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
-  return dir.includes(`${sep}node_modules${sep}`) ? 'npm install' : `npm link ${dir}`;
+export function sdkInstallCommand(): string {
+  const dir = checkoutSdkDir();
+  return dir ? `npm link ${dir}` : 'npm install';
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -67,6 +68,31 @@ describe('ic plugin new', () => {
     expect(again.code).toBe(2);
     expect(again.stderr).toContain('already holds a package.json');
   });
+
+  it('a plugin scaffolded outside the checkout installs offline: the host run from the checkout gives it its SDK', async () => {
+    const outside = await mkdtemp(join(tmpdir(), 'ic-outside-'));
+    try {
+      const home = join(outside, 'home');
+      expect((await runIc(home, ['init'])).code).toBe(0);
+      const dir = join(outside, 'ic-plugin-outside');
+      expect((await runIc(home, ['plugin', 'new', 'outside', '--dir', dir])).code).toBe(0);
+      // No registry given: the SDK is not on the public one, so npm would answer 404 for ^0.1.0.
+      const installed = await runIc(home, ['plugin', 'install', dir, '--json']);
+      expect(installed.code, installed.stderr).toBe(0);
+      expect(JSON.parse(installed.stdout)).toMatchObject({ id: 'outside', version: '0.1.0' });
+      const project = JSON.parse(await readFile(join(home, 'plugins', 'package.json'), 'utf8')) as {
+        overrides?: Record<string, string>;
+      };
+      expect(project.overrides).toEqual({ '@integration-client/plugin-sdk': `file:${join(REPO_ROOT, 'plugin-sdk')}` });
+      const listed = JSON.parse((await runIc(home, ['plugin', 'list', '--json'])).stdout) as {
+        id: string;
+        status: string;
+      }[];
+      expect(listed.find((p) => p.id === 'outside')).toMatchObject({ status: 'ok' });
+    } finally {
+      await rm(outside, { recursive: true, force: true });
+    }
+  }, 120_000);
 
   it('the example jsonl plugin, built from the scaffold, passes its own tests', async () => {
     const tests = await run(process.execPath, ['--test'], { cwd: join(REPO_ROOT, 'integration-tests/examples/jsonl') });

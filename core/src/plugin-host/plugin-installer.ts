@@ -12,7 +12,8 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { basename, isAbsolute, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import {
   ConfigError,
@@ -54,6 +55,38 @@ async function ensureProject(pluginsDir: string): Promise<void> {
   await mkdir(pluginsDir, { recursive: true });
   const pkg = join(pluginsDir, 'package.json');
   if (!existsSync(pkg)) await writeFile(pkg, JSON.stringify({ ...PROJECT, dependencies: {} }, null, 2) + '\n');
+}
+
+const SDK = '@integration-client/plugin-sdk';
+
+/**
+ * The folder of this host's plugin SDK when the host runs from a source checkout (the SDK is not under a
+ * node_modules folder, so it did not come from a registry); undefined for an installed host.
+ */
+export function checkoutSdkDir(sdkEntry = createRequire(import.meta.url).resolve(SDK)): string | undefined {
+  let dir = dirname(sdkEntry);
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir.includes(`${sep}node_modules${sep}`) ? undefined : dir;
+}
+
+/**
+ * A host run from a source checkout, installing without a registry of its own, gives its plugins its own SDK (an
+ * npm `overrides` entry in the plugins project): the SDK is not on the public registry yet, and npm failed with a
+ * 404 on the plugin's `@integration-client/plugin-sdk` dependency. With a registry (`--registry`, npm's config),
+ * the registry's SDK is used, and an override from before is taken out.
+ */
+async function provideSdk(pluginsDir: string, registry: string | undefined): Promise<void> {
+  const file = join(pluginsDir, 'package.json');
+  const pkg = JSON.parse(await readFile(file, 'utf8')) as { overrides?: Record<string, string> };
+  const dir = registry || process.env.npm_config_registry ? undefined : checkoutSdkDir();
+  const want = dir ? `file:${dir}` : undefined;
+  if (pkg.overrides?.[SDK] === want) return;
+  const overrides = { ...pkg.overrides };
+  if (want) overrides[SDK] = want;
+  else delete overrides[SDK];
+  if (Object.keys(overrides).length) pkg.overrides = overrides;
+  else delete pkg.overrides;
+  await writeFile(file, JSON.stringify(pkg, null, 2) + '\n');
 }
 
 async function npm(args: string[], o: Omit<InstallOptions, 'hostVersion'>, cwd: string): Promise<string> {
@@ -98,6 +131,15 @@ async function installedVersion(pluginsDir: string, name: string): Promise<strin
   }
 }
 
+/** The registry an earlier install remembered in the plugins project's .npmrc. */
+async function rememberedRegistry(pluginsDir: string): Promise<string | undefined> {
+  try {
+    return /^registry=(.+)$/m.exec(await readFile(join(pluginsDir, '.npmrc'), 'utf8'))?.[1];
+  } catch {
+    return undefined;
+  }
+}
+
 async function dependencySpec(pluginsDir: string, name: string): Promise<string | undefined> {
   const pkg = JSON.parse(await readFile(join(pluginsDir, 'package.json'), 'utf8')) as {
     dependencies?: Record<string, string>;
@@ -109,6 +151,7 @@ export async function installPlugin(spec: string, catalog: PluginCatalog, o: Ins
   const pluginsDir = catalog.pluginsDir;
   await ensureProject(pluginsDir);
   if (o.registry) await writeFile(join(pluginsDir, '.npmrc'), `registry=${o.registry}\n`);
+  await provideSdk(pluginsDir, o.registry ?? (await rememberedRegistry(pluginsDir)));
   const staging = await mkdtemp(join(pluginsDir, '.staging-'));
   try {
     const local = isLocalSpec(spec);
