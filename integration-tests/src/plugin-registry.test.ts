@@ -82,8 +82,10 @@ describe('plugins from a registry', () => {
     });
     const pluginsPkg = JSON.parse(await readFile(join(home, 'plugins/package.json'), 'utf8')) as {
       dependencies: Record<string, string>;
+      overrides?: unknown;
     };
     expect(pluginsPkg.dependencies).toEqual({ 'ic-plugin-jsonl': '1.0.0' });
+    expect(pluginsPkg.overrides).toBeUndefined(); // with a registry, the SDK is the registry's (published above)
 
     const list = JSON.parse((await ic('plugin', 'list', '--json')).stdout) as {
       id: string;
