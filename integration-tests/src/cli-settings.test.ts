@@ -111,6 +111,19 @@ describe('ic settings commands (built binary, real settings database, simulator)
     ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/IC_ERR_CONFIG_INVALID: destination "db" is invalid: \/batchSize: must be >= 1/);
+    // A value off its pattern is explained by the first sentence of the field's description (this one has six).
+    const relative = await ic([
+      'destination',
+      'add',
+      'f',
+      '--plugin',
+      'file-system',
+      '--set',
+      'destinationDirectory=relative/dir',
+    ]);
+    expect(relative.stderr.trim()).toBe(
+      'error IC_ERR_CONFIG_INVALID: destination "f" is invalid: /destinationDirectory: is not valid (Absolute path of the directory that receives XML data, recordings and site backups)',
+    );
     const unknown = await ic(['destination', 'add', 'db', '--plugin', 'nosuch']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no plugin with id "nosuch"/);

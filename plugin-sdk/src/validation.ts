@@ -33,14 +33,14 @@ export function createAjv(options: Options = {}): Ajv {
 
 /**
  * Turns ajv errors into readable issues such as `/customers/0/gsnumber: must be integer`. A value that does not
- * match its pattern is explained by the field's description, not the regular expression: `/host: is not valid
+ * match its pattern is explained by the first sentence of the field's description, not the regular expression: `/host: is not valid
  * (Host name of the site, optionally with :port, without https://)`. Values are never repeated (one may be secret).
  */
 export function toIssues(errors: readonly ErrorObject[] | null | undefined): ValidationIssue[] {
   return (errors ?? []).map((e) => {
     const description = (e.parentSchema as { description?: unknown } | undefined)?.description;
     if (e.keyword === 'pattern' && typeof description === 'string')
-      return { path: e.instancePath || '/', message: `is not valid (${description.replace(/\.$/, '')})` };
+      return { path: e.instancePath || '/', message: `is not valid (${firstSentence(description)})` };
     const extra =
       e.keyword === 'additionalProperties'
         ? ` (${String((e.params as { additionalProperty?: string }).additionalProperty)})`
@@ -50,6 +50,9 @@ export function toIssues(errors: readonly ErrorObject[] | null | undefined): Val
     return { path: e.instancePath || '/', message: `${e.message ?? 'is invalid'}${extra}` };
   });
 }
+
+/** A description's first sentence, without its full stop: what a value must be, not the whole help. */
+const firstSentence = (text: string): string => text.split(/(?<!\b(?:e\.g|i\.e|etc))\.(?:\s|$)/)[0]!;
 
 /** Formats issues as one line each. */
 export function formatIssues(issues: readonly ValidationIssue[]): string {
