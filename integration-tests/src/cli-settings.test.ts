@@ -229,7 +229,10 @@ describe('ic settings commands (built binary, real settings database, simulator)
     expect(text.stdout).toMatch(/run 2 succeeded/);
     const list = json<{ name: string; lastRun: { outcome: string } }[]>(await ic(['schedule', 'list', '--json']));
     expect(list[0]).toMatchObject({ name: 'nightly', lastRun: { outcome: 'succeeded' } });
-    expect((await ic(['schedule', 'show', 'nightly'])).stdout).toMatch(/run 2 .* succeeded/);
+    const detail = (await ic(['schedule', 'show', 'nightly'])).stdout;
+    expect(detail).toMatch(/^recent runs:\n {2}run 2 {2}\S+ {2}succeeded/m);
+    expect(detail).toMatch(/^ {2}run 1 {2}\S+ {2}succeeded {2}delivered \d+, [\d.]+ (KiB|MiB)/m); // counts in words
+    expect(detail).not.toContain('{');
     expect((await ic(['site', 'remove', 'main'])).stderr).toMatch(/used by schedule\(s\) nightly/);
     // edit: the time of day is kept until --no-at clears it; --disabled and --enabled switch it off and on.
     const shown = async () =>

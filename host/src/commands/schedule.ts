@@ -141,10 +141,16 @@ export function scheduleCommands(ic: Command): void {
               ...x.transfers.map((t) => [t.site, t.destination, t.dataTypes.join(',')]),
             ]),
           );
-          for (const r of runs)
+          if (runs.length) out.line('\nrecent runs:');
+          for (const r of runs) {
+            // The non-zero counts in words, bytes readable: `delivered 940, 81.8 MiB`, `retryable 4`.
+            const counts = Object.entries(r.counts ?? {})
+              .filter(([, n]) => n)
+              .map(([k, n]) => (k === 'bytes' ? fmtBytes(n) : `${k} ${n}`));
             out.line(
-              `run ${r.id} ${r.startedAt} ${r.outcome ?? 'running'} ${JSON.stringify(r.counts)}${r.error ? ` — ${r.error}` : ''}`,
+              `  run ${r.id}  ${r.startedAt}  ${r.outcome ?? 'running'}${counts.length ? `  ${counts.join(', ')}` : ''}${r.error ? `\n    ${r.error}` : ''}`,
             );
+          }
         }
         return EXIT.ok;
       });
