@@ -103,6 +103,11 @@ export interface TransferOutcome {
   readonly cursorsMoved: readonly Operation[];
   readonly errors: readonly string[];
   readonly byType: Readonly<Partial<Record<Operation, number>>>;
+  /**
+   * Seconds the appliance's clock was ahead of this host's (negative: behind), from its answers in this run; what
+   * cursors — positions on the appliance's clock — are measured against (cursor lag in /metrics).
+   */
+  readonly applianceClockOffsetSeconds?: number;
 }
 
 /** The run was asked to stop (SIGTERM/SIGINT); retryable: the next run goes on from the kept cursor. */
@@ -234,6 +239,7 @@ export class TransferEngine {
       cursorsMoved: moved,
       errors: tally.errors,
       byType: tally.byType,
+      applianceClockOffsetSeconds: spec.site.clockOffsetSeconds(),
     };
     log.info(
       {

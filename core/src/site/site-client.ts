@@ -83,6 +83,7 @@ export class SiteClient {
   readonly #retry: RetryPolicy;
   readonly #log: Logger;
   #skewMs = 0;
+  #clockKnown = false;
 
   private constructor(options: SiteClientOptions, ca: string | undefined) {
     const { site } = options;
@@ -142,6 +143,11 @@ export class SiteClient {
     return Date.now() + this.#skewMs;
   }
 
+  /** Seconds the appliance's clock is ahead of this host's (negative: behind); undefined before any answer. */
+  clockOffsetSeconds(): number | undefined {
+    return this.#clockKnown ? Math.round(this.#skewMs / 1000) : undefined;
+  }
+
   /**
    * Keeps the appliance's clock offset and says so in the log when the two clocks differ by more than
    * CLOCK_WARN_S: the seed warns that a host clock ahead of the appliance's loses data. Ours does not (windows are
@@ -150,6 +156,7 @@ export class SiteClient {
    */
   #noteClock(skewMs: number): void {
     this.#skewMs = skewMs;
+    this.#clockKnown = true;
     const ahead = Math.round(-skewMs / 1000); // > 0: this host's clock is ahead
     if (Math.abs(ahead) <= CLOCK_WARN_S) {
       CLOCK_WARNED.delete(this.host);

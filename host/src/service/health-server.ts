@@ -10,6 +10,10 @@ export class ServiceMetrics {
   readonly items = new Map<string, number>();
   readonly bytes = new Map<string, number>();
   readonly failures = new Map<string, number>();
+  /** Per transfer: the appliance's clock offset its latest run saw (seconds ahead of this host). */
+  readonly clockOffsets = new Map<string, number>();
+  /** Per site: the same, for `ic_site_clock_offset_seconds`. */
+  readonly siteClockOffsets = new Map<string, number>();
 
   record(run: ScheduleRun): void {
     inc(this.runs, labels({ schedule: run.schedule, outcome: run.outcome }));
@@ -19,6 +23,10 @@ export class ServiceMetrics {
       inc(this.items, l, t.delivered);
       inc(this.bytes, l, t.bytes);
       inc(this.failures, l, t.failed + t.retryable);
+      if (t.applianceClockOffsetSeconds !== undefined) {
+        this.clockOffsets.set(t.transfer, t.applianceClockOffsetSeconds);
+        this.siteClockOffsets.set(labels({ site }), t.applianceClockOffsetSeconds);
+      }
     }
   }
 }
@@ -44,10 +52,26 @@ export async function metricsText(
   family('ic_items_delivered_total', 'Items acknowledged by destinations.', 'counter', m.items);
   family('ic_bytes_delivered_total', 'Bytes of recordings and backups acknowledged.', 'counter', m.bytes);
   family('ic_item_failures_total', 'Items that failed (retryable or not).', 'counter', m.failures);
+  // Cursors are positions on the appliance's clock: lag is measured on it too (this host's now plus the offset the
+  // transfer's latest run saw), so a host clock that is off does not show up as lag.
   const lag = new Map<string, number>();
   for (const c of await db.cursors())
-    lag.set(labels({ transfer: c.transfer, data_type: c.dataType }), nowS - c.position);
-  family('ic_cursor_lag_seconds', "Seconds between now and a transfer's cursor.", 'gauge', lag);
+    lag.set(
+      labels({ transfer: c.transfer, data_type: c.dataType }),
+      nowS + (m.clockOffsets.get(c.transfer) ?? 0) - c.position,
+    );
+  family(
+    'ic_cursor_lag_seconds',
+    "Seconds between the appliance's now and a transfer's cursor (host clock until the transfer has run).",
+    'gauge',
+    lag,
+  );
+  family(
+    'ic_site_clock_offset_seconds',
+    "Seconds a site's appliance clock is ahead of this host's (negative: behind), as its latest run saw.",
+    'gauge',
+    m.siteClockOffsets,
+  );
   return `${lines.join('\n')}\n`;
 }
 
