@@ -72,8 +72,9 @@ export function checkoutSdkDir(sdkEntry = createRequire(import.meta.url).resolve
 /**
  * A host run from a source checkout, installing without a registry of its own, gives its plugins its own SDK (an
  * npm `overrides` entry in the plugins project): the SDK is not on the public registry yet, and npm failed with a
- * 404 on the plugin's `@integration-client/plugin-sdk` dependency. With a registry (`--registry`, npm's config),
- * the registry's SDK is used, and an override from before is taken out.
+ * 404 on the plugin's `@integration-client/plugin-sdk` dependency. With a registry (`--registry`, the one an
+ * earlier install remembered, or npm_config_registry), the registry's SDK is used, and an override from before is
+ * taken out. A registry set only in ~/.npmrc is not looked at: the checkout's SDK is the host's own, so it fits.
  */
 async function provideSdk(pluginsDir: string, registry: string | undefined): Promise<void> {
   const file = join(pluginsDir, 'package.json');
