@@ -47,6 +47,7 @@ const status = async () =>
     service: string;
     pid?: number;
     lastRun?: { id: number; outcome?: string; counts: Record<string, number> };
+    schedules: { name: string; nextRun?: string }[];
   };
 const xmlCount = async () => (await readdir(files)).filter((f) => f.endsWith('.xml')).length;
 const flvCount = async () => (await readdir(files)).filter((f) => f.endsWith('.flv')).length;
@@ -144,6 +145,13 @@ describe('ic service (built binary)', () => {
       };
       expect(health.status).toBe('ok');
       expect(health.schedules).toEqual([{ schedule: 'hourly', next: expect.any(String) }]);
+      // status asks the running service when each schedule fires next
+      expect((await status()).schedules).toEqual([
+        expect.objectContaining({ name: 'hourly', nextRun: health.schedules[0]!.next }),
+      ]);
+      const table = (await ic('service', 'status', '--unit-dir', join(home, 'units'))).stdout;
+      expect(table).toMatch(/NEXT RUN/);
+      expect(table).toContain(health.schedules[0]!.next!);
       const metrics = await (await fetch(`${second.url}/metrics`)).text();
       expect(metrics).toMatch(/ic_runs_total\{schedule="hourly",outcome="succeeded"\} 1/);
       expect(metrics).toMatch(/ic_items_delivered_total\{site="main",destination="files"\} \d+/);

@@ -48,6 +48,17 @@ WantedBy=multi-user.target
 `;
 }
 
+/** When the running service fires each schedule next, from its /health (empty if it does not answer within 2 s). */
+async function nextRuns(healthUrl: string): Promise<Map<string, string>> {
+  try {
+    const res = await fetch(`${healthUrl}/health`, { signal: AbortSignal.timeout(2000) });
+    const body = (await res.json()) as { schedules?: { schedule: string; next?: string }[] };
+    return new Map((body.schedules ?? []).flatMap((x) => (x.next ? [[x.schedule, x.next] as const] : [])));
+  } catch {
+    return new Map();
+  }
+}
+
 /** The name of the account owning `path` (its uid when it has no name); undefined for root. */
 function ownerName(path: string): string | undefined {
   const { uid } = statSync(path);
@@ -154,7 +165,7 @@ export function serviceCommands(ic: Command): void {
     });
   s.command('status')
     .description(
-      'running / stopped / not installed, the last run, and per schedule its period, transfers and last outcome',
+      'running / stopped / not installed, the last run, and per schedule its period, transfers, last outcome and (while running) next run',
     )
     .option('--unit-dir <dir>', 'where the unit is', '/etc/systemd/system')
     .option('--json', 'print JSON')
@@ -166,6 +177,7 @@ export function serviceCommands(ic: Command): void {
         const running = !!state && alive(state.pid);
         const installed = existsSync(join(o.unitDir, UNIT));
         const lastRun = (await app.db.runs(undefined, 1))[0];
+        const next = running ? await nextRuns(state.healthUrl) : new Map<string, string>();
         const schedules = await Promise.all(
           (await app.db.schedules()).map(async (x) => {
             const last = (await app.db.runs(x.name, 1))[0];
@@ -177,6 +189,7 @@ export function serviceCommands(ic: Command): void {
               transfers: x.transfers.length,
               lastRun: last?.startedAt,
               outcome: last?.outcome,
+              nextRun: next.get(x.name),
             };
           }),
         );
@@ -196,7 +209,7 @@ export function serviceCommands(ic: Command): void {
           if (schedules.length)
             out.line(
               table([
-                ['SCHEDULE', 'EVERY', 'AT', 'TRANSFERS', 'LAST RUN', 'OUTCOME'],
+                ['SCHEDULE', 'EVERY', 'AT', 'TRANSFERS', 'LAST RUN', 'OUTCOME', 'NEXT RUN'],
                 ...schedules.map((x) => [
                   x.name,
                   x.period,
@@ -204,6 +217,7 @@ export function serviceCommands(ic: Command): void {
                   String(x.transfers),
                   x.lastRun ?? 'never',
                   x.outcome ?? '',
+                  x.nextRun ?? (!x.enabled ? 'disabled' : running ? '' : '(service not running)'),
                 ]),
               ]),
             );
