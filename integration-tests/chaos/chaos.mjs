@@ -51,14 +51,13 @@ const site = await sim.start();
 const ic = async (...args) => (await promisify(execFile)(process.execPath, [IC, ...args], { env })).stdout;
 
 const target = await freshDatabase(v.engine, 'chaos');
-// Whatever fails from here on, no service is left running and the fresh database is dropped (IC_HOME is kept to look at).
+// Passed or failed, no service is left running, the simulator stops and the fresh database is dropped (IC_HOME is
+// kept to look at).
 const services = new Set();
-let dropped = false;
 const cleanUp = async () => {
   for (const child of services) child.kill('SIGKILL');
   await sim.stop();
-  if (!dropped) await target.drop();
-  dropped = true;
+  await target.drop();
 };
 try {
   console.log(
@@ -142,7 +141,6 @@ try {
   }
   last.kill('SIGTERM');
   await once(last, 'exit');
-  await sim.stop();
 
   // ---- verification ----
   const closed = sim.closedSessions();
@@ -180,8 +178,6 @@ try {
   const driver = openDriver(parseConnectionString(target.cs), target.cs);
   const rows = await driver.transaction((tx) => tx.query('SELECT lsid, COUNT(*) AS n FROM session GROUP BY lsid'));
   await driver.close();
-  await target.drop();
-  dropped = true;
   const inDb = new Map(rows.map((r) => [r.lsid, Number(r.n)]));
   for (const s of closed) if (!inDb.has(s.lsid)) lost++;
   for (const n of inDb.values()) if (n > 1) duplicated += n - 1;
