@@ -32,7 +32,9 @@ function parseTransfer(text: string): ScheduleSettings['transfers'][number] {
 async function save(app: App, name: string, o: ScheduleOptions, base?: ScheduleSettings): Promise<number> {
   if (o.enabled && o.disabled) throw new ConfigError('--enabled and --disabled contradict each other; give one');
   const { timeOfDay, ...kept } = base ?? ({} as Partial<ScheduleSettings>);
-  if (timeOfDay !== undefined && o.at === undefined && o.every !== undefined && !o.every.endsWith('d'))
+  // The validator's own rule (whole days, so 48h counts), asked first to say how to clear the inherited time.
+  const minutes = o.every === undefined ? NaN : periodMinutes(o.every);
+  if (timeOfDay !== undefined && o.at === undefined && minutes % (24 * 60) !== 0 && Number.isFinite(minutes))
     throw new ConfigError(
       `schedule ${JSON.stringify(name)} runs at ${timeOfDay}, which only whole-day periods have; add --no-at to run every ${o.every}`,
     );
