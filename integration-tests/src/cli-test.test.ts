@@ -156,6 +156,61 @@ describe('ic test (built binary)', () => {
       'session-recording',
     );
     expect(routing.code).toBe(2);
-    expect(routing.stderr).toMatch(/cannot be stored in a SQL database/);
+    expect(routing.stderr).toMatch(
+      /IC_ERR_DESTINATION_OPERATION_UNSUPPORTED: ic test: no destination given takes session-recording \(db \(sql\): session-data, system-information\); drop it from --ops or add a --destination that declares it, e\.g\. a file-system one/,
+    );
+    const idle = await ic(
+      ...['test', '--site', 'main', '--lsid', 'x', '--destination', 'db', '--destination', 'files'],
+      ...['--ops', 'session-recording'],
+    );
+    expect(idle.code).toBe(2);
+    expect(idle.stderr).toMatch(/ic test: db takes none of session-recording/);
+  });
+
+  it('exits when a destination cannot be opened after another was started (it used to hang on that one)', async () => {
+    const r = await ic('test', '--site', 'main', '--lsid', 'x', '--destination', 'db', '--destination', 'nosuch');
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/IC_ERR_NOT_FOUND: no destination named "nosuch"/);
+  }, 30_000);
+
+  it('gives each destination the data types it declares, and says what one did not get', async () => {
+    const first = sim.session(0);
+    const args = ['test', '--site', 'main', '--start', new Date(first.start * 1000).toISOString(), '--duration', '1h'];
+    const both = [...args, '--destination', 'files', '--destination', 'db', '--ops', 'session-data,session-recording'];
+    const inWindow = sim.closedSessions().filter((s) => s.start >= first.start && s.start < first.start + 3600);
+    const recorded = inWindow.filter((s) => s.hasRecording).length;
+    expect(recorded).toBeGreaterThan(0);
+    const j = await ic(...both, '--json');
+    expect(j.code).toBe(0);
+    const { transfers } = JSON.parse(j.stdout) as {
+      transfers: { transfer: string; dataTypes: string[]; byType: Record<string, number>; window?: unknown }[];
+    };
+    expect(transfers.map((t) => [t.transfer, t.dataTypes, t.byType])).toEqual([
+      [
+        'main->files',
+        ['session-data', 'session-recording'],
+        { 'session-data': inWindow.length, 'session-recording': recorded },
+      ],
+      ['main->db', ['session-data'], { 'session-data': inWindow.length }],
+    ]);
+    expect(transfers[0]!.window).toBeUndefined(); // a query of its own, not a cursor window
+    const text = await ic(...both);
+    expect(text.stdout).toMatch(/^note: db \(sql\) gets session-data only; it does not take session-recording$/m);
+    expect(text.stdout).toMatch(
+      new RegExp(`main->db +${inWindow.length} +0 +0 +0 B +session-data ${inWindow.length}$`, 'm'),
+    );
+  });
+
+  it('says when nothing was delivered because nothing began in the window, with the appliance clock', async () => {
+    const r = await ic(
+      ...['test', '--site', 'main', '--start', '2001-01-01T00:00Z', '--duration', '1h', '--destination', 'db'],
+    );
+    expect(r.code).toBe(0);
+    const said = /nothing delivered: no session began in that window \(the appliance's clock reads (\S+)\)/.exec(
+      r.stdout,
+    );
+    expect(said).not.toBeNull();
+    // The simulator's clock stands still; the host's moves on during the run (and the offset is whole seconds).
+    expect(Math.abs(Date.parse(said![1]!) / 1000 - sim.now)).toBeLessThan(120);
   });
 });

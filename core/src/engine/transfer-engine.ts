@@ -92,6 +92,7 @@ export interface EngineOptions {
 /** What one transfer run did. */
 export interface TransferOutcome {
   readonly transfer: string;
+  /** The end-time window pulled (not in the API tester's mode, `query`). */
   readonly window?: { readonly from: number; readonly to: number };
   readonly delivered: number;
   readonly skipped: number;
@@ -229,7 +230,7 @@ export class TransferEngine {
       await this.#backup(spec, tally, options, log);
     const outcome: TransferOutcome = {
       transfer: id,
-      window,
+      window: options.query ? undefined : window, // the API tester's pull is its own query, not a cursor window
       delivered: tally.delivered,
       skipped: tally.skipped,
       deferred: tally.deferred,

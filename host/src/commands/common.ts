@@ -59,6 +59,17 @@ export function parseSets(sets: readonly string[], schema: Readonly<Record<strin
 }
 
 /** Prints rows as an aligned table. */
+/** Bytes readable: `512 B`, `81.8 MiB`, `1.2 GiB`. */
+export function fmtBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return i ? `${n.toFixed(1)} ${units[i]}` : `${n} B`;
+}
+
 export function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { scheduleRunner, type App } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
-import { collect, table, withApp, type HomeOptions } from './common.js';
+import { collect, fmtBytes, table, withApp, type HomeOptions } from './common.js';
 import { checkScheduleRouting } from './destination.js';
 import { opts } from './site.js';
 
@@ -58,9 +58,6 @@ async function save(app: App, name: string, o: ScheduleOptions, base?: ScheduleS
     );
   return EXIT.ok;
 }
-
-const fmtBytes = (n: number) =>
-  n < 1024 ? `${n} B` : n < 1024 ** 2 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1024 ** 2).toFixed(1)} MiB`;
 
 export function scheduleCommands(ic: Command): void {
   const s = ic

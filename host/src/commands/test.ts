@@ -7,19 +7,18 @@ import { createReadStream, type ReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import {
   API,
-  checkRouting,
   parseReport,
   SiteClient,
   TransferEngine,
   type OpenDestination,
   type TransferOutcome,
 } from '@integration-client/core';
-import { ConfigError, OPERATIONS, type Operation } from '@integration-client/plugin-sdk';
+import { ConfigError, DestinationError, OPERATIONS, type Operation } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
 import { ProgressBar } from '../progress.js';
-import { collect, table, withApp, type HomeOptions } from './common.js';
+import { collect, fmtBytes, table, withApp, type HomeOptions } from './common.js';
 import { opts } from './site.js';
 
 interface TestOptions extends HomeOptions {
@@ -95,13 +94,13 @@ export function testCommand(ic: Command): void {
           else throw new ConfigError('give --start and --duration, or --lsid, or --xml');
         }
         const destinations: OpenDestination[] = [];
-        for (const name of o.destination) destinations.push(await app.destinations.open(name));
+        let routes: Route[] = [];
         const outcomes: TransferOutcome[] = [];
         const clients: SiteClient[] = [];
         // Progress on a terminal: the bar counts the site × destination passes done, and within a pass of --xml
         // files the bytes read of them; the label counts items delivered.
         const bar = o.json ? undefined : new ProgressBar();
-        const passes = Math.max(1, sites.length) * destinations.length;
+        const passes = Math.max(1, sites.length) * o.destination.length;
         let pass = 0;
         let passLabel = '';
         let items = 0;
@@ -114,14 +113,9 @@ export function testCommand(ic: Command): void {
           draw();
         };
         try {
-          const caps = new Map(destinations.map((d) => [d.name, d]));
-          checkRouting(
-            {
-              name: 'ic test',
-              transfers: destinations.map((d) => ({ site: sites[0] ?? o.host!, destination: d.name, dataTypes: ops })),
-            },
-            (n) => caps.get(n),
-          );
+          // Opened inside the try: one that cannot be opened, or a refused route, closes those already started.
+          for (const name of o.destination) destinations.push(await app.destinations.open(name));
+          routes = route(destinations, ops);
           const engine = new TransferEngine(app.db, app.log);
           for (const siteName of sites.length ? sites : [undefined]) {
             const settings = siteName
@@ -129,13 +123,13 @@ export function testCommand(ic: Command): void {
               : { host: o.host!, clientId: 'none', clientSecret: 'none' };
             const client = await SiteClient.create({ site: settings, logger: app.log });
             clients.push(client);
-            for (const destination of destinations) {
+            for (const { destination, dataTypes } of routes) {
               passLabel = `${siteName ?? o.host!} -> ${destination.name}`;
               draw(true);
               const source = o.xml?.length ? xmlSessions(o.xml, client.host, xmlRead) : undefined;
               outcomes.push(
                 await engine.run(
-                  { siteName: siteName ?? o.host!, site: client, destination, dataTypes: ops },
+                  { siteName: siteName ?? o.host!, site: client, destination, dataTypes },
                   { query, source, onDelivered },
                 ),
               );
@@ -150,27 +144,86 @@ export function testCommand(ic: Command): void {
           for (const c of clients) await c.close();
         }
         const failed = outcomes.some((t) => t.failed + t.retryable > 0);
-        if (o.json) out.json({ ok: !failed, transfers: outcomes });
+        // Passes ran site by site, each over the destinations in order: the data types of pass i are routes[i % n].
+        const dataTypesOf = (i: number) => routes[i % routes.length]!.dataTypes;
+        if (o.json) out.json({ ok: !failed, transfers: outcomes.map((t, i) => ({ ...t, dataTypes: dataTypesOf(i) })) });
         else {
+          for (const r of routes)
+            if (r.notTaken.length)
+              out.line(
+                `note: ${r.destination.name} (${r.destination.plugin}) gets ${r.dataTypes.join(', ')} only; it does not take ${r.notTaken.join(', ')}`,
+              );
           out.line(
             table([
               ['SITE -> DESTINATION', 'DELIVERED', 'FAILED', 'RETRY', 'BYTES', 'BY TYPE'],
-              ...outcomes.map((t) => [
+              ...outcomes.map((t, i) => [
                 t.transfer,
                 String(t.delivered),
                 String(t.failed),
                 String(t.retryable),
-                String(t.bytes),
-                JSON.stringify(t.byType),
+                fmtBytes(t.bytes),
+                dataTypesOf(i)
+                  .map((op) => `${op} ${t.byType[op] ?? 0}`)
+                  .join(', '),
               ]),
             ]),
           );
           for (const e of outcomes.flatMap((t) => t.errors).slice(0, 10)) out.line(`  ${e}`);
-          out.line(failed ? '\nsome items failed; details: ic logs' : '\nall items delivered (no cursor was moved)');
+          out.line(
+            failed
+              ? '\nsome items failed; details: ic logs'
+              : outcomes.some((t) => t.delivered)
+                ? '\nall items delivered (no cursor was moved)'
+                : `\nnothing delivered: ${o.xml?.length ? 'the files hold no sessions' : `${o.lsid?.length ? 'the appliance has no such session' : 'no session began in that window'}${applianceClock(outcomes)}`}`,
+          );
         }
         return failed ? EXIT.failed : EXIT.ok;
       });
     });
+}
+
+/** ` (the appliance's clock reads …)`, from what the run saw of it; empty when no answer said. */
+function applianceClock(outcomes: readonly TransferOutcome[]): string {
+  const offset = outcomes.find((t) => t.applianceClockOffsetSeconds !== undefined)?.applianceClockOffsetSeconds;
+  if (offset === undefined) return '';
+  return ` (the appliance's clock reads ${new Date(Date.now() + offset * 1000).toISOString().slice(0, 16)}Z)`;
+}
+
+interface Route {
+  readonly destination: OpenDestination;
+  /** The asked data types this destination declares: what it is given. */
+  readonly dataTypes: Operation[];
+  /** The asked data types it does not declare (another destination of the run takes them). */
+  readonly notTaken: Operation[];
+}
+
+/**
+ * Gives each destination the asked data types it declares (`--destination files --destination archive --ops
+ * session-data,session-recording`: recordings to files, data to both). Refused: a data type no destination takes,
+ * and a destination that takes none of them.
+ */
+export function route(destinations: readonly OpenDestination[], ops: readonly Operation[]): Route[] {
+  const routes = destinations.map((destination) => ({
+    destination,
+    dataTypes: ops.filter((op) => destination.operations.includes(op)),
+    notTaken: ops.filter((op) => !destination.operations.includes(op)),
+  }));
+  const declares = destinations.map((d) => `${d.name} (${d.plugin}): ${d.operations.join(', ')}`).join('; ');
+  const untaken = ops.filter((op) => routes.every((r) => r.notTaken.includes(op)));
+  if (untaken.length)
+    throw new DestinationError(
+      'IC_ERR_DESTINATION_OPERATION_UNSUPPORTED',
+      `ic test: no destination given takes ${untaken.join(', ')} (${declares}); drop ${untaken.length > 1 ? 'them' : 'it'} from --ops or add a --destination that declares ${untaken.length > 1 ? 'them' : 'it'}${untaken.some((op) => op.includes('recording') || op === 'site-backup') ? ', e.g. a file-system one' : ''}`,
+      { details: { refused: untaken } },
+    );
+  const idle = routes.filter((r) => !r.dataTypes.length).map((r) => r.destination.name);
+  if (idle.length)
+    throw new DestinationError(
+      'IC_ERR_DESTINATION_OPERATION_UNSUPPORTED',
+      `ic test: ${idle.join(', ')} take${idle.length > 1 ? '' : 's'} none of ${ops.join(', ')} (${declares}); drop ${idle.length > 1 ? 'them' : 'it'} or add a data type ${idle.length > 1 ? 'they declare' : 'it declares'} to --ops`,
+      { details: { destinations: idle } },
+    );
+  return routes;
 }
 
 /** How much of the --xml files was read: the files done, plus what the current file's stream has read. */
