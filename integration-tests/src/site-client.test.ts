@@ -301,6 +301,20 @@ describe('site client faults', () => {
     expect(await testCredentials(client)).toMatchObject({ ok: false, problem: 'unreachable' });
   });
 
+  it('says what is wrong with a port HTTP clients refuse (fetch said only "bad port")', async () => {
+    const client = await SiteClient.create({
+      site: { host: 'localhost:10080', clientId: 'a', clientSecret: 'b' },
+      logger: captureLogger().logger,
+      retry: FAST_RETRY,
+    });
+    closers.push(() => client.close());
+    expect(await testCredentials(client)).toMatchObject({
+      ok: false,
+      problem: 'unreachable',
+      message: expect.stringMatching(/^localhost:10080: the port is on the list of ports HTTP clients refuse/),
+    });
+  });
+
   it('says the credentials are good when they are', async () => {
     const { client } = await setup({ sessions: 1 });
     expect(await testCredentials(client)).toMatchObject({ ok: true });

@@ -46,6 +46,14 @@ export function networkError(err: unknown, host: string, what: string): SiteAcce
       { cause: err, details: { errno: code } },
     );
   }
+  if (text === 'bad port') {
+    // fetch (the token request) refuses the ports of the WHATWG "bad ports" list (1, 25, 6000, 10080, …).
+    return new SiteAccessError(
+      'IC_ERR_SITE_UNREACHABLE',
+      `${host}: the port is on the list of ports HTTP clients refuse to connect to (the fetch standard's "bad ports"); an appliance is reached on its HTTPS port, usually 443: check the host`,
+      { cause: err, details: { errno: 'bad port' } },
+    );
+  }
   if (UNREACHABLE.has(code)) {
     return new SiteAccessError(
       'IC_ERR_SITE_UNREACHABLE',

@@ -3,8 +3,10 @@
  * MariaDB/MySQL or SQLite. Data path: item → rows.ts (model → checked rows) → group-commit.ts (concurrent
  * deliveries share a transaction) → session-store.ts (replace in place) → drivers/<engine>.ts.
  */
+import { isAbsolute } from 'node:path';
 import {
   checkResult,
+  ConfigError,
   defineDestination,
   type CallOptions,
   type CheckStep,
@@ -167,9 +169,24 @@ class SqlDestination implements Destination {
   }
 }
 
+/**
+ * A relative SQLite path is refused: each process would resolve it against its own working directory, so the
+ * `ic destination add` that checked it and the service that writes (started elsewhere) would use different files.
+ */
+function absoluteSqlite(text: string, conn: ParsedConnection): ParsedConnection {
+  const path = text.trim().slice('sqlite:'.length);
+  if (conn.engine === 'sqlite' && !isAbsolute(path.replace(/^\/\/(?=\/)/, '')))
+    throw new ConfigError(
+      `connectionString sqlite:${path} is a relative path, which every process would resolve against its own working directory (the service's is not this shell's); give the absolute path, e.g. sqlite:${conn.file}`,
+      { details: { errors: [{ path: '/connectionString', message: 'is a relative SQLite path' }] } },
+    );
+  return conn;
+}
+
 export default defineDestination<SqlConfig>({
   id: 'sql',
   create(ctx) {
-    return new SqlDestination(ctx, parseConnectionString(ctx.config.connectionString));
+    const text = ctx.config.connectionString;
+    return new SqlDestination(ctx, absoluteSqlite(text, parseConnectionString(text)));
   },
 });

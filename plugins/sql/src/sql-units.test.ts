@@ -359,4 +359,19 @@ describe('plugin config', () => {
     const sessions: Session[] = sampleSessions({ count: 2 });
     expect(sessions[1]!.lsid).toBe('s00000001');
   });
+
+  it('refuses a relative SQLite path (the service would open another file) and names the absolute one', async () => {
+    for (const relative of ['sqlite:archive.db', 'sqlite:./data/archive.db'])
+      await expect(makeDestination({ connectionString: relative })).rejects.toThrow(
+        expect.objectContaining({
+          code: 'IC_ERR_CONFIG_INVALID',
+          message: expect.stringContaining(
+            `give the absolute path, e.g. sqlite:${join(process.cwd(), relative.slice(7))}`,
+          ),
+        }),
+      );
+    const dir = mkdtempSync(join(tmpdir(), 'ic-sql-abs-'));
+    for (const absolute of [`sqlite:${dir}/a.db`, `sqlite://${dir}/b.db`])
+      await (await makeDestination({ connectionString: absolute })).dest.close();
+  });
 });
