@@ -5,7 +5,7 @@
 import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -95,6 +95,14 @@ describe('ic settings commands (built binary, real settings database, simulator)
     expect((await edit(['--no-ca-file', '--no-test'])).code).toBe(0);
     expect((await site()).caFile).toBeUndefined();
     expect((await edit(['--ca-file', ApplianceSimulator.caFile])).code).toBe(0); // the credentials test passes again
+    // A relative CA file is kept absolute (the service runs elsewhere); one that cannot be read is refused, also
+    // with --no-test.
+    expect((await edit(['--ca-file', relative(process.cwd(), ApplianceSimulator.caFile)])).code).toBe(0);
+    expect((await site()).caFile).toBe(ApplianceSimulator.caFile);
+    const missing = await edit(['--ca-file', join(home, 'no-such-ca.pem'), '--no-test']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/IC_ERR_CONFIG_INVALID: --ca-file \S+no-such-ca\.pem cannot be read \(ENOENT\)/);
+    expect((await site()).caFile).toBe(ApplianceSimulator.caFile);
   });
 
   it("destination add validates against the plugin's schema naming the field, tests, and masks secrets", async () => {

@@ -1,3 +1,5 @@
+import { access, constants } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { ConfigError } from '@integration-client/plugin-sdk';
 import { SiteClient, testCredentials, type CredentialsTest } from '@integration-client/core';
 import type { SiteSettings } from '@integration-client/schemas';
@@ -34,6 +36,16 @@ function printTest(name: string, t: CredentialsTest, json?: boolean): void {
   else out.line(t.ok ? `ok: ${t.message}` : `FAILED (${t.problem}): ${t.message}`);
 }
 
+async function readableCaFile(file: string): Promise<void> {
+  try {
+    await access(file, constants.R_OK);
+  } catch (err) {
+    throw new ConfigError(
+      `--ca-file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}); give the PEM file of the CA that signed the appliance's certificate`,
+    );
+  }
+}
+
 async function save(app: App, o: SiteOptions, base: Partial<SiteSettings>, name: string): Promise<number> {
   const backupPassword = o.backupPassword ?? process.env.IC_BACKUP_PASSWORD;
   const { backupPassword: oldPassword, caFile: oldCa, ...kept } = base;
@@ -48,10 +60,13 @@ async function save(app: App, o: SiteOptions, base: Partial<SiteSettings>, name:
       clientSecret: o.clientSecret ?? process.env.IC_CLIENT_SECRET,
     }),
     ...(typeof backupPassword === 'string' && { backupPassword }),
-    ...(typeof o.caFile === 'string' && { caFile: o.caFile }),
+    // Absolute: the service does not run in the directory this was typed in.
+    ...(typeof o.caFile === 'string' && { caFile: resolve(o.caFile) }),
     ...(o.insecure !== undefined && { insecure: o.insecure }),
     ...(o.rateLimit !== undefined && { rateLimitPerSecond: Number(o.rateLimit) }),
   });
+  // Also with --no-test (the appliance may be down now): a CA file that cannot be read would fail every run.
+  if (typeof o.caFile === 'string' && site.caFile) await readableCaFile(site.caFile);
   if (o.test !== false) {
     const t = await credentialsTest(app, site);
     if (!t.ok) {
