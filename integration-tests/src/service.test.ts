@@ -166,6 +166,16 @@ describe('ic service (built binary)', () => {
       expect(Math.abs(offset - (sim.now - Date.now() / 1000))).toBeLessThan(600);
       const busy = await ic('schedule', 'run', 'hourly');
       expect([0, 1]).toContain(busy.code);
+      // A second service on this data directory is refused; one elsewhere on a taken health port says so.
+      const twice = await ic('service', 'run', '--health-port', '0');
+      expect(twice.code).toBe(1);
+      expect(twice.stderr).toMatch(/IC_ERR_SERVICE_RUNNING: a service already runs on \S+ \(pid \d+/);
+      const elsewhere = await mkdtemp(join(tmpdir(), 'ic-svc-other-'));
+      expect((await runIc(elsewhere, ['init'])).code).toBe(0);
+      const port = new URL(second.url).port;
+      const taken = await runIc(elsewhere, ['service', 'run', '--health-port', port]);
+      expect(taken.code).toBe(1);
+      expect(taken.stderr).toContain(`IC_ERR_SERVICE_RUNNING: the health port 127.0.0.1:${port} is in use`);
       // The first start, without the unit's node flags, said so in its log; the second, with them, did not.
       const logs = (await readdir(join(home, 'logs'))).filter((f) => f.startsWith('service'));
       const lines = (await Promise.all(logs.map((f) => readFile(join(home, 'logs', f), 'utf8'))))

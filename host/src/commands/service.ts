@@ -5,13 +5,13 @@ import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { hasSettings, missingServiceNodeFlags, Scheduler, SERVICE_NODE_FLAGS } from '@integration-client/core';
-import { ConfigError } from '@integration-client/plugin-sdk';
+import { ConfigError, IcError } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
 import { icHome, openApp, scheduleRunner } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
 import { ServiceMetrics, startHealthServer } from '../service/health-server.js';
-import { alive, stateFile, type ServiceState } from '../service/state.js';
+import { alive, runningService, stateFile, type ServiceState } from '../service/state.js';
 import { table, withApp, type HomeOptions } from './common.js';
 import { opts } from './site.js';
 
@@ -78,13 +78,28 @@ export function serviceCommands(ic: Command): void {
     .addHelpText('after', '\nExample:\n  IC_HOME=/var/lib/integration-client ic service run --health-port 9187')
     .action(async (o: HomeOptions & { healthPort: string }, cmd: Command) => {
       const home = icHome(opts(cmd, o).home);
+      const other = runningService(home);
+      if (other)
+        throw new IcError(
+          'IC_ERR_SERVICE_RUNNING',
+          `a service already runs on ${home} (pid ${other.pid}, started ${other.startedAt}); two would run every schedule twice at once — stop it first (systemctl stop ${UNIT.replace(/\.service$/, '')}, or kill ${other.pid})`,
+        );
       const app = await openApp(home, { log: 'service' });
       const metrics = new ServiceMetrics();
       const scheduler = new Scheduler(app.db, scheduleRunner(app), app.log, {
         onRun: (run) => metrics.record(run),
       });
       const startedAt = new Date().toISOString();
-      const server = await startHealthServer(Number(o.healthPort), metrics, app.db, scheduler, startedAt);
+      const server = await startHealthServer(Number(o.healthPort), metrics, app.db, scheduler, startedAt).catch(
+        async (err: NodeJS.ErrnoException) => {
+          await app.close();
+          if (err.code !== 'EADDRINUSE') throw err;
+          throw new IcError(
+            'IC_ERR_SERVICE_RUNNING',
+            `the health port 127.0.0.1:${o.healthPort} is in use (a service on another data directory?); give this one another: ic service run --health-port <port> (0: any free port)`,
+          );
+        },
+      );
       const healthUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       writeFileSync(
         stateFile(home),

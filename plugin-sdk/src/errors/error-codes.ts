@@ -38,6 +38,11 @@ export const ERROR_CODES = {
     true,
     'The schedule is already running (in the service or another `ic schedule run`); wait for that run to finish.',
   ),
+  IC_ERR_SERVICE_RUNNING: code(
+    'config',
+    false,
+    'A service already runs on this data directory, or another program holds the health port; stop it (`ic service status` names its pid) or give `ic service run` another `--health-port`.',
+  ),
   IC_ERR_SITE_AUTH_FAILED: code(
     'site-access',
     false,
