@@ -82,7 +82,7 @@ export function serviceCommands(ic: Command): void {
       if (other)
         throw new IcError(
           'IC_ERR_SERVICE_RUNNING',
-          `a service already runs on ${home} (pid ${other.pid}, started ${other.startedAt}); two would run every schedule twice at once — stop it first (systemctl stop ${UNIT.replace(/\.service$/, '')}, or kill ${other.pid})`,
+          `a service already runs on ${home} (pid ${other.pid}, started ${other.startedAt}); run one service per data directory: stop it first (systemctl stop ${UNIT.replace(/\.service$/, '')}, or kill ${other.pid})`,
         );
       const app = await openApp(home, { log: 'service' });
       const metrics = new ServiceMetrics();
