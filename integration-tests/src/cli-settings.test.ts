@@ -130,8 +130,21 @@ describe('ic settings commands (built binary, real settings database, simulator)
       'destinationDirectory=relative/dir',
     ]);
     expect(relative.stderr.trim()).toBe(
-      'error IC_ERR_CONFIG_INVALID: destination "f" is invalid: /destinationDirectory: is not valid (Absolute path of the directory that receives XML data, recordings and site backups)',
+      'error IC_ERR_CONFIG_INVALID: destination "f" is invalid: /destinationDirectory: is not valid (Absolute path of the directory that receives XML data, recordings and site backups); the plugin\'s fields: ic plugin show file-system',
     );
+    // ... which lists them: type, required or default, secret, and the description.
+    const shown = await ic(['plugin', 'show', 'sql']);
+    expect(shown.code).toBe(0);
+    expect(shown.stdout).toContain('  operations: session-data, system-information\n');
+    expect(shown.stdout).toMatch(
+      /^ {2}connectionString \(string, required, secret: stored encrypted, never shown\)\n {6}Where session data is stored/m,
+    );
+    expect(shown.stdout).toMatch(/^ {2}batchSize \(integer, 1\.\.1000, default 500\)$/m);
+    const schema = json<{ configSchema: { required: string[] } }>(
+      await ic(['plugin', 'show', 'file-system', '--json']),
+    );
+    expect(schema.configSchema.required).toEqual(['destinationDirectory']);
+    expect((await ic(['plugin', 'show', 'nosuch'])).stderr).toMatch(/IC_ERR_NOT_FOUND: no plugin with id "nosuch"/);
     const unknown = await ic(['destination', 'add', 'db', '--plugin', 'nosuch']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no plugin with id "nosuch"/);

@@ -60,7 +60,13 @@ async function save(
   // On a terminal with nothing given, ask for each field (generated from the plugin's schema).
   if (!base && !o.config && !o.set?.length && process.stdin.isTTY && !o.json)
     given = await promptConfig(pkg.configSchema.schema, given);
-  const config = pkg.configSchema.validate<Record<string, unknown>>(given, `destination ${JSON.stringify(name)}`);
+  let config: Record<string, unknown>;
+  try {
+    config = pkg.configSchema.validate<Record<string, unknown>>(given, `destination ${JSON.stringify(name)}`);
+  } catch (err) {
+    if (!isIcError(err) || err.code !== 'IC_ERR_CONFIG_INVALID') throw err;
+    throw new ConfigError(`${err.message}; the plugin's fields: ic plugin show ${pluginId}`, { details: err.details });
+  }
   const settings = app.validator.destination({ name, plugin: pluginId, config: { ...config } });
   const previous = base ? await app.db.destination(name) : undefined;
   await app.db.putDestination(settings, pkg.configSchema.secretFields);

@@ -21,8 +21,33 @@ interface ListedPlugin {
   usedBy: string[];
 }
 
+interface FieldSchema {
+  type?: string;
+  description?: string;
+  default?: unknown;
+  enum?: unknown[];
+  minimum?: number;
+  maximum?: number;
+  writeOnly?: boolean;
+}
+
+/** The top-level fields of a config schema in words: name (type, required / default, secret), then its description. */
+export function configFields(schema: Readonly<Record<string, unknown>>): string[] {
+  const props = (schema.properties ?? {}) as Record<string, FieldSchema>;
+  const required = new Set((schema.required ?? []) as string[]);
+  return Object.entries(props).flatMap(([key, f]) => {
+    const facts = [
+      f.enum ? f.enum.map((v) => JSON.stringify(v).replace(/^"|"$/g, '')).join(' | ') : (f.type ?? 'any'),
+      ...(f.minimum !== undefined || f.maximum !== undefined ? [`${f.minimum ?? ''}..${f.maximum ?? ''}`] : []),
+      required.has(key) ? 'required' : f.default !== undefined ? `default ${JSON.stringify(f.default)}` : 'optional',
+      ...(f.writeOnly ? ['secret: stored encrypted, never shown'] : []),
+    ];
+    return [`  ${key} (${facts.join(', ')})`, ...(f.description ? [`      ${f.description}`] : [])];
+  });
+}
+
 export function pluginCommands(ic: Command): void {
-  const plugin = ic.command('plugin').description('destination plugins: install, list, remove, scaffold, check');
+  const plugin = ic.command('plugin').description('destination plugins: list, show, install, remove, scaffold, check');
 
   plugin
     .command('list')
@@ -63,6 +88,38 @@ export function pluginCommands(ic: Command): void {
             out.line(`\n${p.package}: ${p.error!.code}: ${p.error!.message}`);
         }
         return listed.some((p) => p.status === 'failed') ? EXIT.failed : EXIT.ok;
+      });
+    });
+
+  plugin
+    .command('show <id>')
+    .description('one plugin: its package, operations and the config fields a destination of it takes')
+    .option('--json', 'print JSON (the manifest and the whole config schema)')
+    .addHelpText('after', '\nExample:\n  ic plugin show sql')
+    .action(async (id: string, o: HomeOptions, cmd: Command) => {
+      const options = opts(cmd, o);
+      process.exitCode = await withApp(options, async (app) => {
+        const p = await pluginCatalog(app.home).get(id);
+        const usedBy = (await app.db.destinations()).filter((d) => d.plugin === id).map((d) => d.name);
+        const schema = p.configSchema.schema;
+        if (options.json) {
+          out.json({
+            id,
+            package: p.name,
+            version: p.version,
+            dir: p.dir,
+            manifest: p.manifest,
+            configSchema: schema,
+            usedBy,
+          });
+          return EXIT.ok;
+        }
+        out.line(`${id}: ${p.name} ${p.version} (${p.dir})`);
+        out.line(`  operations: ${p.manifest.operations.join(', ')}`);
+        out.line(`  used by: ${usedBy.join(', ') || '-'}`);
+        out.line(`\nconfig fields (ic destination add <name> --plugin ${id} --set <field>=<value>):`);
+        for (const line of configFields(schema)) out.line(line);
+        return EXIT.ok;
       });
     });
 
