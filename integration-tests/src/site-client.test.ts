@@ -315,6 +315,22 @@ describe('site client faults', () => {
     });
   });
 
+  it('says how to fix a CA file stored as a relative path (it is read from the working directory)', async () => {
+    const site = { host: 'localhost:1', clientId: 'a', clientSecret: 'b' };
+    const logger = captureLogger().logger;
+    await expect(
+      SiteClient.create({ site: { ...site, caFile: 'certs/no-such-ca.pem' }, logger }),
+    ).rejects.toMatchObject({
+      code: 'IC_ERR_SITE_TLS',
+      message: expect.stringContaining(
+        `(a relative path, read from the working directory ${process.cwd()}; store the absolute one: ic site edit <site> --ca-file <absolute path>)`,
+      ),
+    });
+    await expect(SiteClient.create({ site: { ...site, caFile: '/no-such-ca.pem' }, logger })).rejects.toThrow(
+      /cannot read the CA file \/no-such-ca\.pem: ENOENT[^(]*$/,
+    );
+  });
+
   it('says the credentials are good when they are', async () => {
     const { client } = await setup({ sessions: 1 });
     expect(await testCredentials(client)).toMatchObject({ ok: true });

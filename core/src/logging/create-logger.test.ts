@@ -51,4 +51,16 @@ describe('createLogger', () => {
     );
     expect(out.lines()[0]).toMatchObject({ err: { message: 'boom', code: 'IC_ERR_INTERNAL' }, msg: 'failed' });
   });
+
+  it('adds the messages of causes to an error message once: not again when it already says them', () => {
+    const out = capture();
+    const log = createLogger({ destination: out.stream });
+    const enoent = new Error('ENOENT: no such file');
+    log.error({ err: new Error(`cannot read x: ${enoent.message}`, { cause: enoent }) }, 'a');
+    log.error({ err: new Error('the run failed', { cause: new Error('socket hang up', { cause: enoent }) }) }, 'b');
+    expect(out.lines().map((l) => (l.err as { message: string }).message)).toEqual([
+      'cannot read x: ENOENT: no such file',
+      'the run failed: socket hang up: ENOENT: no such file',
+    ]);
+  });
 });

@@ -15,6 +15,20 @@ export interface LoggerOptions {
 }
 
 /**
+ * pino's error serializer, except that a cause's message is not appended again when the error's own message already
+ * carries it (ours mostly do: `cannot read the CA file x: ENOENT: …` was logged with the ENOENT text twice).
+ */
+function serializeError(err: unknown): ReturnType<typeof pino.stdSerializers.err> {
+  const out = pino.stdSerializers.err(err as Error);
+  if (!(err instanceof Error)) return out;
+  let message = err.message;
+  for (let c: unknown = err.cause, i = 0; c instanceof Error && i < 6; c = c.cause, i++)
+    if (!message.includes(c.message)) message += `: ${c.message}`;
+  out.message = message;
+  return out;
+}
+
+/**
  * The logger factory: pino JSON lines, errors under `err`, and every known secret key replaced by `[redacted]`
  * at any depth up to four levels, so a config object can be logged without leaking its secrets.
  */
@@ -25,7 +39,7 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       level: options.level ?? 'info',
       name: options.name,
       redact: { paths: redactPaths(keys), censor: '[redacted]' },
-      serializers: { err: pino.stdSerializers.err },
+      serializers: { err: serializeError },
       ...(options.onError && {
         hooks: {
           logMethod(args, method, level) {

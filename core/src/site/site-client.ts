@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Socket } from 'node:net';
+import { isAbsolute } from 'node:path';
 import { createSecureContext, rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
 import ky, { type KyInstance } from 'ky';
@@ -130,7 +131,7 @@ export class SiteClient {
       ca = await readFile(options.site.caFile, 'utf8').catch((err: Error) => {
         throw new SiteAccessError(
           'IC_ERR_SITE_TLS',
-          `${options.site.host}: cannot read the CA file ${options.site.caFile}: ${err.message}`,
+          `${options.site.host}: cannot read the CA file ${options.site.caFile}: ${err.message}${isAbsolute(options.site.caFile!) ? '' : ` (a relative path, read from the working directory ${process.cwd()}; store the absolute one: ic site edit <site> --ca-file <absolute path>)`}`,
           { cause: err },
         );
       });

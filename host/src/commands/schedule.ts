@@ -179,22 +179,24 @@ export function scheduleCommands(ic: Command): void {
         const run = await scheduleRunner(app).run(name, ac.signal);
         if (o.json) out.json(run);
         else {
-          out.line(
-            table([
-              ['TRANSFER', 'DELIVERED', 'SKIPPED', 'OPEN', 'FAILED', 'RETRY', 'BYTES'],
-              ...run.transfers.map((t) => [
-                t.transfer,
-                String(t.delivered),
-                String(t.skipped),
-                String(t.deferred),
-                String(t.failed),
-                String(t.retryable),
-                fmtBytes(t.bytes),
+          // A run that failed before any transfer started (a site's CA file, a destination that cannot open) has no rows.
+          if (run.transfers.length)
+            out.line(
+              table([
+                ['TRANSFER', 'DELIVERED', 'SKIPPED', 'OPEN', 'FAILED', 'RETRY', 'BYTES'],
+                ...run.transfers.map((t) => [
+                  t.transfer,
+                  String(t.delivered),
+                  String(t.skipped),
+                  String(t.deferred),
+                  String(t.failed),
+                  String(t.retryable),
+                  fmtBytes(t.bytes),
+                ]),
               ]),
-            ]),
-          );
+            );
           out.line(
-            `\nrun ${run.runId} ${run.outcome} in ${run.seconds.toFixed(1)} s${run.error ? `: ${run.error}` : ''}`,
+            `${run.transfers.length ? '\n' : ''}run ${run.runId} ${run.outcome} in ${run.seconds.toFixed(1)} s${run.error ? `: ${run.error}` : ''}`,
           );
           if (run.outcome !== 'succeeded') out.line(`details: ic logs (${app.logDir})`);
         }
