@@ -254,7 +254,9 @@ describe('ic settings commands (built binary, real settings database, simulator)
     expect(detail).toMatch(/^recent runs:\n {2}run 2 {2}\S+ {2}succeeded/m);
     expect(detail).toMatch(/^ {2}run 1 {2}\S+ {2}succeeded {2}delivered \d+, [\d.]+ (KiB|MiB)/m); // counts in words
     expect(detail).not.toContain('{');
-    expect((await ic(['site', 'remove', 'main'])).stderr).toMatch(/used by schedule\(s\) nightly/);
+    expect((await ic(['site', 'remove', 'main'])).stderr).toMatch(
+      /used by schedule\(s\) nightly: take it out of their transfers first \(`ic schedule edit nightly --transfer …` replaces them all\) or remove the schedule/,
+    );
     // edit: the time of day is kept until --no-at clears it; --disabled and --enabled switch it off and on.
     const shown = async () =>
       json<{ period: string; timeOfDay?: string; enabled: boolean }>(

@@ -59,6 +59,15 @@ export function parseSets(sets: readonly string[], schema: Readonly<Record<strin
 }
 
 /** Prints rows as an aligned table. */
+/** Refuses to remove a site or destination that a schedule's transfers still name. */
+export async function refuseIfScheduled(app: App, kind: 'site' | 'destination', name: string): Promise<void> {
+  const used = (await app.db.schedules()).filter((s) => s.transfers.some((t) => t[kind] === name));
+  if (used.length)
+    throw new ConfigError(
+      `${kind} ${JSON.stringify(name)} is used by schedule(s) ${used.map((s) => s.name).join(', ')}: take it out of their transfers first (\`ic schedule edit ${used[0]!.name} --transfer …\` replaces them all) or remove the schedule (\`ic schedule remove ${used[0]!.name}\`)`,
+    );
+}
+
 /** Bytes readable: `512 B`, `81.8 MiB`, `1.2 GiB`. */
 export function fmtBytes(n: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];

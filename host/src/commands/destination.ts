@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import type { App } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
-import { collect, parseSets, readJsonArg, table, withApp, type HomeOptions } from './common.js';
+import { collect, parseSets, readJsonArg, refuseIfScheduled, table, withApp, type HomeOptions } from './common.js';
 import { promptConfig } from '../prompts.js';
 import { opts } from './site.js';
 
@@ -175,11 +175,7 @@ export function destinationCommands(ic: Command): void {
     .action(async (name: string, o: HomeOptions, cmd: Command) => {
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
         await app.db.destination(name);
-        const used = (await app.db.schedules()).filter((s) => s.transfers.some((t) => t.destination === name));
-        if (used.length)
-          throw new ConfigError(
-            `destination ${JSON.stringify(name)} is used by schedule(s) ${used.map((s) => s.name).join(', ')}; remove them first`,
-          );
+        await refuseIfScheduled(app, 'destination', name);
         await app.db.removeDestination(name);
         if (o.json) out.json({ removed: name });
         else out.line(`destination ${JSON.stringify(name)} removed`);

@@ -26,7 +26,10 @@ export function settingsCommands(ic: Command): void {
   const s = ic.command('settings').description("application settings (the seed's Application Settings)");
   s.command('set')
     .description('change application settings')
-    .option('--log-directory <dir>', 'where the client and service logs go (default $IC_HOME/logs)')
+    .option(
+      '--log-directory <dir>',
+      'where the client and service logs go (default $IC_HOME/logs; a relative path is taken in $IC_HOME)',
+    )
     .option('--log-removal-days <n>', 'remove log files older than this many days')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace')
     .option('--overlap-seconds <n>', 'seconds re-read before each cursor')

@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import type { App } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
-import { table, withApp, type HomeOptions } from './common.js';
+import { refuseIfScheduled, table, withApp, type HomeOptions } from './common.js';
 
 interface SiteOptions extends HomeOptions {
   host?: string;
@@ -175,11 +175,7 @@ export function siteCommands(ic: Command): void {
     .action(async (name: string, o: HomeOptions, cmd: Command) => {
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
         await app.db.site(name);
-        const used = (await app.db.schedules()).filter((s) => s.transfers.some((t) => t.site === name));
-        if (used.length)
-          throw new ConfigError(
-            `site ${JSON.stringify(name)} is used by schedule(s) ${used.map((s) => s.name).join(', ')}; remove them first`,
-          );
+        await refuseIfScheduled(app, 'site', name);
         await app.db.removeSite(name);
         if (o.json) out.json({ removed: name });
         else out.line(`site ${JSON.stringify(name)} removed`);
