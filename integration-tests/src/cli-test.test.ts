@@ -1,6 +1,6 @@
 /** `ic test`, the API tester: windows, lsids and saved XML files into destinations, without moving cursors. */
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -137,6 +137,14 @@ describe('ic test (built binary)', () => {
     expect(
       (await ic('test', '--site', 'main', '--lsid', 'x', '--destination', 'db', '--ops', 'videos')).stderr,
     ).toMatch(/unknown data type\(s\) videos/);
+    const missing = await ic('test', '--xml', join(home, 'no-such.xml'), '--destination', 'db');
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/IC_ERR_CONFIG_INVALID: --xml \S+no-such\.xml cannot be read \(ENOENT\)/);
+    const broken = join(home, 'broken.xml');
+    await writeFile(broken, '<session_list><session lsid="x"><broken\n');
+    const malformed = await ic('test', '--xml', broken, '--destination', 'db');
+    expect(malformed.code).toBe(1);
+    expect(malformed.stdout).toContain(`IC_ERR_SITE_REPORT_MALFORMED: ${broken}: report is not well-formed`);
     const noSite = await ic('test', '--xml', '/tmp/x.xml', '--destination', 'files', '--ops', 'session-recording');
     expect(noSite.code).toBe(2);
     expect(noSite.stderr).toMatch(/need --site to connect back/);

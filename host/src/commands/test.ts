@@ -4,7 +4,7 @@
  * does not touch the delivered-items ledger.
  */
 import { createReadStream, type ReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { access, constants, stat } from 'node:fs/promises';
 import {
   API,
   parseReport,
@@ -13,7 +13,14 @@ import {
   type OpenDestination,
   type TransferOutcome,
 } from '@integration-client/core';
-import { ConfigError, DestinationError, OPERATIONS, type Operation } from '@integration-client/plugin-sdk';
+import {
+  ConfigError,
+  DestinationError,
+  IcError,
+  isIcError,
+  OPERATIONS,
+  type Operation,
+} from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
@@ -81,6 +88,7 @@ export function testCommand(ic: Command): void {
             throw new ConfigError(
               'recordings and backups with --xml need --site to connect back to the appliance, as in the seed',
             );
+          await readableFiles(o.xml);
           query = {};
         } else {
           if (!sites.length) throw new ConfigError('--site <name> is required (or --xml <files…>)');
@@ -240,8 +248,22 @@ async function* xmlSessions(files: readonly string[], siteHost: string, progress
   progress.total = sizes.reduce((a, b) => a + b, 0);
   for (const [i, f] of files.entries()) {
     progress.current = createReadStream(f);
-    yield* parseReport(progress.current, 'session', { siteHost });
+    try {
+      yield* parseReport(progress.current, 'session', { siteHost });
+    } catch (err) {
+      // The parser speaks of "the report"; here it is a file the user named.
+      if (isIcError(err)) throw new IcError(err.code, `${f}: ${err.message}`, { cause: err, details: err.details });
+      throw err;
+    }
     progress.current = undefined;
     progress.done += sizes[i]!;
   }
+}
+
+/** Every --xml file can be read (checked before any destination is opened). */
+async function readableFiles(files: readonly string[]): Promise<void> {
+  for (const f of files)
+    await access(f, constants.R_OK).catch((err: NodeJS.ErrnoException) => {
+      throw new ConfigError(`--xml ${f} cannot be read (${err.code ?? err.message})`);
+    });
 }
