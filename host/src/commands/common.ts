@@ -58,7 +58,6 @@ export function parseSets(sets: readonly string[], schema: Readonly<Record<strin
   return out;
 }
 
-/** Prints rows as an aligned table. */
 /** Refuses to remove a site or destination that a schedule's transfers still name. */
 export async function refuseIfScheduled(app: App, kind: 'site' | 'destination', name: string): Promise<void> {
   const used = (await app.db.schedules()).filter((s) => s.transfers.some((t) => t[kind] === name));
@@ -79,6 +78,7 @@ export function fmtBytes(n: number): string {
   return i ? `${n.toFixed(1)} ${units[i]}` : `${n} B`;
 }
 
+/** Prints rows as an aligned table. */
 export function table(rows: readonly (readonly string[])[]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   return rows
