@@ -1,5 +1,5 @@
 import { isAbsolute } from 'node:path';
-import { ConfigError, type Operation } from '@integration-client/plugin-sdk';
+import { ConfigError } from '@integration-client/plugin-sdk';
 import type { ConflictHandling } from './atomic-writer.js';
 import { DEFAULT_FORMATS, parseFileNameFormat, type FormatPart } from './file-name-format.js';
 
@@ -38,6 +38,3 @@ export function readFormatsFrom(config: FileSystemConfig): Formats {
   }
   return formats;
 }
-
-/** Operations whose items carry an instance number. */
-export const PER_INSTANCE: readonly Operation[] = ['command-shell-recording', 'show-my-screen-recording'];

@@ -71,8 +71,3 @@ export function parseFileNameFormat(format: string, field: string): FormatPart[]
 export function renderFileName(parts: readonly FormatPart[], values: TokenValues): string {
   return parts.map((p) => ('literal' in p ? p.literal : values[p.token])).join('');
 }
-
-/** True when the format makes per-instance recordings of one session distinct. */
-export function hasInstance(parts: readonly FormatPart[]): boolean {
-  return parts.some((p) => 'token' in p && p.token === 'INSTANCE');
-}

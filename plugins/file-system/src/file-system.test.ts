@@ -292,14 +292,67 @@ describe('File System plugin', () => {
     ).rejects.toMatchObject({ code: 'IC_ERR_CONFIG_INVALID' });
   });
 
-  it('warns when a custom format cannot tell per-instance recordings apart', async () => {
-    const { ctx } = await makeDestination({
-      destinationDirectory: await tempDir(),
-      fileNameFormat: '%LSID%.%EXTENSION%',
-    });
-    expect(ctx.logs.filter((l) => l.level === 'warn').map((l) => l.obj)).toEqual([
-      { op: 'command-shell-recording' },
-      { op: 'show-my-screen-recording' },
-    ]);
+  it('refuses formats that give two items one name under Skip or Overwrite (one would be lost); warns under AppendNumber', async () => {
+    const dir = await tempDir();
+    const cases: [Record<string, unknown>, string | undefined][] = [
+      [{}, undefined], // the defaults tell every item apart
+      [{ fileNameFormat: '%LSID%.%EXTENSION%' }, `session 1's recording and session 1's command-shell recording 1`],
+      [{ fileNameFormat: '%LSID%-%INSTANCE%' }, `session 1's XML and session 1's recording`],
+      [
+        {
+          fileNameFormat: '%EXTERNAL_KEY%%INSTANCE%.%EXTENSION%',
+          fileNameFormats: { 'show-my-screen-recording': '%EXTERNAL_KEY%-sms%INSTANCE%.%EXTENSION%' },
+        },
+        `session 1's XML and session 2's XML`, // external keys need not be unique
+      ],
+      [
+        {
+          fileNameFormat: '%LSEQ%%INSTANCE%.%EXTENSION%',
+          fileNameFormats: { 'show-my-screen-recording': '%LSEQ%-sms%INSTANCE%.%EXTENSION%' },
+        },
+        `session 1's XML and a presentation's XML`, // presentations are numbered apart from sessions
+      ],
+      [
+        {
+          fileNameFormat: '%LSID%%INSTANCE%.%EXTENSION%',
+          fileNameFormats: {
+            'show-my-screen-recording': '%LSID%-sms%INSTANCE%.%EXTENSION%',
+            'site-backup': 'backup.nsb',
+          },
+        },
+        'the backup of day 1 and the backup of day 2',
+      ],
+      [
+        {
+          fileNameFormat: '%LSID%%INSTANCE%.%EXTENSION%',
+          fileNameFormats: { 'show-my-screen-recording': '%LSID%-sms%INSTANCE%.%EXTENSION%' },
+        },
+        undefined,
+      ],
+    ];
+    for (const [formats, collision] of cases) {
+      for (const handling of ['Skip', 'Overwrite'] as const) {
+        const made = makeDestination({ destinationDirectory: dir, fileNameConflictHandling: handling, ...formats });
+        if (collision === undefined) await (await made).dest.close();
+        else
+          await expect(made).rejects.toMatchObject({
+            code: 'IC_ERR_CONFIG_INVALID',
+            message: expect.stringContaining(`File Name Format: ${collision} would both be named`),
+          });
+      }
+      const { ctx } = await makeDestination({ destinationDirectory: dir, ...formats }); // AppendNumber: both kept
+      expect(ctx.logs.filter((l) => l.level === 'warn').map((l) => l.obj)).toEqual(
+        collision === undefined ? [] : [{ collision: expect.stringContaining(collision) }],
+      );
+    }
+    await expect(
+      makeDestination({
+        destinationDirectory: dir,
+        fileNameConflictHandling: 'Skip',
+        fileNameFormat: '%LSID%-%INSTANCE%',
+      }),
+    ).rejects.toThrow(
+      /with File Name Conflict Handling Skip one of them would be skipped and lost; add the replacement value/,
+    );
   });
 });

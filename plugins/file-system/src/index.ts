@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
   checkResult,
+  ConfigError,
   defineDestination,
   type CallOptions,
   type CheckStep,
@@ -16,10 +17,11 @@ import {
 } from '@integration-client/plugin-sdk';
 import { AtomicWriter, missingDirectory, type Placed } from './atomic-writer.js';
 import { BackupRetention } from './backup-retention.js';
-import { PER_INSTANCE, readFormatsFrom, type FileOperation, type FileSystemConfig, type Formats } from './config.js';
-import { hasInstance, renderFileName } from './file-name-format.js';
+import { readFormatsFrom, type FileOperation, type FileSystemConfig, type Formats } from './config.js';
+import { renderFileName } from './file-name-format.js';
 import { toDestinationError } from './fs-errors.js';
 import { tokenValues } from './item-names.js';
+import { nameCollision } from './name-collisions.js';
 import { safeFileName } from './safe-name.js';
 import { cleanStaleTemps, tempName } from './temp-files.js';
 
@@ -118,14 +120,19 @@ export default defineDestination<FileSystemConfig>({
   id: 'file-system',
   create(ctx) {
     const formats = readFormatsFrom(ctx.config);
-    for (const op of PER_INSTANCE as FileOperation[]) {
-      if (!hasInstance(formats[op])) {
-        ctx.logger.warn(
-          { op },
-          'File Name Format has no %INSTANCE%: recordings of one session share a name and File Name Conflict Handling decides',
-        );
-      }
-    }
+    // Two items with one name: AppendNumber keeps both (x.flv, x.1.flv); Skip and Overwrite would lose one.
+    const collision = nameCollision(formats);
+    const handling = ctx.config.fileNameConflictHandling;
+    if (collision && handling !== 'AppendNumber')
+      throw new ConfigError(
+        `File Name Format: ${collision}, and with File Name Conflict Handling ${handling} one of them would be ${handling === 'Skip' ? 'skipped' : 'overwritten'} and lost; add the replacement value that tells them apart (%LSID%, %EXTENSION%, %INSTANCE%, or a text of its own in fileNameFormats for that data type), or use AppendNumber`,
+        { details: { errors: [{ path: '/fileNameFormat', message: collision }] } },
+      );
+    if (collision)
+      ctx.logger.warn(
+        { collision },
+        'File Name Format gives different items the same name; AppendNumber keeps both under numbered names',
+      );
     return new FileSystemDestination(ctx, formats);
   },
 });
