@@ -235,6 +235,9 @@ describe('ic settings commands (built binary, real settings database, simulator)
       'main:db:session-data,system-information',
     ]);
     expect(add.code).toBe(0);
+    expect((await ic(['schedule', 'show', 'nightly'])).stdout).toMatch(
+      /^ {2}main->db +system-information +none yet: the first run takes everything the appliance keeps$/m,
+    );
     const run = await ic(['schedule', 'run', 'nightly', '--json']);
     expect(run.code).toBe(0);
     const outcome = json<{ outcome: string; transfers: { transfer: string; delivered: number }[] }>(run);
@@ -254,6 +257,22 @@ describe('ic settings commands (built binary, real settings database, simulator)
     expect(detail).toMatch(/^recent runs:\n {2}run 2 {2}\S+ {2}succeeded/m);
     expect(detail).toMatch(/^ {2}run 1 {2}\S+ {2}succeeded {2}delivered \d+, [\d.]+ (KiB|MiB)/m); // counts in words
     expect(detail).not.toContain('{');
+    // Cursors, per transfer and data type (a backup has none), at the appliance's now less the settle time.
+    const { cursors } = json<{ cursors: { transfer: string; dataType: string; position: number }[] }>(
+      await ic(['schedule', 'show', 'nightly', '--json']),
+    );
+    expect(cursors.map((c) => `${c.transfer} ${c.dataType}`)).toEqual([
+      ...['session-data', 'session-recording', 'command-shell-recording', 'show-my-screen-recording'].map(
+        (t) => `main->files ${t}`,
+      ),
+      'main->files presentation-data',
+      'main->files presentation-recording',
+      'main->db session-data',
+      'main->db system-information',
+    ]);
+    for (const c of cursors) expect(c.position).toBe(sim.now - 60);
+    const at = new Date((sim.now - 60) * 1000).toISOString().replace(/\./g, '\\.');
+    expect(detail).toMatch(new RegExp(`^ {2}main->db +session-data +${at} +moved \\S+$`, 'm'));
     expect((await ic(['site', 'remove', 'main'])).stderr).toMatch(
       /used by schedule\(s\) nightly: take it out of their transfers first \(`ic schedule edit nightly --transfer …` replaces them all\) or remove the schedule/,
     );

@@ -1,4 +1,4 @@
-import { periodMinutes } from '@integration-client/core';
+import { periodMinutes, transferId } from '@integration-client/core';
 import { ConfigError } from '@integration-client/plugin-sdk';
 import type { ScheduleSettings } from '@integration-client/schemas';
 import type { Command } from 'commander';
@@ -57,6 +57,24 @@ async function save(app: App, name: string, o: ScheduleOptions, base?: ScheduleS
       `schedule ${JSON.stringify(name)} saved: every ${schedule.period}${schedule.timeOfDay ? ` at ${schedule.timeOfDay}` : ''}, ${schedule.transfers.length} transfer(s)${schedule.enabled === false ? ', disabled (switch it on with `ic schedule edit ' + name + ' --enabled`)' : ''}`,
     );
   return EXIT.ok;
+}
+
+/** The cursor of every transfer and data type of a schedule (site backups have none: one is taken per run). */
+async function cursorsOf(app: App, schedule: ScheduleSettings) {
+  const stored = await app.db.cursors();
+  return schedule.transfers.flatMap((t) => {
+    const transfer = transferId(t.site, t.destination);
+    return t.dataTypes
+      .filter((op) => op !== 'site-backup')
+      .map((dataType) => {
+        const c = stored.find((x) => x.transfer === transfer && x.dataType === dataType);
+        return {
+          transfer,
+          dataType,
+          ...(c && { position: c.position, at: new Date(c.position * 1000).toISOString(), updatedAt: c.updatedAt }),
+        };
+      });
+  });
 }
 
 export function scheduleCommands(ic: Command): void {
@@ -129,7 +147,8 @@ export function scheduleCommands(ic: Command): void {
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
         const x = await app.db.schedule(name);
         const runs = await app.db.runs(name, 5);
-        if (o.json) out.json({ ...x, periodMinutes: periodMinutes(x.period), runs });
+        const cursors = await cursorsOf(app, x);
+        if (o.json) out.json({ ...x, periodMinutes: periodMinutes(x.period), cursors, runs });
         else {
           out.line(
             `${x.name}: every ${x.period}${x.timeOfDay ? ` at ${x.timeOfDay}` : ''}${x.enabled === false ? ' (disabled)' : ''}`,
@@ -140,6 +159,19 @@ export function scheduleCommands(ic: Command): void {
               ...x.transfers.map((t) => [t.site, t.destination, t.dataTypes.join(',')]),
             ]),
           );
+          if (cursors.length) {
+            out.line(`\ncursors (on the appliance's clock; each run re-reads an overlap before them):`);
+            out.line(
+              table(
+                cursors.map((c) => [
+                  `  ${c.transfer}`,
+                  c.dataType,
+                  c.at ?? 'none yet: the first run takes everything the appliance keeps',
+                  c.updatedAt ? `moved ${c.updatedAt}` : '',
+                ]),
+              ),
+            );
+          }
           if (runs.length) out.line('\nrecent runs:');
           for (const r of runs) {
             // The non-zero counts in words, bytes readable: `delivered 940, 81.8 MiB`, `retryable 4`.
