@@ -176,6 +176,9 @@ describe('ic service (built binary)', () => {
       const taken = await runIc(elsewhere, ['service', 'run', '--health-port', port]);
       expect(taken.code).toBe(1);
       expect(taken.stderr).toContain(`IC_ERR_SERVICE_RUNNING: the health port 127.0.0.1:${port} is in use`);
+      expect((await runIc(elsewhere, ['logs', '--service', '-n', '1'])).stdout).toMatch(
+        /ERROR the service could not start \[IC_ERR_SERVICE_RUNNING: the health port/,
+      ); // in its log (and so mailed), not only on stderr
       // The first start, without the unit's node flags, said so in its log; the second, with them, did not.
       const logs = (await readdir(join(home, 'logs'))).filter((f) => f.startsWith('service'));
       const lines = (await Promise.all(logs.map((f) => readFile(join(home, 'logs', f), 'utf8'))))

@@ -92,12 +92,16 @@ export function serviceCommands(ic: Command): void {
       const startedAt = new Date().toISOString();
       const server = await startHealthServer(Number(o.healthPort), metrics, app.db, scheduler, startedAt).catch(
         async (err: NodeJS.ErrnoException) => {
+          const e =
+            err.code === 'EADDRINUSE'
+              ? new IcError(
+                  'IC_ERR_SERVICE_RUNNING',
+                  `the health port 127.0.0.1:${o.healthPort} is in use (a service on another data directory?); give this one another: ic service run --health-port <port> (0: any free port)`,
+                )
+              : err;
+          app.log.error({ err: e }, 'the service could not start'); // in the service log (and mailed), not only on stderr
           await app.close();
-          if (err.code !== 'EADDRINUSE') throw err;
-          throw new IcError(
-            'IC_ERR_SERVICE_RUNNING',
-            `the health port 127.0.0.1:${o.healthPort} is in use (a service on another data directory?); give this one another: ic service run --health-port <port> (0: any free port)`,
-          );
+          throw e;
         },
       );
       const healthUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
