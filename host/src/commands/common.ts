@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { access, constants, readFile } from 'node:fs/promises';
 import { ConfigError } from '@integration-client/plugin-sdk';
 import { icHome, openApp, type App } from '../app.js';
 import { out } from '../output.js';
@@ -56,6 +56,13 @@ export function parseSets(sets: readonly string[], schema: Readonly<Record<strin
           : raw;
   }
   return out;
+}
+
+/** Refuses a file named by `option` that this process cannot read (checked before anything is saved or opened). */
+export async function readableFile(option: string, file: string, hint = ''): Promise<void> {
+  await access(file, constants.R_OK).catch((err: NodeJS.ErrnoException) => {
+    throw new ConfigError(`${option} ${file} cannot be read (${err.code ?? err.message})${hint}`);
+  });
 }
 
 /** Refuses to remove a site or destination that a schedule's transfers still name. */

@@ -1,4 +1,3 @@
-import { access, constants } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ConfigError } from '@integration-client/plugin-sdk';
 import { SiteClient, testCredentials, type CredentialsTest } from '@integration-client/core';
@@ -7,7 +6,7 @@ import type { Command } from 'commander';
 import type { App } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
-import { refuseIfScheduled, table, withApp, type HomeOptions } from './common.js';
+import { readableFile, refuseIfScheduled, table, withApp, type HomeOptions } from './common.js';
 
 interface SiteOptions extends HomeOptions {
   host?: string;
@@ -36,16 +35,6 @@ function printTest(name: string, t: CredentialsTest, json?: boolean): void {
   else out.line(t.ok ? `ok: ${t.message}` : `FAILED (${t.problem}): ${t.message}`);
 }
 
-async function readableCaFile(file: string): Promise<void> {
-  try {
-    await access(file, constants.R_OK);
-  } catch (err) {
-    throw new ConfigError(
-      `--ca-file ${file} cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)}); give the PEM file of the CA that signed the appliance's certificate`,
-    );
-  }
-}
-
 async function save(app: App, o: SiteOptions, base: Partial<SiteSettings>, name: string): Promise<number> {
   const backupPassword = o.backupPassword ?? process.env.IC_BACKUP_PASSWORD;
   const { backupPassword: oldPassword, caFile: oldCa, ...kept } = base;
@@ -66,7 +55,12 @@ async function save(app: App, o: SiteOptions, base: Partial<SiteSettings>, name:
     ...(o.rateLimit !== undefined && { rateLimitPerSecond: Number(o.rateLimit) }),
   });
   // Also with --no-test (the appliance may be down now): a CA file that cannot be read would fail every run.
-  if (typeof o.caFile === 'string' && site.caFile) await readableCaFile(site.caFile);
+  if (typeof o.caFile === 'string' && site.caFile)
+    await readableFile(
+      '--ca-file',
+      site.caFile,
+      "; give the PEM file of the CA that signed the appliance's certificate",
+    );
   if (o.test !== false) {
     const t = await credentialsTest(app, site);
     if (!t.ok) {

@@ -4,7 +4,7 @@
  * does not touch the delivered-items ledger.
  */
 import { createReadStream, type ReadStream } from 'node:fs';
-import { access, constants, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import {
   API,
   parseReport,
@@ -25,7 +25,7 @@ import type { Command } from 'commander';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
 import { ProgressBar } from '../progress.js';
-import { collect, fmtBytes, table, withApp, type HomeOptions } from './common.js';
+import { collect, fmtBytes, readableFile, table, withApp, type HomeOptions } from './common.js';
 import { opts } from './site.js';
 
 interface TestOptions extends HomeOptions {
@@ -88,7 +88,7 @@ export function testCommand(ic: Command): void {
             throw new ConfigError(
               'recordings and backups with --xml need --site to connect back to the appliance, as in the seed',
             );
-          await readableFiles(o.xml);
+          for (const f of o.xml) await readableFile('--xml', f); // before any destination is opened
           query = {};
         } else {
           if (!sites.length) throw new ConfigError('--site <name> is required (or --xml <files…>)');
@@ -210,7 +210,7 @@ interface Route {
  * session-data,session-recording`: recordings to files, data to both). Refused: a data type no destination takes,
  * and a destination that takes none of them.
  */
-export function route(destinations: readonly OpenDestination[], ops: readonly Operation[]): Route[] {
+function route(destinations: readonly OpenDestination[], ops: readonly Operation[]): Route[] {
   const routes = destinations.map((destination) => ({
     destination,
     dataTypes: ops.filter((op) => destination.operations.includes(op)),
@@ -258,12 +258,4 @@ async function* xmlSessions(files: readonly string[], siteHost: string, progress
     progress.current = undefined;
     progress.done += sizes[i]!;
   }
-}
-
-/** Every --xml file can be read (checked before any destination is opened). */
-async function readableFiles(files: readonly string[]): Promise<void> {
-  for (const f of files)
-    await access(f, constants.R_OK).catch((err: NodeJS.ErrnoException) => {
-      throw new ConfigError(`--xml ${f} cannot be read (${err.code ?? err.message})`);
-    });
 }

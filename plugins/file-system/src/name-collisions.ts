@@ -23,9 +23,8 @@ const NONE: TokenValues = {
   EXTENSION: '',
 };
 
-function sessionSamples(n: number, lsid: string): Sample[] {
-  const s = { ...NONE, LSEQ: '101', LSID: lsid, EXTERNAL_KEY: 'TICKET-1', SESSION_TYPE: 'support' };
-  if (n === 2) s.LSEQ = '102';
+function sessionSamples(n: number, lseq: string, lsid: string): Sample[] {
+  const s = { ...NONE, LSEQ: lseq, LSID: lsid, EXTERNAL_KEY: 'TICKET-1', SESSION_TYPE: 'support' };
   const of = `session ${n}'s`;
   return [
     { what: `${of} XML`, op: 'session-data', values: { ...s, EXTENSION: 'xml' } },
@@ -46,8 +45,8 @@ function sessionSamples(n: number, lsid: string): Sample[] {
 }
 
 const SAMPLES: readonly Sample[] = [
-  ...sessionSamples(1, 'c69a8e10bea9428f816cfababe9815fe'),
-  ...sessionSamples(2, '0b1f3d6a2c5e4f7a9b8c7d6e5f4a3b2c'),
+  ...sessionSamples(1, '101', 'c69a8e10bea9428f816cfababe9815fe'),
+  ...sessionSamples(2, '102', '0b1f3d6a2c5e4f7a9b8c7d6e5f4a3b2c'),
   ...(['xml', 'flv'] as const).map((ext): Sample => ({
     what: `a presentation's ${ext === 'xml' ? 'XML' : 'recording'}`,
     op: ext === 'xml' ? 'presentation-data' : 'presentation-recording',
