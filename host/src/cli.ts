@@ -89,7 +89,7 @@ try {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   } else {
-    out.error(err);
+    out.error(err, process.argv.includes('--json'));
     const code = (err as { code?: unknown } | null)?.code;
     process.exitCode = [
       'IC_ERR_CONFIG_INVALID',

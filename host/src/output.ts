@@ -8,8 +8,14 @@ export const out = {
   json(value: unknown): void {
     process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
   },
-  error(err: unknown): void {
-    if (isIcError(err)) process.stderr.write(`error ${err.code}: ${err.message}\n`);
-    else process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
+  /** `error CODE: message` on stderr; with `json`, one line `{"error":{"code","message","retryable"}}` there instead. */
+  error(err: unknown, json = false): void {
+    const message = err instanceof Error ? err.message : String(err);
+    if (json)
+      process.stderr.write(
+        `${JSON.stringify({ error: isIcError(err) ? { code: err.code, message, retryable: err.retryable } : { message } })}\n`,
+      );
+    else if (isIcError(err)) process.stderr.write(`error ${err.code}: ${message}\n`);
+    else process.stderr.write(`error: ${message}\n`);
   },
 };

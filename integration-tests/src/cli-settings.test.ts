@@ -78,6 +78,12 @@ describe('ic settings commands (built binary, real settings database, simulator)
       (await ic(['site', 'add', 'x', '--host', 'https://bad', '--client-id', 'i', '--client-secret', 's'])).stderr,
     ).toMatch(/\/host: is not valid \(Host name of the site, optionally with :port, without https:\/\/\)/);
     expect((await ic(['site', 'show', 'nope'])).code).toBe(2);
+    const asJson = await ic(['site', 'show', 'nope', '--json']); // an error as one JSON line on stderr
+    expect(asJson.code).toBe(2);
+    expect(asJson.stdout).toBe('');
+    expect(JSON.parse(asJson.stderr)).toEqual({
+      error: { code: 'IC_ERR_NOT_FOUND', message: 'no site named "nope"; see `ic site list`', retryable: false },
+    });
     // edit changes only what it is given; --no-… takes an optional field away again.
     const site = async () => json<Record<string, unknown>>(await ic(['site', 'show', 'main', '--json']));
     const edit = (args: string[], env: Record<string, string> = {}) => ic(['site', 'edit', 'main', ...args], env);
