@@ -83,8 +83,8 @@ export class SiteClient {
   readonly #limiter: RateLimiter;
   readonly #retry: RetryPolicy;
   readonly #log: Logger;
-  #skewMs = 0;
-  #clockKnown = false;
+  /** Appliance clock − host clock, from the latest answer's Date header; undefined before any answer. */
+  #skewMs: number | undefined;
 
   private constructor(options: SiteClientOptions, ca: string | undefined) {
     const { site } = options;
@@ -141,12 +141,12 @@ export class SiteClient {
 
   /** The appliance's clock (from the `Date` header of the latest response), in ms since the epoch. */
   applianceNow(): number {
-    return Date.now() + this.#skewMs;
+    return Date.now() + (this.#skewMs ?? 0);
   }
 
   /** Seconds the appliance's clock is ahead of this host's (negative: behind); undefined before any answer. */
   clockOffsetSeconds(): number | undefined {
-    return this.#clockKnown ? Math.round(this.#skewMs / 1000) : undefined;
+    return this.#skewMs === undefined ? undefined : Math.round(this.#skewMs / 1000);
   }
 
   /**
@@ -157,7 +157,6 @@ export class SiteClient {
    */
   #noteClock(skewMs: number): void {
     this.#skewMs = skewMs;
-    this.#clockKnown = true;
     const ahead = Math.round(-skewMs / 1000); // > 0: this host's clock is ahead
     if (Math.abs(ahead) <= CLOCK_WARN_S) {
       CLOCK_WARNED.delete(this.host);

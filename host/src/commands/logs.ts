@@ -3,7 +3,7 @@ import { ConfigError } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
 import { icHome, openApp } from '../app.js';
 import { EXIT } from '../exit-codes.js';
-import { atLeast, levelNumber, logDirectory, logFiles, readable, type LogKind } from '../logs.js';
+import { atLeast, levelNumber, logFiles, readable, type LogKind } from '../logs.js';
 import { out } from '../output.js';
 import type { HomeOptions } from './common.js';
 
@@ -32,7 +32,7 @@ export function logsCommand(ic: Command): void {
         throw new ConfigError(`--level ${o.level} is not a level; use trace, debug, info, warn, error or fatal`);
       const home = icHome(cmd.optsWithGlobals<HomeOptions>().home);
       const app = await openApp(home);
-      const dir = logDirectory(home, (await app.db.application()).logDirectory);
+      const dir = app.logDir; // as openApp worked it out from the settings in effect
       await app.close();
       const kind: LogKind = o.service ? 'service' : 'client';
       const show = (line: string) => line && atLeast(line, min) && out.line(o.json ? line : readable(line));

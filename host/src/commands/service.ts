@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -11,7 +11,7 @@ import { icHome, openApp, scheduleRunner } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
 import { ServiceMetrics, startHealthServer } from '../service/health-server.js';
-import { alive, runningService, stateFile, type ServiceState } from '../service/state.js';
+import { runningService, stateFile, type ServiceState } from '../service/state.js';
 import { table, withApp, type HomeOptions } from './common.js';
 import { opts } from './site.js';
 
@@ -191,12 +191,10 @@ export function serviceCommands(ic: Command): void {
     .addHelpText('after', '\nExample:\n  ic service status --json')
     .action(async (o: HomeOptions & { unitDir: string }, cmd: Command) => {
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
-        const file = stateFile(app.home);
-        const state = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as ServiceState) : undefined;
-        const running = !!state && alive(state.pid);
+        const running = runningService(app.home);
         const installed = existsSync(join(o.unitDir, UNIT));
         const lastRun = (await app.db.runs(undefined, 1))[0];
-        const next = running ? await nextRuns(state.healthUrl) : new Map<string, string>();
+        const next = running ? await nextRuns(running.healthUrl) : new Map<string, string>();
         const schedules = await Promise.all(
           (await app.db.schedules()).map(async (x) => {
             const last = (await app.db.runs(x.name, 1))[0];
@@ -214,14 +212,14 @@ export function serviceCommands(ic: Command): void {
         );
         const status = {
           service: running ? 'running' : installed ? 'stopped' : 'not installed',
-          pid: running ? state.pid : undefined,
-          healthUrl: running ? state.healthUrl : undefined,
+          pid: running?.pid,
+          healthUrl: running?.healthUrl,
           lastRun,
           schedules,
         };
         if (o.json) out.json(status);
         else {
-          out.line(`service: ${status.service}${running ? ` (pid ${state.pid}, ${state.healthUrl}/health)` : ''}`);
+          out.line(`service: ${status.service}${running ? ` (pid ${running.pid}, ${running.healthUrl}/health)` : ''}`);
           out.line(
             `last run: ${lastRun ? `${lastRun.schedule} ${lastRun.startedAt} ${lastRun.outcome ?? 'running'}` : 'never'}`,
           );

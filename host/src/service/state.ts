@@ -11,7 +11,7 @@ export interface ServiceState {
 
 export const stateFile = (home: string) => join(home, 'service.json');
 
-export function alive(pid: number): boolean {
+function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
