@@ -1,6 +1,7 @@
 /**
  * A one-line progress bar on standard error, for a terminal only (never in `--json` output or a pipe):
- * `[#########...........]  45%  main -> files  120 items`. Redrawn at most ten times a second; `end()` clears it.
+ * `[#########...........]  45%  main -> files  120 items`, or just a status line when the total is unknown.
+ * Redrawn at most ten times a second; `end()` clears it.
  */
 export class ProgressBar {
   #last = 0;
@@ -18,13 +19,20 @@ export class ProgressBar {
 
   /** Draws `fraction` (0…1) with a label; skipped when drawn less than 100 ms ago, unless `force`. */
   update(fraction: number, label: string, force = false): void {
+    const f = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
+    const full = Math.round(f * this.width);
+    this.status(
+      `[${'#'.repeat(full)}${'.'.repeat(this.width - full)}] ${String(Math.floor(f * 100)).padStart(3)}%  ${label}`,
+      force,
+    );
+  }
+
+  /** Draws a line without a bar (work whose total is not known), under the same rate limit as `update`. */
+  status(line: string, force = false): void {
     if (!this.enabled) return;
     const now = Date.now();
     if (!force && now - this.#last < 100) return;
     this.#last = now;
-    const f = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0));
-    const full = Math.round(f * this.width);
-    const line = `[${'#'.repeat(full)}${'.'.repeat(this.width - full)}] ${String(Math.floor(f * 100)).padStart(3)}%  ${label}`;
     const columns = this.stream.columns || 80;
     this.stream.write(`\r${line.slice(0, columns - 1)}\x1b[K`);
     this.#shown = true;

@@ -319,6 +319,41 @@ describe('ic settings commands (built binary, real settings database, simulator)
     }
   }, 120_000);
 
+  it('schedule run shows on a terminal what each transfer has delivered so far (not in --json or a pipe)', async () => {
+    await ic([
+      'destination',
+      'add',
+      'tty',
+      '--plugin',
+      'file-system',
+      '--set',
+      `destinationDirectory=${join(out, 'tty')}`,
+    ]);
+    await ic(['schedule', 'add', 'watched', '--every', '1h', '--transfer', 'main:tty:session-data,session-recording']);
+    // `script` gives the command a pseudo-terminal, so standard error is a terminal as for a user.
+    const run = (args: string) =>
+      promisify(execFile)(
+        'script',
+        ['-qfec', `${process.execPath} ${IC_BIN} schedule run watched${args}`, '/dev/null'],
+        {
+          env: { ...process.env, IC_HOME: home },
+        },
+      );
+    const { stdout } = await run('');
+    const frames = stdout.split('\r').filter((f) => f.startsWith('main->'));
+    expect(frames[0]).toMatch(/^main->tty 1 item, [\d.]+ (B|KiB) {2}\(\d+ s\)/);
+    // Counts only grow, up to every session and recording (frames are drawn at most ten times a second).
+    const counts = frames.map((f) => Number(/^main->tty (\d+) item/.exec(f)![1]));
+    const closed = sim.closedSessions();
+    expect(counts).toEqual([...counts].sort((a, b) => a - b));
+    expect(counts.at(-1)).toBeLessThanOrEqual(closed.length + closed.filter((s) => s.hasRecording).length);
+    expect(stdout).toMatch(/main->tty +\d+ +0 +0 +0 +0 +[\d.]+ (KiB|MiB)\s+run \d+ succeeded/);
+    expect((await run(' --json')).stdout).not.toContain('main->tty 1 item');
+    const piped = await ic(['schedule', 'run', 'watched']);
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).toBe('');
+  });
+
   it('every command has help with an example', async () => {
     for (const cmd of [['site', 'add'], ['destination', 'add'], ['schedule', 'add'], ['schedule', 'run'], ['init']]) {
       const r = await ic([...cmd, '--help']);

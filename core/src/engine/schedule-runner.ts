@@ -5,7 +5,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import { IcError } from '@integration-client/plugin-sdk';
+import { IcError, type Operation } from '@integration-client/plugin-sdk';
 import type { ScheduleSettings } from '@integration-client/schemas';
 import type { Logger } from 'pino';
 import type { SettingsDb, RunOutcome } from '../settings-db/settings-db.js';
@@ -13,7 +13,13 @@ import { checkRouting } from '../settings/settings-validator.js';
 import { SiteClient, type SiteClientOptions } from '../site/site-client.js';
 import type { DestinationLoader } from './destinations.js';
 import { Semaphore } from './semaphore.js';
-import { TransferEngine, type EngineOptions, type OpenDestination, type TransferOutcome } from './transfer-engine.js';
+import {
+  TransferEngine,
+  transferId,
+  type EngineOptions,
+  type OpenDestination,
+  type TransferOutcome,
+} from './transfer-engine.js';
 
 /** Who holds a schedule's lease: this process. A crashed holder's lease expires after LEASE_SECONDS. */
 const HOLDER = `${hostname()}:${process.pid}`;
@@ -46,6 +52,9 @@ export interface ConcurrencyLimits {
   readonly maxConcurrentPerSite?: number;
 }
 
+/** Hears of each acknowledged item of a schedule run: its transfer (`site->destination`), data type and bytes. */
+export type DeliveryListener = (transfer: string, op: Operation, bytes: number) => void;
+
 export class ScheduleRunner {
   readonly #engine: TransferEngine;
   readonly #overall: Semaphore;
@@ -70,7 +79,8 @@ export class ScheduleRunner {
     return s;
   }
 
-  async run(name: string, signal?: AbortSignal): Promise<ScheduleRun> {
+  /** Runs a schedule once; `onDelivered` hears of every acknowledged item, by transfer (`site->destination`). */
+  async run(name: string, signal?: AbortSignal, onDelivered?: DeliveryListener): Promise<ScheduleRun> {
     const t0 = Date.now();
     const schedule = await this.db.schedule(name);
     const lease = `schedule:${name}`;
@@ -88,14 +98,20 @@ export class ScheduleRunner {
       const abandoned = await this.db.closeAbandonedRuns(name);
       if (abandoned)
         this.log.warn({ schedule: name, abandoned }, 'earlier runs ended with their process; marked failed');
-      return await this.#run(name, schedule, t0, signal);
+      return await this.#run(name, schedule, t0, signal, onDelivered);
     } finally {
       clearInterval(renew);
       await this.db.releaseLease(lease, HOLDER);
     }
   }
 
-  async #run(name: string, schedule: ScheduleSettings, t0: number, signal?: AbortSignal): Promise<ScheduleRun> {
+  async #run(
+    name: string,
+    schedule: ScheduleSettings,
+    t0: number,
+    signal?: AbortSignal,
+    onDelivered?: DeliveryListener,
+  ): Promise<ScheduleRun> {
     const runId = await this.db.startRun(name);
     // Every in-flight delivery listens on the run's signal.
     if (signal) setMaxListeners(0, signal);
@@ -128,7 +144,13 @@ export class ScheduleRunner {
                   destination: opened.get(t.destination)!,
                   dataTypes: t.dataTypes,
                 },
-                { ...this.engineOptions, runId, signal },
+                {
+                  ...this.engineOptions,
+                  runId,
+                  signal,
+                  onDelivered:
+                    onDelivered && ((op, bytes) => onDelivered(transferId(t.site, t.destination), op, bytes)),
+                },
               ),
             ),
           ),

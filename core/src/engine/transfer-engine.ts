@@ -85,8 +85,8 @@ export interface EngineOptions {
   readonly query?: Readonly<Record<string, string | number>>;
   /** Parsed sessions from elsewhere than the site's report (`ic test --xml`); implies `query` semantics. */
   readonly source?: AsyncIterable<ParsedItem<Session>>;
-  /** Called after each acknowledged item (progress display). */
-  readonly onDelivered?: (op: Operation) => void;
+  /** Called after each acknowledged item with the bytes its destination reported (progress display). */
+  readonly onDelivered?: (op: Operation, bytes: number) => void;
 }
 
 /** What one transfer run did. */
@@ -399,7 +399,7 @@ export class TransferEngine {
               continue;
             }
             if (!options.query) this.db.markDelivered(spec.destination.name, key, ack.location);
-            options.onDelivered?.(op);
+            options.onDelivered?.(op, ack.bytes ?? 0);
             tally.delivered++;
             tally.bytes += ack.bytes ?? 0;
             tally.byType[op] = (tally.byType[op] ?? 0) + 1;
@@ -479,6 +479,7 @@ export class TransferEngine {
       tally.delivered++;
       tally.bytes += ack.bytes ?? 0;
       tally.byType['site-backup'] = 1;
+      options.onDelivered?.('site-backup', ack.bytes ?? 0);
     } catch (err) {
       const e = toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
       tally.errors.push(`${e.code}: ${e.message}`);
