@@ -64,6 +64,7 @@ describe('ic settings commands (built binary, real settings database, simulator)
     const good = await ic(base, { IC_CLIENT_SECRET: a.clientSecret });
     expect(good.code).toBe(0);
     expect(good.stdout).toMatch(/credentials accepted/);
+    expect(good.stdout).toMatch(/^site "main" saved \(client secret stored encrypted\)$/m);
     const listed = await ic(['site', 'list', '--json']);
     expect(json<unknown[]>(listed)).toEqual([
       expect.objectContaining({ name: 'main', host: a.host, clientSecret: '********' }),
@@ -87,7 +88,9 @@ describe('ic settings commands (built binary, real settings database, simulator)
     // edit changes only what it is given; --no-… takes an optional field away again.
     const site = async () => json<Record<string, unknown>>(await ic(['site', 'show', 'main', '--json']));
     const edit = (args: string[], env: Record<string, string> = {}) => ic(['site', 'edit', 'main', ...args], env);
-    expect((await edit(['--insecure'], { IC_BACKUP_PASSWORD: 'backup-pw' })).code).toBe(0);
+    const withBackup = await edit(['--insecure'], { IC_BACKUP_PASSWORD: 'backup-pw' });
+    expect(withBackup.code).toBe(0);
+    expect(withBackup.stdout).toMatch(/saved \(client secret and backup password stored encrypted\)$/m);
     expect(await site()).toMatchObject({
       insecure: true,
       backupPassword: '********',
@@ -168,22 +171,28 @@ describe('ic settings commands (built binary, real settings database, simulator)
     expect(unreachable.stdout).toMatch(/FAIL connect: .*cannot be reached/);
     expect(unreachable.stdout + unreachable.stderr).not.toContain('u:pw');
     const db = join(out, 'sessions.db');
-    expect(
-      (await ic(['destination', 'add', 'db', '--plugin', 'sql', '--set', `connectionString=sqlite:${db}`])).code,
-    ).toBe(0);
-    expect(
-      (
-        await ic([
-          'destination',
-          'add',
-          'files',
-          '--plugin',
-          'file-system',
-          '--config',
-          JSON.stringify({ destinationDirectory: join(out, 'files') }),
-        ])
-      ).code,
-    ).toBe(0);
+    const sqlAdded = await ic([
+      'destination',
+      'add',
+      'db',
+      '--plugin',
+      'sql',
+      '--set',
+      `connectionString=sqlite:${db}`,
+    ]);
+    expect(sqlAdded.code).toBe(0);
+    expect(sqlAdded.stdout).toMatch(/^destination "db" \(sql\) saved \(connectionString stored encrypted\)$/m);
+    const filesAdded = await ic([
+      'destination',
+      'add',
+      'files',
+      '--plugin',
+      'file-system',
+      '--config',
+      JSON.stringify({ destinationDirectory: join(out, 'files') }),
+    ]);
+    expect(filesAdded.stdout).toMatch(/^destination "files" \(file-system\) saved$/m); // it has no secret field
+    expect(filesAdded.code).toBe(0);
     const list = json<{ name: string; config: Record<string, unknown> }[]>(await ic(['destination', 'list', '--json']));
     expect(list.map((d) => d.name)).toEqual(['db', 'files']);
     expect(list[0]!.config.connectionString).toBe('********');

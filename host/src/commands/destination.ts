@@ -91,7 +91,12 @@ async function save(
     if (!o.json) printCheck(name, r);
   }
   if (o.json) out.json({ saved: name, plugin: pluginId });
-  else out.line(`destination ${JSON.stringify(name)} (${pluginId}) saved; secret fields stored encrypted`);
+  else {
+    const secrets = pkg.configSchema.secretFields.filter((f) => config[f] !== undefined);
+    out.line(
+      `destination ${JSON.stringify(name)} (${pluginId}) saved${secrets.length ? ` (${secrets.join(', ')} stored encrypted)` : ''}`,
+    );
+  }
   return EXIT.ok;
 }
 

@@ -72,7 +72,10 @@ async function save(app: App, o: SiteOptions, base: Partial<SiteSettings>, name:
   }
   await app.db.putSite(site);
   if (o.json) out.json({ saved: name });
-  else out.line(`site ${JSON.stringify(name)} saved (client secret stored encrypted)`);
+  else
+    out.line(
+      `site ${JSON.stringify(name)} saved (client secret${site.backupPassword ? ' and backup password' : ''} stored encrypted)`,
+    );
   return EXIT.ok;
 }
 
