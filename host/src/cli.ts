@@ -28,7 +28,7 @@ const COMMANDS: Record<string, [description: string, load: () => Promise<Registe
     async () => (await import('./commands/schedule.js')).scheduleCommands,
   ],
   service: [
-    'the scheduler service: run, install, uninstall, status',
+    'the scheduler service: run, start, stop, install, uninstall, status',
     async () => (await import('./commands/service.js')).serviceCommands,
   ],
   test: [
@@ -82,6 +82,14 @@ async function program(argv: readonly string[]): Promise<Command> {
   }
   return ic;
 }
+
+// A reader that stops reading (`ic logs | head`) ends the command quietly, as it ends any Unix tool; the engine's
+// work is safe to stop anywhere (an unfinished run is caught up by the next).
+for (const stream of [process.stdout, process.stderr])
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+    process.exit(process.exitCode ?? EXIT.ok);
+  });
 
 try {
   await (await program(process.argv.slice(2))).parseAsync(process.argv);

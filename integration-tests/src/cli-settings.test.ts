@@ -2,7 +2,8 @@
  * `ic init`, `ic site`, `ic destination`, `ic schedule` run as a user runs them: the built binary in a child
  * process, a real settings database in a temporary IC_HOME, the appliance simulator over HTTPS.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -361,6 +362,19 @@ describe('ic settings commands (built binary, real settings database, simulator)
     const piped = await ic(['schedule', 'run', 'watched']);
     expect(piped.code).toBe(0);
     expect(piped.stderr).toBe('');
+  });
+
+  it('a reader that stops reading ends a command quietly (no EPIPE stack trace)', async () => {
+    const child = spawn(process.execPath, [IC_BIN, 'service', 'status'], {
+      env: { ...process.env, IC_HOME: home },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.destroy(); // as `| head -0` would, before the first line
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const [code] = (await once(child, 'exit')) as [number];
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
   });
 
   it('every command has help with an example', async () => {

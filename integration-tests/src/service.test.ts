@@ -4,7 +4,9 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { chown, mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { chown, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -49,6 +51,14 @@ const status = async () =>
     lastRun?: { id: number; outcome?: string; counts: Record<string, number> };
     schedules: { name: string; nextRun?: string }[];
   };
+/** The process has ended: gone, or a zombie nobody reaps (a detached child whose parent exited, in a container). */
+const ended = (pid: number) => {
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]![0] === 'Z';
+  } catch {
+    return true;
+  }
+};
 const xmlCount = async () => (await readdir(files)).filter((f) => f.endsWith('.xml')).length;
 const flvCount = async () => (await readdir(files)).filter((f) => f.endsWith('.flv')).length;
 
@@ -195,4 +205,62 @@ describe('ic service (built binary)', () => {
     }
     expect(await xmlCount()).toBe(closed);
   }, 180_000);
+
+  it('start runs the service in the background and stop ends it; neither signals what is not the service', async () => {
+    const units = join(home, 'units');
+    const started = await ic('service', 'start', '--health-port', '0', '--unit-dir', units);
+    expect(started.code).toBe(0);
+    const pid = Number(
+      /^service started \(pid (\d+)\); health http:\/\/127\.0\.0\.1:\d+\/health/m.exec(started.stdout)?.[1],
+    );
+    expect(await status()).toMatchObject({ service: 'running', pid });
+    expect((await ic('service', 'start', '--health-port', '0', '--unit-dir', units)).stdout).toMatch(
+      new RegExp(`^service already running on \\S+ \\(pid ${pid},`, 'm'),
+    );
+    const stopped = await ic('service', 'stop', '--json');
+    expect(stopped.code).toBe(0);
+    expect(JSON.parse(stopped.stdout)).toMatchObject({ running: false, stopped: true, pid });
+    expect(ended(pid)).toBe(true);
+    expect((await status()).service).toBe('not installed');
+    expect((await ic('service', 'stop')).stdout).toMatch(/^service: not running on /m);
+    expect(await readFile(join(home, 'service.out'), 'utf8')).toMatch(/service running \(pid \d+\)[^]*service stopped/);
+
+    // A service that cannot start (its health port is taken) is reported with what it said.
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    try {
+      const port = String((blocker.address() as AddressInfo).port);
+      const refused = await ic('service', 'start', '--health-port', port, '--unit-dir', units);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(
+        new RegExp(
+          `IC_ERR_SERVICE_NOT_STARTED: the service exited at start \\(code 1\\): .*health port 127\\.0\\.0\\.1:${port} is in use`,
+        ),
+      );
+    } finally {
+      blocker.close();
+    }
+    // Installed as a systemd unit: systemd starts it.
+    expect((await ic('service', 'install', '--unit-dir', units)).code).toBe(0);
+    const viaSystemd = await ic('service', 'start', '--unit-dir', units);
+    expect(viaSystemd.code).toBe(2);
+    expect(viaSystemd.stderr).toMatch(/installed as a systemd unit .*systemctl start integration-client/);
+    expect((await ic('service', 'uninstall', '--unit-dir', units)).code).toBe(0);
+    // A stale service.json naming a live process that is not the service (here: this test's own) is not signalled.
+    await writeFile(
+      join(home, 'service.json'),
+      JSON.stringify({ pid: process.pid, startedAt: new Date().toISOString(), healthUrl: 'http://127.0.0.1:1', home }),
+    );
+    try {
+      const stale = await ic('service', 'stop');
+      expect(stale.code).toBe(1);
+      expect(stale.stderr).toMatch(
+        new RegExp(
+          `IC_ERR_SERVICE_NOT_STOPPED: \\S+service\\.json names pid ${process.pid}, but no service answers with it .*nothing was signalled`,
+        ),
+      );
+    } finally {
+      await rm(join(home, 'service.json'));
+    }
+  }, 120_000);
 });

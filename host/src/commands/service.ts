@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -16,6 +16,8 @@ import { table, withApp, type HomeOptions } from './common.js';
 import { opts } from './site.js';
 
 const UNIT = 'integration-client.service';
+/** The `ic` binary, as the unit and `ic service start` run it. */
+const IC_JS = resolve(fileURLToPath(new URL('../../bin/ic.js', import.meta.url)));
 
 /**
  * The unit. `user`: the account the service runs as (`User=`); without one it runs as root. NoNewPrivileges, and
@@ -23,7 +25,6 @@ const UNIT = 'integration-client.service';
  * under them needs that line removed, which the unit's comment says.
  */
 export function unitText(home: string, user?: string): string {
-  const bin = resolve(fileURLToPath(new URL('../../bin/ic.js', import.meta.url)));
   return `[Unit]
 Description=BeyondTrust Integration Client scheduler
 After=network-online.target
@@ -32,7 +33,7 @@ Wants=network-online.target
 [Service]
 Type=simple
 ${user ? `User=${user}\n` : ''}Environment=IC_HOME=${home}
-ExecStart=${[process.execPath, ...SERVICE_NODE_FLAGS, bin].join(' ')} service run
+ExecStart=${[process.execPath, ...SERVICE_NODE_FLAGS, IC_JS].join(' ')} service run
 Restart=on-failure
 RestartSec=10
 KillSignal=SIGTERM
@@ -68,6 +69,113 @@ function ownerName(path: string): string | undefined {
   } catch {
     return String(uid); // systemd takes a numeric User= too
   }
+}
+
+/** How long `ic service start` waits for the service to serve. */
+const START_WAIT_MS = 30_000;
+
+/**
+ * `ic service start`: `ic service run` as a detached background process (standard output and error appended to
+ * `service.out` in the data directory), once it serves. A service installed as a systemd unit is started by
+ * systemd instead (which restarts it and stops it with the machine).
+ */
+async function startDetached(
+  home: string,
+  o: { healthPort: string; unitDir: string; json?: boolean },
+): Promise<number> {
+  const running = runningService(home);
+  if (running) {
+    if (o.json) out.json({ running: true, pid: running.pid, healthUrl: running.healthUrl, started: false });
+    else out.line(`service already running on ${home} (pid ${running.pid}, ${running.healthUrl}/health)`);
+    return EXIT.ok;
+  }
+  const unit = join(o.unitDir, UNIT);
+  if (existsSync(unit))
+    throw new ConfigError(
+      `the service is installed as a systemd unit (${unit}): start it with \`systemctl start ${UNIT.replace(/\.service$/, '')}\`, so that systemd restarts it and stops it with the machine`,
+    );
+  if (!hasSettings(home)) throw new ConfigError(`no settings database in ${home}; run \`ic init\` first`);
+  const console = join(home, 'service.out');
+  const fd = openSync(console, 'a', 0o600);
+  const from = statSync(console).size;
+  const child = spawn(
+    process.execPath,
+    [...SERVICE_NODE_FLAGS, IC_JS, 'service', 'run', '--health-port', o.healthPort],
+    {
+      detached: true,
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, IC_HOME: home },
+    },
+  );
+  closeSync(fd);
+  let exited: number | null | undefined;
+  child.once('exit', (code) => (exited = code));
+  child.unref();
+  const deadline = Date.now() + START_WAIT_MS;
+  for (;;) {
+    const state = runningService(home);
+    if (state && state.pid === child.pid) {
+      if (o.json) out.json({ running: true, pid: state.pid, healthUrl: state.healthUrl, started: true });
+      else
+        out.line(
+          `service started (pid ${state.pid}); health ${state.healthUrl}/health; log: ic logs --service; stop it with: ic service stop`,
+        );
+      return EXIT.ok;
+    }
+    if (exited !== undefined || Date.now() > deadline) {
+      const said = readFileSync(console, 'utf8').slice(from).trim();
+      throw new IcError(
+        'IC_ERR_SERVICE_NOT_STARTED',
+        exited !== undefined
+          ? `the service exited at start (code ${exited})${said ? `: ${said}` : ''}`
+          : `the service (pid ${child.pid}) did not serve within ${START_WAIT_MS / 1000} s; see ${console} and ic logs --service`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** The pid the service at `healthUrl` says it has (undefined when it does not answer within 2 s). */
+async function healthPid(healthUrl: string): Promise<number | undefined> {
+  try {
+    const res = await fetch(`${healthUrl}/health`, { signal: AbortSignal.timeout(2000) });
+    return ((await res.json()) as { pid?: number }).pid;
+  } catch {
+    return undefined;
+  }
+}
+
+/** `ic service stop`: SIGTERM to the service of this data directory, then waits until it has ended. */
+async function stopService(home: string, o: { timeout: string; json?: boolean }): Promise<number> {
+  const state = runningService(home);
+  if (!state) {
+    if (o.json) out.json({ running: false, stopped: false });
+    else out.line(`service: not running on ${home}`);
+    return EXIT.ok;
+  }
+  // service.json names a pid that may since belong to another program: only a service that answers on its health
+  // URL with that pid is signalled.
+  if ((await healthPid(state.healthUrl)) !== state.pid)
+    throw new IcError(
+      'IC_ERR_SERVICE_NOT_STOPPED',
+      `${stateFile(home)} names pid ${state.pid}, but no service answers with it on ${state.healthUrl}; nothing was signalled. If \`ps -p ${state.pid}\` shows \`ic service run\`, stop it with kill ${state.pid}`,
+    );
+  const t0 = Date.now();
+  const limit = Number(o.timeout) * 1000;
+  process.kill(state.pid, 'SIGTERM');
+  if (!o.json) process.stderr.write(`stopping pid ${state.pid}: deliveries under way finish first…\n`);
+  while (runningService(home)) {
+    if (Date.now() - t0 > limit)
+      throw new IcError(
+        'IC_ERR_SERVICE_NOT_STOPPED',
+        `the service (pid ${state.pid}) is still finishing after ${o.timeout} s; wait, or kill -9 ${state.pid} (nothing is lost: its cursors stay behind what it has not delivered)`,
+      );
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const seconds = Math.round((Date.now() - t0) / 100) / 10;
+  if (o.json) out.json({ running: false, stopped: true, pid: state.pid, seconds });
+  else out.line(`service stopped (pid ${state.pid}, ${seconds} s)`);
+  return EXIT.ok;
 }
 
 export function serviceCommands(ic: Command): void {
@@ -135,6 +243,31 @@ export function serviceCommands(ic: Command): void {
       await app.close();
       out.line('service stopped');
       process.exitCode = EXIT.ok;
+    });
+  s.command('start')
+    .description(
+      'start `ic service run` in the background (without a service manager; a systemd unit: systemctl start)',
+    )
+    .option('--health-port <port>', '/health and /metrics on 127.0.0.1 (0 = any free port)', '9187')
+    .option('--unit-dir <dir>', 'where an installed unit would be', '/etc/systemd/system')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      `\nExample:\n  ic service start && ic service status\nIts standard output and error go to service.out in the data directory; its log: ic logs --service.`,
+    )
+    .action(async (o: HomeOptions & { healthPort: string; unitDir: string; json?: boolean }, cmd: Command) => {
+      process.exitCode = await startDetached(icHome(opts(cmd, o).home), o);
+    });
+  s.command('stop')
+    .description('stop the running service (SIGTERM): deliveries under way finish, then it exits')
+    .option('--timeout <seconds>', 'how long to wait for it to finish', '130')
+    .option('--json', 'print JSON')
+    .addHelpText(
+      'after',
+      '\nExample:\n  ic service stop\nExit code: 0 stopped or not running, 1 still running after --timeout.',
+    )
+    .action(async (o: HomeOptions & { timeout: string; json?: boolean }, cmd: Command) => {
+      process.exitCode = await stopService(icHome(opts(cmd, o).home), o);
     });
   s.command('install')
     .description(`write a systemd unit (${UNIT}) that runs \`ic service run\``)

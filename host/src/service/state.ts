@@ -11,12 +11,17 @@ export interface ServiceState {
 
 export const stateFile = (home: string) => join(home, 'service.json');
 
+/** Whether `pid` runs: exists and, where /proc tells, is not a zombie (a container's init may never reap one). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0] !== 'Z';
+  } catch {
+    return true; // no /proc here, or the process just ended: kill(0) is the answer
   }
 }
 

@@ -43,6 +43,16 @@ export const ERROR_CODES = {
     false,
     'A service already runs on this data directory, or another program holds the health port; stop it (`ic service status` names its pid) or give `ic service run` another `--health-port`.',
   ),
+  IC_ERR_SERVICE_NOT_STARTED: code(
+    'config',
+    true,
+    '`ic service start` started the service but it exited or did not serve within 30 s; the message carries what it printed, its log has the rest (`ic logs --service`).',
+  ),
+  IC_ERR_SERVICE_NOT_STOPPED: code(
+    'config',
+    true,
+    '`ic service stop` found the service still finishing its deliveries after `--timeout`, or could not confirm the pid in service.json is the service (nothing is signalled then); wait, or stop the named pid yourself.',
+  ),
   IC_ERR_SITE_AUTH_FAILED: code(
     'site-access',
     false,
