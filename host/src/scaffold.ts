@@ -66,7 +66,7 @@ export function scaffoldFiles(o: ScaffoldOptions): Record<string, string> {
 // ${displayName}. The host validates the config against config.schema.json before create() sees it, runs this
 // module in a worker thread of its own, and calls one handler per item of the operations the manifest
 // (package.json "integrationClient") declares. See docs/writing-a-plugin.md of the integration client.
-import { mkdir, rename, writeFile, access } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { checkResult, defineDestination, DestinationError, modelJson } from '@integration-client/plugin-sdk';
 
@@ -79,10 +79,12 @@ export default defineDestination(
       const { directory } = ctx.config;
       await mkdir(directory, { recursive: true });
       return {
-        // Tell the user, in words, whether the destination can be written to.
+        // Tell the user, in words, whether the destination can be written to: write a probe file and remove it.
         async check() {
           try {
-            await access(directory);
+            const probe = join(directory, \`.ic-probe-\${process.pid}\`);
+            await writeFile(probe, '');
+            await rm(probe);
             return checkResult([{ name: 'directory', ok: true, message: \`\${directory} is writable\` }]);
           } catch (err) {
             return checkResult([{ name: 'directory', ok: false, message: /** @type {Error} */ (err).message }]);
