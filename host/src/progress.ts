@@ -1,3 +1,5 @@
+import { fmtBytes } from './commands/common.js';
+
 /**
  * A one-line progress bar on standard error, for a terminal only (never in `--json` output or a pipe):
  * `[#########...........]  45%  main -> files  120 items`, or just a status line when the total is unknown.
@@ -41,5 +43,39 @@ export class ProgressBar {
   end(): void {
     if (this.#shown) this.stream.write('\r\x1b[K');
     this.#shown = false;
+  }
+}
+
+/**
+ * `ic schedule run`'s status line on a terminal: what each transfer has delivered so far (a report's size is not
+ * known up front), `main->files 120 items, 4.1 MiB  ·  main->db 200 items  (12 s)`, redrawn at least once a second.
+ */
+export class DeliveryProgress {
+  readonly #bar = new ProgressBar();
+  readonly #t0 = Date.now();
+  readonly #soFar = new Map<string, { items: number; bytes: number }>();
+  readonly #ticker = this.#bar.enabled ? setInterval(() => this.#draw(true), 1000) : undefined;
+
+  /** A listener for the schedule runner; undefined when nothing is drawn (not a terminal). */
+  get listener(): ((transfer: string, op: string, bytes: number) => void) | undefined {
+    return this.#bar.enabled ? (transfer, _op, bytes) => this.#delivered(transfer, bytes) : undefined;
+  }
+
+  end(): void {
+    clearInterval(this.#ticker);
+    this.#bar.end();
+  }
+
+  #delivered(transfer: string, bytes: number): void {
+    const n = this.#soFar.get(transfer) ?? { items: 0, bytes: 0 };
+    this.#soFar.set(transfer, { items: n.items + 1, bytes: n.bytes + bytes });
+    this.#draw();
+  }
+
+  #draw(force = false): void {
+    const items = (n: number) => `${n} item${n === 1 ? '' : 's'}`;
+    const each = [...this.#soFar].map(([t, n]) => `${t} ${items(n.items)}${n.bytes ? `, ${fmtBytes(n.bytes)}` : ''}`);
+    const seconds = Math.round((Date.now() - this.#t0) / 1000);
+    this.#bar.status(`${each.length ? each.join('  ·  ') : 'nothing delivered yet'}  (${seconds} s)`, force);
   }
 }

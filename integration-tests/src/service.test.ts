@@ -223,6 +223,7 @@ describe('ic service (built binary)', () => {
     expect(ended(pid)).toBe(true);
     expect((await status()).service).toBe('not installed');
     expect((await ic('service', 'stop')).stdout).toMatch(/^service: not running on /m);
+    expect((await ic('service', 'stop', '--timeout', 'soon')).stderr).toMatch(/--timeout "soon": give seconds/);
     expect(await readFile(join(home, 'service.out'), 'utf8')).toMatch(/service running \(pid \d+\)[^]*service stopped/);
 
     // A service that cannot start (its health port is taken) is reported with what it said.

@@ -5,7 +5,7 @@ import type { Command } from 'commander';
 import { scheduleRunner, type App } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
-import { ProgressBar } from '../progress.js';
+import { DeliveryProgress } from '../progress.js';
 import { collect, fmtBytes, table, withApp, type HomeOptions } from './common.js';
 import { checkScheduleRouting } from './destination.js';
 import { opts } from './site.js';
@@ -209,33 +209,12 @@ export function scheduleCommands(ic: Command): void {
         const ac = new AbortController();
         const stop = () => ac.abort(new Error('interrupted'));
         process.once('SIGINT', stop).once('SIGTERM', stop);
-        // On a terminal, a status line of what each transfer has delivered so far (a report's size is not known).
-        const bar = o.json ? undefined : new ProgressBar();
-        const t0 = Date.now();
-        const soFar = new Map<string, { items: number; bytes: number }>();
-        const draw = (force = false) => {
-          const seconds = `(${Math.round((Date.now() - t0) / 1000)} s)`;
-          const items = (n: number) => `${n} item${n === 1 ? '' : 's'}`;
-          const each = [...soFar].map(([t, n]) => `${t} ${items(n.items)}${n.bytes ? `, ${fmtBytes(n.bytes)}` : ''}`);
-          bar?.status(`${each.length ? each.join('  ·  ') : 'nothing delivered yet'}  ${seconds}`, force);
-        };
-        const ticker = bar?.enabled ? setInterval(() => draw(true), 1000) : undefined;
+        const progress = o.json ? undefined : new DeliveryProgress();
         let run;
         try {
-          run = await scheduleRunner(app).run(
-            name,
-            ac.signal,
-            bar?.enabled
-              ? (transfer, _op, bytes) => {
-                  const n = soFar.get(transfer) ?? { items: 0, bytes: 0 };
-                  soFar.set(transfer, { items: n.items + 1, bytes: n.bytes + bytes });
-                  draw();
-                }
-              : undefined,
-          );
+          run = await scheduleRunner(app).run(name, ac.signal, progress?.listener);
         } finally {
-          clearInterval(ticker);
-          bar?.end();
+          progress?.end();
         }
         if (o.json) out.json(run);
         else {

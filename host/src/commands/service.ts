@@ -95,9 +95,9 @@ async function startDetached(
       `the service is installed as a systemd unit (${unit}): start it with \`systemctl start ${UNIT.replace(/\.service$/, '')}\`, so that systemd restarts it and stops it with the machine`,
     );
   if (!hasSettings(home)) throw new ConfigError(`no settings database in ${home}; run \`ic init\` first`);
-  const console = join(home, 'service.out');
-  const fd = openSync(console, 'a', 0o600);
-  const from = statSync(console).size;
+  const outFile = join(home, 'service.out');
+  const fd = openSync(outFile, 'a', 0o600);
+  const from = statSync(outFile).size;
   const child = spawn(
     process.execPath,
     [...SERVICE_NODE_FLAGS, IC_JS, 'service', 'run', '--health-port', o.healthPort],
@@ -123,12 +123,12 @@ async function startDetached(
       return EXIT.ok;
     }
     if (exited !== undefined || Date.now() > deadline) {
-      const said = readFileSync(console, 'utf8').slice(from).trim();
+      const said = readFileSync(outFile, 'utf8').slice(from).trim();
       throw new IcError(
         'IC_ERR_SERVICE_NOT_STARTED',
         exited !== undefined
           ? `the service exited at start (code ${exited})${said ? `: ${said}` : ''}`
-          : `the service (pid ${child.pid}) did not serve within ${START_WAIT_MS / 1000} s; see ${console} and ic logs --service`,
+          : `the service (pid ${child.pid}) did not serve within ${START_WAIT_MS / 1000} s; see ${outFile} and ic logs --service`,
       );
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -147,6 +147,8 @@ async function healthPid(healthUrl: string): Promise<number | undefined> {
 
 /** `ic service stop`: SIGTERM to the service of this data directory, then waits until it has ended. */
 async function stopService(home: string, o: { timeout: string; json?: boolean }): Promise<number> {
+  const limit = Number(o.timeout) * 1000;
+  if (!(limit > 0)) throw new ConfigError(`--timeout ${JSON.stringify(o.timeout)}: give seconds, e.g. 130`);
   const state = runningService(home);
   if (!state) {
     if (o.json) out.json({ running: false, stopped: false });
@@ -161,7 +163,6 @@ async function stopService(home: string, o: { timeout: string; json?: boolean })
       `${stateFile(home)} names pid ${state.pid}, but no service answers with it on ${state.healthUrl}; nothing was signalled. If \`ps -p ${state.pid}\` shows \`ic service run\`, stop it with kill ${state.pid}`,
     );
   const t0 = Date.now();
-  const limit = Number(o.timeout) * 1000;
   process.kill(state.pid, 'SIGTERM');
   if (!o.json) process.stderr.write(`stopping pid ${state.pid}: deliveries under way finish first…\n`);
   while (runningService(home)) {
