@@ -1,7 +1,7 @@
 /**
  * Log files: pino JSON lines rolled daily by pino-roll (`client.2026-11-28.1.log`, `service.….log`) in the log
  * directory (`logDirectory`, default `$IC_HOME/logs`); files dated more than `logRemovalDays` ago are removed
- * whenever a command or the service opens the log.
+ * whenever a command or the service opens the log, and by the service after every run and hourly.
  * `ic logs` prints them readably.
  */
 import { readdirSync, rmSync } from 'node:fs';

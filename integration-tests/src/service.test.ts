@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { chown, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
@@ -138,8 +138,23 @@ describe('ic service (built binary)', () => {
     expect(await flvCount()).toBeLessThan(recordings);
     expect((await status()).service).not.toBe('running');
 
+    // Old log files go while the service runs, not only when it starts (it runs for months): one dated 40 days
+    // ago, written after the start, is gone once the run has finished.
+    expect((await ic('settings', 'set', '--log-removal-days', '30')).code).toBe(0);
     const second = await startService(SERVICE_NODE_FLAGS); // as the unit starts it
+    const old = join(
+      home,
+      'logs',
+      `service.${new Date(Date.now() - 40 * 86_400_000).toISOString().slice(0, 10)}.1.log`,
+    );
+    await writeFile(old, '');
     try {
+      // Watched through the service's own /metrics: any `ic` command (status too) would remove the file itself.
+      await until('a run finished', async () => {
+        const metrics = await (await fetch(`${second.url}/metrics`)).text();
+        return /ic_runs_total\{schedule="hourly",outcome="succeeded"\} 1/.test(metrics) ? true : undefined;
+      });
+      await until('the old log file removed', () => Promise.resolve(existsSync(old) ? undefined : true), 10_000);
       const done = await until('a succeeded run', async () => {
         const s = await status();
         return s.lastRun && s.lastRun.id > interrupted.id && s.lastRun.outcome ? s.lastRun : undefined;

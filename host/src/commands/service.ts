@@ -9,6 +9,7 @@ import { ConfigError, IcError } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
 import { icHome, openApp, scheduleRunner } from '../app.js';
 import { EXIT } from '../exit-codes.js';
+import { removeOldLogs } from '../logs.js';
 import { out } from '../output.js';
 import { ServiceMetrics, startHealthServer } from '../service/health-server.js';
 import { runningService, stateFile, type ServiceState } from '../service/state.js';
@@ -195,8 +196,21 @@ export function serviceCommands(ic: Command): void {
         );
       const app = await openApp(home, { log: 'service' });
       const metrics = new ServiceMetrics();
+      // Log files past logRemovalDays go at start (openApp), after every run and hourly: a service runs for months.
+      const sweepLogs = () =>
+        void app.db
+          .application()
+          .then(({ logRemovalDays: days }) => {
+            const removed = removeOldLogs(app.logDir, days);
+            if (removed.length) app.log.info({ removed, days }, 'removed old log files');
+          })
+          .catch((err: unknown) => app.log.warn({ err }, 'old log files could not be removed; tried again later'));
+      const sweeper = setInterval(sweepLogs, 3_600_000).unref();
       const scheduler = new Scheduler(app.db, scheduleRunner(app), app.log, {
-        onRun: (run) => metrics.record(run),
+        onRun: (run) => {
+          metrics.record(run);
+          sweepLogs();
+        },
       });
       const startedAt = new Date().toISOString();
       const server = await startHealthServer(Number(o.healthPort), metrics, app.db, scheduler, startedAt).catch(
@@ -239,6 +253,7 @@ export function serviceCommands(ic: Command): void {
         };
         process.once('SIGTERM', () => stop('SIGTERM')).once('SIGINT', () => stop('SIGINT'));
       });
+      clearInterval(sweeper);
       rmSync(stateFile(home), { force: true });
       app.log.info('service stopped');
       await app.close();
