@@ -30,6 +30,7 @@ describe('ic logs / ic settings (built binary)', () => {
     expect(warnings.map((l) => l.replace(/^\S+ /, ''))).toEqual(['WARN  a warning', 'ERROR an error']);
     expect((await ic('logs', '--level', 'error', '-n', '1')).trim()).toMatch(/ERROR an error$/);
     expect((await runIc(home, ['logs', '--level', 'loud'])).code).toBe(2);
+    expect(await ic('settings', 'show')).toMatch(/^logRemovalDays +never: log files are kept {2}\(default\)$/m);
     await writeFile(join(home, 'logs', 'client.2020-01-01.1.log'), '{"level":30,"time":0,"msg":"old"}\n');
     await writeFile(join(home, 'logs', 'service.2020-01-02.1.log'), '{"level":30,"time":0,"msg":"old"}\n');
     expect(await ic('settings', 'set', '--log-removal-days', '30')).toMatch(/saved/);
@@ -48,6 +49,11 @@ describe('ic logs / ic settings (built binary)', () => {
       overlapSeconds: 3600,
       sessionsInFlight: 1000,
     });
+    // --keep-logs undoes it (there is no other way back to "keep").
+    expect(await ic('settings', 'set', '--keep-logs')).toMatch(/saved/);
+    expect(await ic('settings', 'show')).toMatch(/^logRemovalDays +never: log files are kept {2}\(default\)$/m);
+    expect(JSON.parse(await ic('settings', 'show', '--json'))).toMatchObject({ logRemovalDays: null });
+    expect((await runIc(home, ['settings', 'set', '--keep-logs', '--log-removal-days', '3'])).code).toBe(2);
   }, 60_000);
 
   it('sessions in flight and downloads per transfer: saved, shown, refused out of range, used by the next run', async () => {

@@ -10,6 +10,7 @@ import { opts } from './site.js';
 interface SettingsOptions extends HomeOptions {
   logDirectory?: string;
   logRemovalDays?: string;
+  keepLogs?: boolean;
   logLevel?: string;
   overlapSeconds?: string;
   settleSeconds?: string;
@@ -30,7 +31,8 @@ export function settingsCommands(ic: Command): void {
       '--log-directory <dir>',
       'where the client and service logs go (default $IC_HOME/logs; a relative path is taken in $IC_HOME)',
     )
-    .option('--log-removal-days <n>', 'remove log files older than this many days')
+    .option('--log-removal-days <n>', 'remove log files older than this many days (default: keep them)')
+    .option('--keep-logs', 'keep log files however old (undoes --log-removal-days)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace')
     .option('--overlap-seconds <n>', 'seconds re-read before each cursor')
     .option('--settle-seconds <n>', 'seconds before the appliance now left for the next run')
@@ -50,10 +52,14 @@ export function settingsCommands(ic: Command): void {
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic settings set --log-removal-days 30 --log-level info')
     .action(async (o: SettingsOptions, cmd: Command) => {
+      if (o.keepLogs && o.logRemovalDays !== undefined)
+        throw new ConfigError('give --log-removal-days or --keep-logs, not both');
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
         const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
+        const { logRemovalDays, ...stored } = await app.db.application();
         const next = app.validator.applicationToStore({
-          ...(await app.db.application()),
+          ...stored,
+          ...(!o.keepLogs && logRemovalDays !== undefined && { logRemovalDays }),
           ...(o.logDirectory !== undefined && { logDirectory: o.logDirectory }),
           ...(o.logRemovalDays !== undefined && { logRemovalDays: num(o.logRemovalDays) }),
           ...(o.logLevel !== undefined && { logLevel: o.logLevel }),
@@ -85,6 +91,7 @@ export function settingsCommands(ic: Command): void {
           settingsDatabase: app.settings.location,
           ...a,
           logDirectory: app.logDir,
+          logRemovalDays: a.logRemovalDays ?? (o.json ? null : 'never: log files are kept'),
           ...(a.notification && { notification: maskPassword(a.notification) }),
         };
         if (o.json) out.json(shown);
