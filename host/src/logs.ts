@@ -4,7 +4,7 @@
  * whenever a command or the service opens the log, and by the service after every run and hourly.
  * `ic logs` prints them readably.
  */
-import { readdirSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino, type DestinationStream } from 'pino';
 
@@ -92,4 +92,41 @@ export function readable(line: string): string {
     .join(' ');
   const err = o.err as { code?: string; message?: string } | undefined;
   return `${new Date(Number(o.time)).toISOString()} ${(LEVELS[Number(o.level)] ?? 'LEVEL').padEnd(5)} ${typeof o.msg === 'string' ? o.msg : ''}${err ? ` [${err.code ?? 'error'}: ${err.message ?? ''}]` : ''}${fields ? `  ${fields}` : ''}`;
+}
+
+/** Bytes read from the end of each client log file when looking for the last command. */
+const TAIL_BYTES = 1 << 20;
+
+/**
+ * The seed's "Last Program Run": when `ic` last ran a command, and which, from the client log's `command started`
+ * lines (the newest files first, the last MiB of each), leaving out this process's own. Undefined when the log has
+ * none (never run, or removed).
+ */
+export function lastCommand(dir: string, exceptPid = process.pid): { at: string; command: string } | undefined {
+  for (const file of logFiles(dir, 'client').reverse()) {
+    let text: string;
+    const fd = openSync(file, 'r');
+    try {
+      const size = fstatSync(fd).size;
+      const length = Math.min(size, TAIL_BYTES);
+      const buf = Buffer.alloc(length);
+      readSync(fd, buf, 0, length, size - length);
+      text = buf.toString('utf8');
+    } finally {
+      closeSync(fd);
+    }
+    const lines = text.split('\n');
+    for (let i = lines.length - 1; i >= 0; i--) {
+      const line = lines[i]!;
+      if (!line.includes('"command started"')) continue;
+      try {
+        const o = JSON.parse(line) as { pid?: number; time?: number; command?: string; msg?: string };
+        if (o.msg === 'command started' && o.pid !== exceptPid && typeof o.time === 'number')
+          return { at: new Date(o.time).toISOString(), command: `ic ${o.command ?? ''}`.trim() };
+      } catch {
+        // the first line of a tail may be cut: not a record
+      }
+    }
+  }
+  return undefined;
 }

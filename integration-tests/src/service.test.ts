@@ -48,6 +48,7 @@ const status = async () =>
   JSON.parse((await ic('service', 'status', '--json', '--unit-dir', join(home, 'units'))).stdout) as {
     service: string;
     pid?: number;
+    lastProgramRun?: { at: string; command: string };
     lastRun?: { id: number; outcome?: string; counts: Record<string, number> };
     schedules: { name: string; nextRun?: string }[];
   };
@@ -113,6 +114,14 @@ describe('ic service (built binary)', () => {
       }
     } else expect(dry.stdout).toMatch(new RegExp(`^User=${userInfo().username}$`, 'm'));
     expect((await status()).service).toBe('not installed');
+    // The seed's "Last Program Run": when ic last ran a command, and which (not the status command itself).
+    expect((await ic('schedule', 'list')).code).toBe(0);
+    const shown = await status();
+    expect(shown.lastProgramRun).toEqual({ at: expect.any(String), command: 'ic schedule list' });
+    expect(Date.now() - Date.parse(shown.lastProgramRun!.at)).toBeLessThan(60_000);
+    expect((await ic('service', 'status', '--unit-dir', units)).stdout).toMatch(
+      /^last program run: \S+Z \(ic service status\)$/m,
+    );
     expect((await ic('service', 'install', '--unit-dir', units)).code).toBe(0);
     expect(await readFile(join(units, 'integration-client.service'), 'utf8')).toContain('KillSignal=SIGTERM');
     expect((await status()).service).toBe('stopped');

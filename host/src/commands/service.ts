@@ -9,7 +9,7 @@ import { ConfigError, IcError } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
 import { icHome, openApp, scheduleRunner } from '../app.js';
 import { EXIT } from '../exit-codes.js';
-import { removeOldLogs } from '../logs.js';
+import { lastCommand, removeOldLogs } from '../logs.js';
 import { out } from '../output.js';
 import { ServiceMetrics, startHealthServer } from '../service/health-server.js';
 import { runningService, stateFile, type ServiceState } from '../service/state.js';
@@ -363,14 +363,17 @@ export function serviceCommands(ic: Command): void {
           service: running ? 'running' : installed ? 'stopped' : 'not installed',
           pid: running?.pid,
           healthUrl: running?.healthUrl,
+          lastProgramRun: lastCommand(app.logDir),
           lastRun,
           schedules,
         };
         if (o.json) out.json(status);
         else {
           out.line(`service: ${status.service}${running ? ` (pid ${running.pid}, ${running.healthUrl}/health)` : ''}`);
+          const program = status.lastProgramRun;
+          out.line(`last program run: ${program ? `${program.at} (${program.command})` : 'never'}`);
           out.line(
-            `last run: ${lastRun ? `${lastRun.schedule} ${lastRun.startedAt} ${lastRun.outcome ?? 'running'}` : 'never'}`,
+            `last schedule run: ${lastRun ? `${lastRun.schedule} ${lastRun.startedAt} ${lastRun.outcome ?? 'running'}` : 'never'}`,
           );
           if (schedules.length)
             out.line(
