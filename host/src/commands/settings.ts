@@ -56,10 +56,10 @@ export function settingsCommands(ic: Command): void {
         throw new ConfigError('give --log-removal-days or --keep-logs, not both');
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
         const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
-        const { logRemovalDays, ...stored } = await app.db.application();
+        const stored = await app.db.application();
+        if (o.keepLogs) delete stored.logRemovalDays; // back to keeping every log file
         const next = app.validator.applicationToStore({
           ...stored,
-          ...(!o.keepLogs && logRemovalDays !== undefined && { logRemovalDays }),
           ...(o.logDirectory !== undefined && { logDirectory: o.logDirectory }),
           ...(o.logRemovalDays !== undefined && { logRemovalDays: num(o.logRemovalDays) }),
           ...(o.logLevel !== undefined && { logLevel: o.logLevel }),
