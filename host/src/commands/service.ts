@@ -12,7 +12,7 @@ import { EXIT } from '../exit-codes.js';
 import { lastCommand, removeOldLogs } from '../logs.js';
 import { out } from '../output.js';
 import { ServiceMetrics, startHealthServer } from '../service/health-server.js';
-import { runningService, stateFile, type ServiceState } from '../service/state.js';
+import { alive, runningService, stateFile, type ServiceState } from '../service/state.js';
 import { table, withApp, type HomeOptions } from './common.js';
 import { opts } from './site.js';
 
@@ -146,7 +146,7 @@ async function healthPid(healthUrl: string): Promise<number | undefined> {
   }
 }
 
-/** `ic service stop`: SIGTERM to the service of this data directory, then waits until it has ended. */
+/** `ic service stop`: SIGTERM to the service of this data directory, then waits until its process has ended. */
 async function stopService(home: string, o: { timeout: string; json?: boolean }): Promise<number> {
   const limit = Number(o.timeout) * 1000;
   if (!(limit > 0)) throw new ConfigError(`--timeout ${JSON.stringify(o.timeout)}: give seconds, e.g. 130`);
@@ -166,7 +166,7 @@ async function stopService(home: string, o: { timeout: string; json?: boolean })
   const t0 = Date.now();
   process.kill(state.pid, 'SIGTERM');
   if (!o.json) process.stderr.write(`stopping pid ${state.pid}: deliveries under way finish first…\n`);
-  while (runningService(home)) {
+  while (alive(state.pid)) {
     if (Date.now() - t0 > limit)
       throw new IcError(
         'IC_ERR_SERVICE_NOT_STOPPED',

@@ -12,7 +12,7 @@ export interface ServiceState {
 export const stateFile = (home: string) => join(home, 'service.json');
 
 /** Whether `pid` runs: exists and, where /proc tells, is not a zombie (a container's init may never reap one). */
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch {
