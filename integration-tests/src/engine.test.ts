@@ -493,6 +493,33 @@ describe('isolated destinations start while the report is requested', () => {
 });
 
 describe('transfer engine into PostgreSQL', () => {
+  it('a destination that cannot be reached stops its transfer at the first failure: said once, the rest left for the next run', async () => {
+    const r = await rig({ sessions: 60 }, { overlapSeconds: 3600, settleSeconds: 0, concurrency: 4 });
+    await r.db.putDestination(
+      { name: 'down', plugin: 'sql', config: { connectionString: 'postgres://postgres@127.0.0.1:1/nowhere' } },
+      ['connectionString'],
+    );
+    await r.db.putSchedule({
+      name: 'down',
+      period: '1h',
+      enabled: true,
+      transfers: [{ site: 'main', destination: 'down', dataTypes: ['session-data', 'system-information'] }],
+    });
+    const run = await r.runner.run('down');
+    expect(run.outcome).toBe('failed');
+    const [t] = run.transfers;
+    expect(t!.delivered).toBe(0);
+    // The 4 sessions in flight when the first answer came fail too (counted); the other 56 are not tried.
+    expect(t!.retryable).toBeGreaterThan(0);
+    expect(t!.retryable).toBeLessThanOrEqual(4);
+    expect(t!.errors).toEqual([expect.stringMatching(/^IC_ERR_DESTINATION_UNAVAILABLE: .*cannot be reached/)]);
+    const messages = r.log.lines.map((l) => String(l.msg));
+    expect(messages.filter((m) => m.startsWith('the destination cannot be reached'))).toHaveLength(1);
+    expect(messages.filter((m) => m.startsWith('delivery failed'))).toEqual([]);
+    for (const type of ['session-data', 'system-information'] as const)
+      expect(await r.db.cursor(transferId('main', 'down'), type)).toBeUndefined();
+  });
+
   it('lands every session, and a database that goes away mid-run keeps the cursor until the next run completes', async () => {
     const { db: pgDb, url, proxy } = await proxiedPostgres();
     try {

@@ -19,6 +19,7 @@ import {
   toIcError,
   type Ack,
   type Destination,
+  type IcErrorLike,
   type Item,
   type Operation,
   type Presentation,
@@ -179,6 +180,11 @@ class Tally {
   bytes = 0;
   failed = 0;
   retryable = 0;
+  /**
+   * The destination said it cannot be reached (IC_ERR_DESTINATION_UNAVAILABLE): the transfer starts nothing more —
+   * no further item, no backup — logs it once, and keeps its cursors; the next run tries again.
+   */
+  unreachable: (IcErrorLike & Error) | undefined;
   readonly blocked = new Set<Operation>();
   readonly errors: string[] = [];
   readonly byType: Partial<Record<Operation, number>> = {};
@@ -210,9 +216,10 @@ export class TransferEngine {
       const wanted = spec.dataTypes.filter((t) => types.includes(t));
       if (!wanted.length) continue;
       try {
+        if (tally.unreachable) continue; // presentations after sessions: not pulled, their cursors stay
         window = await this.#pull(spec, id, wanted, kind, tally, options, log);
         for (const t of wanted)
-          if (!options.query && !tally.blocked.has(t)) {
+          if (!options.query && !tally.blocked.has(t) && !tally.unreachable) {
             await this.db.setCursor(id, t, window.to);
             moved.push(t);
           }
@@ -226,7 +233,7 @@ export class TransferEngine {
         );
       }
     }
-    if (spec.dataTypes.includes('site-backup') && !options.signal?.aborted)
+    if (spec.dataTypes.includes('site-backup') && !options.signal?.aborted && !tally.unreachable)
       await this.#backup(spec, tally, options, log);
     const outcome: TransferOutcome = {
       transfer: id,
@@ -292,6 +299,7 @@ export class TransferEngine {
         }
         to ??= nowS() - settle; // the answer's Date header has set the appliance clock by now
         if (options.signal?.aborted) throw stopped();
+        if (tally.unreachable) break; // the rest waits for the next run, whose cursor has not passed it
         if (!parsed.ok) {
           tally.failed++;
           tally.errors.push(`${parsed.error.code}: ${parsed.error.message}`);
@@ -363,8 +371,9 @@ export class TransferEngine {
         if (i > lastData) parcel.release(); // also when the last data item was skipped (delivered before, stopping)
         for (let u = 0; u < opUnits.length; u++) {
           const unit = opUnits[u]!;
-          // Stopping (SIGTERM): what has not started is left for the next run, whose cursor has not passed it.
-          if (options.signal?.aborted) {
+          // Stopping (SIGTERM), or the destination cannot be reached: what has not started is left for the next
+          // run, whose cursor has not passed it.
+          if (options.signal?.aborted || tally.unreachable) {
             tally.blocked.add(op);
             continue;
           }
@@ -405,12 +414,25 @@ export class TransferEngine {
             tally.byType[op] = (tally.byType[op] ?? 0) + 1;
           } catch (err) {
             const e = toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
-            tally.errors.push(`${e.code}: ${e.message}`);
-            if (e.retryable) {
+            if (e.code === 'IC_ERR_DESTINATION_UNAVAILABLE') {
+              // Said once per transfer: the deliveries already on their way fail the same way and are only counted.
+              tally.retryable++;
+              tally.blocked.add(op);
+              if (!tally.unreachable) {
+                tally.unreachable = e;
+                tally.errors.push(`${e.code}: ${e.message}`);
+                log.error(
+                  { err: e, item: key },
+                  'the destination cannot be reached: this transfer starts nothing more; its cursors stay and the next run retries',
+                );
+              }
+            } else if (e.retryable) {
+              tally.errors.push(`${e.code}: ${e.message}`);
               tally.retryable++;
               tally.blocked.add(op);
               log.warn({ err: e, item: key }, 'delivery failed (retryable); the cursor stays and the next run retries');
             } else {
+              tally.errors.push(`${e.code}: ${e.message}`);
               tally.failed++;
               await this.db.recordFailure(options.runId, spec.destination.name, key, e.code, e.message);
               log.error({ err: e, item: key }, 'delivery failed for good; recorded as a failed item, the others go on');
