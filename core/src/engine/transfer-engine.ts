@@ -414,25 +414,24 @@ export class TransferEngine {
             tally.byType[op] = (tally.byType[op] ?? 0) + 1;
           } catch (err) {
             const e = toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
-            if (e.code === 'IC_ERR_DESTINATION_UNAVAILABLE') {
-              // Said once per transfer: the deliveries already on their way fail the same way and are only counted.
+            const unreachable = e.code === 'IC_ERR_DESTINATION_UNAVAILABLE';
+            if (e.retryable || unreachable) {
               tally.retryable++;
               tally.blocked.add(op);
-              if (!tally.unreachable) {
-                tally.unreachable = e;
-                tally.errors.push(`${e.code}: ${e.message}`);
-                log.error(
-                  { err: e, item: key },
-                  'the destination cannot be reached: this transfer starts nothing more; its cursors stay and the next run retries',
-                );
-              }
-            } else if (e.retryable) {
-              tally.errors.push(`${e.code}: ${e.message}`);
-              tally.retryable++;
-              tally.blocked.add(op);
+            }
+            // A destination that cannot be reached is said once per transfer: the deliveries already on their way
+            // when it was found fail the same way and are only counted.
+            if (unreachable && tally.unreachable) continue;
+            tally.errors.push(`${e.code}: ${e.message}`);
+            if (unreachable) {
+              tally.unreachable = e;
+              log.error(
+                { err: e, item: key },
+                'the destination cannot be reached: this transfer starts nothing more; its cursors stay and the next run retries',
+              );
+            } else if (e.retryable)
               log.warn({ err: e, item: key }, 'delivery failed (retryable); the cursor stays and the next run retries');
-            } else {
-              tally.errors.push(`${e.code}: ${e.message}`);
+            else {
               tally.failed++;
               await this.db.recordFailure(options.runId, spec.destination.name, key, e.code, e.message);
               log.error({ err: e, item: key }, 'delivery failed for good; recorded as a failed item, the others go on');
