@@ -151,10 +151,13 @@ export const transferId = (site: string, destination: string) => `${site}->${des
  */
 class InFlight {
   count = 0;
+  /** Deliveries finished so far. */
+  finished = 0;
   #wake: (() => void) | undefined;
   /** Called when a session's delivery has finished (never rejects, see #deliverAll). */
   readonly done = (): void => {
     this.count--;
+    this.finished++;
     const wake = this.#wake;
     this.#wake = undefined;
     wake?.();
@@ -328,7 +331,9 @@ export class TransferEngine {
           inFlight.done,
           inFlight.done,
         );
-        while (inFlight.count >= limit) await inFlight.next();
+        // The first session goes alone: a destination that cannot be reached says so once, before the others are
+        // handed over (up to `limit` would otherwise be on their way to fail the same way).
+        while (inFlight.count >= (inFlight.finished ? limit : 1)) await inFlight.next();
         if (performance.now() - turnStarted >= TURN_MS) {
           await new Promise(setImmediate);
           turnStarted = performance.now();
