@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -50,15 +51,22 @@ WantedBy=multi-user.target
 `;
 }
 
-/** When the running service fires each schedule next, from its /health (empty if it does not answer within 2 s). */
-async function nextRuns(healthUrl: string): Promise<Map<string, string>> {
+/** The running service's /health answer (undefined if it does not answer within 2 s). */
+async function health(
+  healthUrl: string,
+): Promise<{ pid?: number; schedules?: { schedule: string; next?: string }[] } | undefined> {
   try {
     const res = await fetch(`${healthUrl}/health`, { signal: AbortSignal.timeout(2000) });
-    const body = (await res.json()) as { schedules?: { schedule: string; next?: string }[] };
-    return new Map((body.schedules ?? []).flatMap((x) => (x.next ? [[x.schedule, x.next] as const] : [])));
+    return (await res.json()) as { pid?: number; schedules?: { schedule: string; next?: string }[] };
   } catch {
-    return new Map();
+    return undefined;
   }
+}
+
+/** When the running service fires each schedule next, from its /health (empty if it does not answer). */
+async function nextRuns(healthUrl: string): Promise<Map<string, string>> {
+  const schedules = (await health(healthUrl))?.schedules ?? [];
+  return new Map(schedules.flatMap((x) => (x.next ? [[x.schedule, x.next] as const] : [])));
 }
 
 /** The name of the account owning `path` (its uid when it has no name); undefined for root. */
@@ -132,17 +140,7 @@ async function startDetached(
           : `the service (pid ${child.pid}) did not serve within ${START_WAIT_MS / 1000} s; see ${outFile} and ic logs --service`,
       );
     }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-/** The pid the service at `healthUrl` says it has (undefined when it does not answer within 2 s). */
-async function healthPid(healthUrl: string): Promise<number | undefined> {
-  try {
-    const res = await fetch(`${healthUrl}/health`, { signal: AbortSignal.timeout(2000) });
-    return ((await res.json()) as { pid?: number }).pid;
-  } catch {
-    return undefined;
+    await delay(100);
   }
 }
 
@@ -158,7 +156,7 @@ async function stopService(home: string, o: { timeout: string; json?: boolean })
   }
   // service.json names a pid that may since belong to another program: only a service that answers on its health
   // URL with that pid is signalled.
-  if ((await healthPid(state.healthUrl)) !== state.pid)
+  if ((await health(state.healthUrl))?.pid !== state.pid)
     throw new IcError(
       'IC_ERR_SERVICE_NOT_STOPPED',
       `${stateFile(home)} names pid ${state.pid}, but no service answers with it on ${state.healthUrl}; nothing was signalled. If \`ps -p ${state.pid}\` shows \`ic service run\`, stop it with kill ${state.pid}`,
@@ -172,7 +170,7 @@ async function stopService(home: string, o: { timeout: string; json?: boolean })
         'IC_ERR_SERVICE_NOT_STOPPED',
         `the service (pid ${state.pid}) is still finishing after ${o.timeout} s; wait, or kill -9 ${state.pid} (nothing is lost: its cursors stay behind what it has not delivered)`,
       );
-    await new Promise((r) => setTimeout(r, 100));
+    await delay(100);
   }
   const seconds = Math.round((Date.now() - t0) / 100) / 10;
   if (o.json) out.json({ running: false, stopped: true, pid: state.pid, seconds });
