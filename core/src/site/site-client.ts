@@ -252,7 +252,10 @@ export class SiteClient {
         return { stream: body.pipe(check), byteLength, contentType: res.header('content-type') ?? undefined };
       },
       (err, attempt, waitMs) =>
-        this.#log.warn({ err, what, attempt, waitMs }, 'download failed before its first byte; retrying'),
+        this.#log.warn(
+          { err, what, attempt, waitMs },
+          'download failed before any of it was handed to the destination; retrying',
+        ),
     );
   }
 

@@ -4,7 +4,8 @@
  * without it every commit — an fsync — would block the very parsing that produces the next items). With
  * `writers` > 1, that many transactions run at once (a server engine works on one batch while the next is being
  * sent). Each caller's promise settles only when its own item is committed or has failed — an Ack never runs
- * ahead of the data. When a batch fails for a reason other than the database being unreachable, its items are
+ * ahead of the data. `write` may answer an Error in place of a job's result: that job alone fails (a session
+ * that cannot be stored). When a batch fails for a reason other than the database being unreachable, its items are
  * written again one by one, so one bad session cannot hold back the others.
  */
 import { DestinationError, isIcError } from '@integration-client/plugin-sdk';
@@ -22,7 +23,7 @@ export class GroupCommit<J, R> {
   #running = 0;
 
   constructor(
-    private readonly write: (jobs: J[]) => Promise<R[]>,
+    private readonly write: (jobs: J[]) => Promise<(R | Error)[]>,
     private readonly max: number,
     /** How long a batch that is not full waits for more items (a synchronous driver cannot overlap I/O). */
     private readonly lingerMs = 0,
@@ -62,7 +63,11 @@ export class GroupCommit<J, R> {
   async #run(batch: Waiting<J, R>[]): Promise<void> {
     try {
       const results = await this.write(batch.map((w) => w.job));
-      batch.forEach((w, i) => w.resolve(results[i]!));
+      batch.forEach((w, i) => {
+        const r = results[i]!;
+        if (r instanceof Error) w.reject(r);
+        else w.resolve(r);
+      });
     } catch (err) {
       const unreachable = isIcError(err) && err.code === 'IC_ERR_DESTINATION_UNAVAILABLE';
       if (batch.length === 1 || unreachable) {

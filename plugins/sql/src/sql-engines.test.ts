@@ -2,7 +2,7 @@
  * The same tests on SQLite, PostgreSQL and MariaDB, each against a real server or file.
  */
 import { fileURLToPath } from 'node:url';
-import { isIcError, type Destination } from '@integration-client/plugin-sdk';
+import { isIcError, MODEL_JSON, type Destination, type Item, type Session } from '@integration-client/plugin-sdk';
 import { runConformance, sampleSession } from '@integration-client/plugin-sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TABLES } from './schema.js';
@@ -318,6 +318,31 @@ describe.each(['sqlite', 'postgres', 'mysql'] as const)('SQL destination on %s',
     );
     const lsids = await db.sql(`SELECT lsid FROM session WHERE host_name = 'bad.example.com' ORDER BY lsid`);
     expect(lsids.map((r) => r.lsid)).toEqual([a!.lsid, c!.lsid]);
+  });
+
+  it('stores an item that crossed as JSON text from the text, never reading item.session', async () => {
+    const { dest } = await destination();
+    const [a, b] = sampleSessions({ count: 2, events: 3, host: `text-${engine}.example.com` });
+    // As the plugin worker hands it on: the model's text under MODEL_JSON, and item.session parsed only when read.
+    const crossed = (s: Session): Item =>
+      Object.defineProperties(
+        { operation: 'session-data', site: { host: s.supportSiteHost }, lsid: s.lsid, xml: '<session_list/>' },
+        {
+          [MODEL_JSON]: { value: JSON.stringify(s) },
+          session: {
+            enumerable: true,
+            get() {
+              throw new Error('item.session was read');
+            },
+          },
+        },
+      ) as Item;
+    const acks = await Promise.all([a, b].map((s) => deliver(dest, crossed(s!))));
+    expect(acks.map((x) => x.status)).toEqual(['written', 'written']);
+    const rows = await db.sql(
+      `SELECT lsid, external_key FROM session WHERE host_name = 'text-${engine}.example.com' ORDER BY lsid`,
+    );
+    expect(rows).toEqual([a, b].map((s) => ({ lsid: s!.lsid, external_key: s!.externalKey ?? null })));
   });
 
   it('stores very long text, lone surrogates (as U+FFFD) and sessions with every optional element missing', async () => {

@@ -251,6 +251,19 @@ describe('group commit', () => {
     expect(calls).toBe(1);
   });
 
+  it('a job whose result is an Error fails alone, without the batch being written again job by job', async () => {
+    const calls: number[][] = [];
+    const gc = new GroupCommit<number, number>((jobs) => {
+      calls.push(jobs);
+      return Promise.resolve(
+        jobs.map((j) => (j === 2 ? new DestinationError('IC_ERR_DESTINATION_BAD_ITEM', 'bad 2') : j)),
+      );
+    }, 10);
+    const r = await Promise.allSettled([1, 2, 3].map((j) => gc.submit(j)));
+    expect(r.map((x) => (x.status === 'fulfilled' ? x.value : (x.reason as Error).message))).toEqual([1, 'bad 2', 3]);
+    expect(calls).toEqual([[1, 2, 3]]);
+  });
+
   it('runs as many batches at once as it has writers; what arrives while all are busy waits for the next', async () => {
     for (const writers of [1, 2]) {
       const gates: (() => void)[] = [];
