@@ -47,9 +47,8 @@ const SQLITE_LINGER_MS = 20;
  * A delivery waiting for its batch keeps only its model as it arrived: in a worker (the host's default) the JSON text
  * it crossed as — one flat string, which young-generation collections copy without tracing — or, in-process, the
  * model object. Its rows (~40 arrays of ~10 values for a session of 12 events) are built when its batch is written,
- * so they live for that transaction only, not while the delivery waits for one (ADR 011, stop 26: the SQLite
- * worker's young-generation collections took ~25 % less time). A session whose rows cannot be built (bad text)
- * fails alone, as before.
+ * so they live for that transaction only, not while the delivery waits for one (ADR 011, stop 26, has what the
+ * worker's collector does). A session whose rows cannot be built (bad text) fails alone, as before.
  */
 interface Job {
   readonly kind: 'session' | 'system-information';
