@@ -2,6 +2,7 @@
  * The transfer engine end to end: appliance simulator over HTTPS → site client → report parser → engine →
  * the File System and SQL plugins (loaded from their packages), with a real SQLite settings database.
  */
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -501,6 +502,90 @@ describe('isolated destinations start while the report is requested', () => {
   });
 });
 
+describe.runIf(process.getuid?.() === 0)('a file-system destination that cannot take anything (real tmpfs)', () => {
+  /** A tmpfs at a fresh directory, mounted with `options`; `remount(o)` changes them; `done()` unmounts it. */
+  async function tmpfs(options: string) {
+    const dir = await mkdtemp(join(tmpdir(), 'ic-engine-tmpfs-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir]);
+    return {
+      dir,
+      remount: (o: string) => execFileSync('mount', ['-o', `remount,${o}`, dir]),
+      done: () => execFileSync('umount', [dir]),
+    };
+  }
+
+  async function edgeRig(dir: string) {
+    const r = await rig({ sessions: 30 });
+    await r.db.putDestination({ name: 'edge', plugin: 'file-system', config: { destinationDirectory: dir } }, []);
+    await r.db.putSchedule({
+      name: 'edge',
+      period: '1h',
+      enabled: true,
+      transfers: [{ site: 'main', destination: 'edge', dataTypes: ['session-data', 'session-recording'] }],
+    });
+    const said = (start: string) => r.log.lines.filter((l) => String(l.msg).startsWith(start)).length;
+    const recordingRequests = () =>
+      r.sim.requests.filter((q) => q.report === API.reports.sessionRecording || q.path.includes('Recording')).length;
+    return { r, said, recordingRequests };
+  }
+
+  /** After the fault is gone: the next run delivers every session and recording once, and the one after nothing. */
+  async function catchesUp(r: Rig, dir: string) {
+    const run = await r.runner.run('edge');
+    expect(run.outcome).toBe('succeeded');
+    const names = await readdir(dir);
+    expect(names.filter((n) => n.endsWith('.xml'))).toHaveLength(30);
+    expect(names.filter((n) => /\.\d+\.(xml|flv)$/.test(n))).toEqual([]); // no numbered second copies
+    expect((await r.runner.run('edge')).transfers[0]).toMatchObject({ delivered: 0, failed: 0, retryable: 0 });
+  }
+
+  it('a read-only file system stops the transfer at the first refusal: said once as an error, no recording downloaded, the cursor kept, and all delivered once it is writable', async () => {
+    const fs = await tmpfs('size=16m,ro');
+    try {
+      const { r, said, recordingRequests } = await edgeRig(fs.dir);
+      const run = await r.runner.run('edge');
+      expect(run.outcome).toBe('failed');
+      const [t] = run.transfers;
+      expect(t).toMatchObject({ delivered: 0, failed: 0, retryable: 1 });
+      expect(t!.errors).toEqual([expect.stringMatching(/^IC_ERR_DESTINATION_PERMISSION_DENIED: .*read-only/)]);
+      expect(said('the destination cannot take anything now')).toBe(1);
+      expect(r.log.lines.find((l) => String(l.msg).startsWith('the destination cannot take anything'))?.level).toBe(
+        50, // error: mailed
+      );
+      expect(said('delivery failed')).toBe(0);
+      expect(recordingRequests()).toBe(0);
+      for (const type of ['session-data', 'session-recording'] as const)
+        expect(await r.db.cursor(transferId('main', 'edge'), type)).toBeUndefined();
+      expect(await r.db.failures(10)).toEqual([]); // nothing recorded as failed for good
+      fs.remount('rw');
+      await catchesUp(r, fs.dir);
+      expect(recordingRequests()).toBeGreaterThan(0); // the count above counts what it says
+    } finally {
+      fs.done();
+    }
+  });
+
+  it('a full disk stops the transfer at the first write that does not fit: said once, the cursor kept, and the rest delivered once there is space', async () => {
+    const fs = await tmpfs('size=64k');
+    try {
+      const { r, said } = await edgeRig(fs.dir);
+      const run = await r.runner.run('edge');
+      expect(run.outcome).not.toBe('succeeded');
+      const [t] = run.transfers;
+      expect(t!.errors).toEqual([expect.stringMatching(/^IC_ERR_DESTINATION_FULL: .*is full \(ENOSPC\)/)]);
+      expect(said('the destination cannot take anything now')).toBe(1);
+      expect(said('delivery failed')).toBe(0);
+      expect(t!.delivered).toBeLessThan(30);
+      for (const type of ['session-data', 'session-recording'] as const)
+        expect(await r.db.cursor(transferId('main', 'edge'), type)).toBeUndefined();
+      fs.remount('size=16m');
+      await catchesUp(r, fs.dir);
+    } finally {
+      fs.done();
+    }
+  });
+});
+
 describe('transfer engine into PostgreSQL', () => {
   it('a destination that cannot be reached stops its transfer at the first failure: said once, the rest left for the next run', async () => {
     const r = await rig({ sessions: 60 });
@@ -523,7 +608,7 @@ describe('transfer engine into PostgreSQL', () => {
     expect(t!.retryable).toBe(1);
     expect(t!.errors).toEqual([expect.stringMatching(/^IC_ERR_DESTINATION_UNAVAILABLE: .*cannot be reached/)]);
     const messages = r.log.lines.map((l) => String(l.msg));
-    expect(messages.filter((m) => m.startsWith('the destination cannot be reached'))).toHaveLength(1);
+    expect(messages.filter((m) => m.startsWith('the destination cannot take anything now'))).toHaveLength(1);
     expect(messages.filter((m) => m.startsWith('delivery failed'))).toEqual([]);
     for (const type of ['session-data', 'system-information'] as const)
       expect(await r.db.cursor(transferId('main', 'down'), type)).toBeUndefined();

@@ -14,6 +14,7 @@
  * - Site backups are taken once per run.
  */
 import {
+  DESTINATION_WIDE_CODES,
   isIcError,
   SiteAccessError,
   toIcError,
@@ -184,10 +185,11 @@ class Tally {
   failed = 0;
   retryable = 0;
   /**
-   * The destination said it cannot be reached (IC_ERR_DESTINATION_UNAVAILABLE): the transfer starts nothing more —
-   * no further item, no backup — logs it once, and keeps its cursors; the next run tries again.
+   * The destination said it cannot take anything now (DESTINATION_WIDE_CODES: unreachable, full, no permission): the
+   * transfer starts nothing more — no further item, no backup — logs it once, and keeps its cursors; the next run
+   * tries again.
    */
-  unreachable: (IcErrorLike & Error) | undefined;
+  halted: (IcErrorLike & Error) | undefined;
   readonly blocked = new Set<Operation>();
   readonly errors: string[] = [];
   readonly byType: Partial<Record<Operation, number>> = {};
@@ -219,10 +221,10 @@ export class TransferEngine {
       const wanted = spec.dataTypes.filter((t) => types.includes(t));
       if (!wanted.length) continue;
       try {
-        if (tally.unreachable) continue; // presentations after sessions: not pulled, their cursors stay
+        if (tally.halted) continue; // presentations after sessions: not pulled, their cursors stay
         window = await this.#pull(spec, id, wanted, kind, tally, options, log);
         for (const t of wanted)
-          if (!options.query && !tally.blocked.has(t) && !tally.unreachable) {
+          if (!options.query && !tally.blocked.has(t) && !tally.halted) {
             await this.db.setCursor(id, t, window.to);
             moved.push(t);
           }
@@ -236,7 +238,7 @@ export class TransferEngine {
         );
       }
     }
-    if (spec.dataTypes.includes('site-backup') && !options.signal?.aborted && !tally.unreachable)
+    if (spec.dataTypes.includes('site-backup') && !options.signal?.aborted && !tally.halted)
       await this.#backup(spec, tally, options, log);
     const outcome: TransferOutcome = {
       transfer: id,
@@ -302,7 +304,7 @@ export class TransferEngine {
         }
         to ??= nowS() - settle; // the answer's Date header has set the appliance clock by now
         if (options.signal?.aborted) throw stopped();
-        if (tally.unreachable) break; // the rest waits for the next run, whose cursor has not passed it
+        if (tally.halted) break; // the rest waits for the next run, whose cursor has not passed it
         if (!parsed.ok) {
           tally.failed++;
           tally.errors.push(`${parsed.error.code}: ${parsed.error.message}`);
@@ -331,7 +333,7 @@ export class TransferEngine {
           inFlight.done,
           inFlight.done,
         );
-        // The first session goes alone: a destination that cannot be reached says so once, before the others are
+        // The first session goes alone: a destination that cannot take anything says so once, before the others are
         // handed over (up to `limit` would otherwise be on their way to fail the same way).
         while (inFlight.count >= (inFlight.finished ? limit : 1)) await inFlight.next();
         if (performance.now() - turnStarted >= TURN_MS) {
@@ -376,9 +378,9 @@ export class TransferEngine {
         if (i > lastData) parcel.release(); // also when the last data item was skipped (delivered before, stopping)
         for (let u = 0; u < opUnits.length; u++) {
           const unit = opUnits[u]!;
-          // Stopping (SIGTERM), or the destination cannot be reached: what has not started is left for the next
+          // Stopping (SIGTERM), or the destination cannot take anything: what has not started is left for the next
           // run, whose cursor has not passed it.
-          if (options.signal?.aborted || tally.unreachable) {
+          if (options.signal?.aborted || tally.halted) {
             tally.blocked.add(op);
             continue;
           }
@@ -419,20 +421,20 @@ export class TransferEngine {
             tally.byType[op] = (tally.byType[op] ?? 0) + 1;
           } catch (err) {
             const e = toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
-            const unreachable = e.code === 'IC_ERR_DESTINATION_UNAVAILABLE';
-            if (e.retryable || unreachable) {
+            const wide = DESTINATION_WIDE_CODES.has(e.code);
+            if (e.retryable || wide) {
               tally.retryable++;
               tally.blocked.add(op);
             }
-            // A destination that cannot be reached is said once per transfer: the deliveries already on their way
-            // when it was found fail the same way and are only counted.
-            if (unreachable && tally.unreachable) continue;
+            // A destination that cannot take anything (unreachable, full, refusing) is said once per transfer: the
+            // deliveries already on their way when it was found fail the same way and are only counted.
+            if (wide && tally.halted) continue;
             tally.errors.push(`${e.code}: ${e.message}`);
-            if (unreachable) {
-              tally.unreachable = e;
+            if (wide) {
+              tally.halted = e;
               log.error(
                 { err: e, item: key },
-                'the destination cannot be reached: this transfer starts nothing more; its cursors stay and the next run retries',
+                'the destination cannot take anything now: this transfer starts nothing more; its cursors stay and the next run retries',
               );
             } else if (e.retryable)
               log.warn({ err: e, item: key }, 'delivery failed (retryable); the cursor stays and the next run retries');

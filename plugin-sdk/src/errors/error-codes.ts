@@ -108,12 +108,17 @@ export const ERROR_CODES = {
   IC_ERR_DESTINATION_UNAVAILABLE: code(
     'destination',
     true,
-    'A destination (database, share) cannot be reached; it is retried on the next run.',
+    'A destination (database, share) cannot be reached; the transfer stops, its cursors stay, and the next run retries.',
+  ),
+  IC_ERR_DESTINATION_FULL: code(
+    'destination',
+    true,
+    'The destination has no space left (disk full, quota, database file or log full); free space — the transfer stops, its cursors stay, and the next run retries.',
   ),
   IC_ERR_DESTINATION_PERMISSION_DENIED: code(
     'destination',
-    false,
-    'The destination refused the write for lack of permission; grant it and run again.',
+    true,
+    'The destination refused the write for lack of permission; grant it — the transfer stops, its cursors stay, and the next run delivers.',
   ),
   IC_ERR_DESTINATION_BAD_ITEM: code(
     'destination',
@@ -228,3 +233,15 @@ export type ErrorCode = keyof typeof ERROR_CODES;
 export function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
 }
+
+/**
+ * Codes that say the destination as a whole cannot take items now — it cannot be reached, it is full, it refuses
+ * for lack of permission — rather than that one item is bad. The kernel stops a transfer at the first of them (one
+ * error logged, nothing more of the window tried, cursors kept; the next run retries), and a plugin that writes
+ * batches fails the whole batch with it instead of trying its items one by one.
+ */
+export const DESTINATION_WIDE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'IC_ERR_DESTINATION_UNAVAILABLE',
+  'IC_ERR_DESTINATION_FULL',
+  'IC_ERR_DESTINATION_PERMISSION_DENIED',
+]);

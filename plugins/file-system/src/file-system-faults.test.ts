@@ -32,7 +32,7 @@ async function deliverAsNobody(dir: string): Promise<unknown> {
 }
 
 describe('File System plugin faults', () => {
-  it('permission denied is coded and not retryable, and nothing is acknowledged', async () => {
+  it('permission denied is coded, destination-wide and retried (the cursor stays), and nothing is acknowledged', async () => {
     const dir = await tempDir();
     const target = join(dir, 'locked');
     await mkdir(target);
@@ -41,7 +41,7 @@ describe('File System plugin faults', () => {
       await chmod(target, 0o755);
       expect(await deliverAsNobody(target)).toMatchObject({
         code: 'IC_ERR_DESTINATION_PERMISSION_DENIED',
-        retryable: false,
+        retryable: true,
       });
     } else {
       await chmod(target, 0o555);
@@ -55,34 +55,64 @@ describe('File System plugin faults', () => {
         }),
       ).rejects.toMatchObject({
         code: 'IC_ERR_DESTINATION_PERMISSION_DENIED',
-        retryable: false,
+        retryable: true,
       });
     }
     expect(await readdir(target)).toEqual([]);
   });
 
-  it.runIf(isRoot)('a full disk is retryable and the partial file is removed (real 1 MiB tmpfs)', async () => {
-    const dir = await tempDir();
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir]);
-    try {
-      const { dest } = await makeDestination({ destinationDirectory: dir });
-      const item = {
-        operation: 'session-recording' as const,
-        site: { host: 'h' },
-        meta: { siteHost: 'h', lsid: 'big', extension: 'flv', byteLength: 3_000_000 },
-        stream: sampleStream(3_000_000),
-      };
-      await expect(deliver(dest, item)).rejects.toMatchObject({
-        code: 'IC_ERR_DESTINATION_WRITE_FAILED',
-        retryable: true,
-        details: { errno: 'ENOSPC' },
-      });
-      expect(await readdir(dir)).toEqual([]);
-      const small = { ...item, meta: { ...item.meta, lsid: 'small', byteLength: 1000 }, stream: sampleStream(1000) };
-      expect(await deliver(dest, small)).toMatchObject({ status: 'written', bytes: 1000 });
-    } finally {
-      execFileSync('umount', [dir]);
-      await rm(dir, { recursive: true, force: true });
-    }
-  });
+  it.runIf(isRoot)(
+    'a read-only file system is refused as permission denied, retried (real read-only tmpfs)',
+    async () => {
+      const dir = await tempDir();
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,ro', 'tmpfs', dir]);
+      try {
+        const { dest } = await makeDestination({ destinationDirectory: dir });
+        await expect(
+          deliver(dest, {
+            operation: 'session-recording',
+            site: { host: 'h' },
+            meta: { siteHost: 'h', lsid: 'ro', extension: 'flv', byteLength: 10 },
+            stream: sampleStream(10),
+          }),
+        ).rejects.toMatchObject({
+          code: 'IC_ERR_DESTINATION_PERMISSION_DENIED',
+          retryable: true,
+          details: { errno: 'EROFS' },
+          message: expect.stringMatching(/read-only \(EROFS\); mount it read-write/),
+        });
+      } finally {
+        execFileSync('umount', [dir]);
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it.runIf(isRoot)(
+    'a full disk is destination-wide and retried, the partial file removed (real 1 MiB tmpfs)',
+    async () => {
+      const dir = await tempDir();
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir]);
+      try {
+        const { dest } = await makeDestination({ destinationDirectory: dir });
+        const item = {
+          operation: 'session-recording' as const,
+          site: { host: 'h' },
+          meta: { siteHost: 'h', lsid: 'big', extension: 'flv', byteLength: 3_000_000 },
+          stream: sampleStream(3_000_000),
+        };
+        await expect(deliver(dest, item)).rejects.toMatchObject({
+          code: 'IC_ERR_DESTINATION_FULL',
+          retryable: true,
+          details: { errno: 'ENOSPC' },
+        });
+        expect(await readdir(dir)).toEqual([]);
+        const small = { ...item, meta: { ...item.meta, lsid: 'small', byteLength: 1000 }, stream: sampleStream(1000) };
+        expect(await deliver(dest, small)).toMatchObject({ status: 'written', bytes: 1000 });
+      } finally {
+        execFileSync('umount', [dir]);
+        await rm(dir, { recursive: true, force: true });
+      }
+    },
+  );
 });

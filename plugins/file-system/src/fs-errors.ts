@@ -1,34 +1,43 @@
 import { DestinationError, isIcError, type IcErrorLike } from '@integration-client/plugin-sdk';
 
-const PERMISSION = new Set(['EACCES', 'EPERM', 'EROFS']);
-const FULL = new Set(['ENOSPC', 'EDQUOT', 'EFBIG']);
+const PERMISSION = new Set(['EACCES', 'EPERM']);
+const FULL = new Set(['ENOSPC', 'EDQUOT']);
 
 /**
- * Maps a failure while writing `path` to a coded error: permission problems are not retryable, a full disk is
- * (space may be freed), an error the source stream already coded (e.g. the appliance reset the connection) is
- * kept as it is, anything else is a retryable write failure.
+ * Maps a failure while writing `path` to a coded error. What holds for the whole directory — no permission, a
+ * read-only file system, a full disk or quota — gets a destination-wide code (the kernel then stops the transfer and
+ * retries on the next run, rather than trying, and downloading, every other item of the window first). An error the
+ * source stream already coded (e.g. the appliance reset the connection) is kept as it is; anything else is a
+ * retryable write failure of this item.
  */
 export function toDestinationError(err: unknown, path: string): IcErrorLike & Error {
   if (isIcError(err)) return err;
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
   const text = err instanceof Error ? err.message : String(err);
-  if (code && PERMISSION.has(code)) {
+  if (code && PERMISSION.has(code))
     return new DestinationError(
       'IC_ERR_DESTINATION_PERMISSION_DENIED',
       `permission denied writing ${path} (${code}); give the service user write access to the directory`,
-      { cause: err },
+      { cause: err, details: { errno: code } },
     );
-  }
-  if (code && FULL.has(code)) {
+  if (code === 'EROFS')
     return new DestinationError(
-      'IC_ERR_DESTINATION_WRITE_FAILED',
-      `the disk holding ${path} is full (${code}); the partial file was removed, free space and the item is retried`,
-      {
-        cause: err,
-        details: { errno: code },
-      },
+      'IC_ERR_DESTINATION_PERMISSION_DENIED',
+      `cannot write ${path}: the file system is read-only (EROFS); mount it read-write`,
+      { cause: err, details: { errno: code } },
     );
-  }
+  if (code && FULL.has(code))
+    return new DestinationError(
+      'IC_ERR_DESTINATION_FULL',
+      `the disk holding ${path} is full (${code}); the partial file was removed — free space (or raise the quota) and the next run goes on`,
+      { cause: err, details: { errno: code } },
+    );
+  if (code === 'EFBIG')
+    return new DestinationError(
+      'IC_ERR_DESTINATION_BAD_ITEM',
+      `${path} is larger than this file system allows for one file (EFBIG); the partial file was removed — store such files on another file system`,
+      { cause: err, details: { errno: code } },
+    );
   if (code === 'ENAMETOOLONG')
     return new DestinationError(
       'IC_ERR_DESTINATION_BAD_ITEM',

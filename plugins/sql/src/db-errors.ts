@@ -1,8 +1,9 @@
 /**
- * Database failures → coded errors. Connection trouble is retryable (IC_ERR_DESTINATION_UNAVAILABLE), refusals
- * for lack of rights are not (…_PERMISSION_DENIED), values the database rejects make a bad item (…_BAD_ITEM),
- * anything else — deadlocks, timeouts, full disks — is a retryable write failure. Messages never contain the
- * connection string.
+ * Database failures → coded errors. What holds for the whole database gets a destination-wide code (retried on the
+ * next run; the kernel stops the transfer at the first): cannot be reached (IC_ERR_DESTINATION_UNAVAILABLE), no
+ * space left (…_FULL), refused for lack of rights (…_PERMISSION_DENIED). Values the database rejects make a bad
+ * item (…_BAD_ITEM); anything else — deadlocks, timeouts — is a retryable write failure. Messages never contain
+ * the connection string.
  */
 import { DestinationError, isIcError, type IcErrorLike } from '@integration-client/plugin-sdk';
 
@@ -50,6 +51,13 @@ const PERMISSION_CODES = new Set([
   'SQLITE_PERM',
 ]);
 const MSSQL_PERMISSION = new Set([229, 230, 262, 297, 300, 916, 18456]);
+const FULL_CODES = new Set([
+  '53100', // disk_full
+  'ER_RECORD_FILE_FULL',
+  'ER_DISK_FULL',
+  'SQLITE_FULL',
+]);
+const MSSQL_FULL = new Set([1105, 9002]); // filegroup full, transaction log full
 const MSSQL_BAD_VALUE = new Set([8152, 2628, 245, 515, 547, 241, 242]);
 const BAD_VALUE_CODES = new Set([
   'ER_DATA_TOO_LONG',
@@ -93,6 +101,12 @@ export function toDestinationError(err: unknown, action: string): IcErrorLike & 
     return new DestinationError(
       'IC_ERR_DESTINATION_PERMISSION_DENIED',
       `${action}: the database refused (${text}); give the connection's user the rights listed in the SQL plugin README`,
+      { cause: err, details },
+    );
+  if (FULL_CODES.has(code) || (num !== undefined && MSSQL_FULL.has(num)))
+    return new DestinationError(
+      'IC_ERR_DESTINATION_FULL',
+      `${action}: the database has no space left (${text}); free space on its disk (or grow its files) and the next run goes on`,
       { cause: err, details },
     );
   if (BAD_VALUE_CODES.has(code) || code.startsWith('22') || (num !== undefined && MSSQL_BAD_VALUE.has(num)))

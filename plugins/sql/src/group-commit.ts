@@ -5,10 +5,11 @@
  * `writers` > 1, that many transactions run at once (a server engine works on one batch while the next is being
  * sent). Each caller's promise settles only when its own item is committed or has failed — an Ack never runs
  * ahead of the data. `write` may answer an Error in place of a job's result: that job alone fails (a session
- * that cannot be stored). When a batch fails for a reason other than the database being unreachable, its items are
- * written again one by one, so one bad session cannot hold back the others.
+ * that cannot be stored). When a batch fails, its items are written again one by one, so one bad session cannot
+ * hold back the others — unless the failure is destination-wide (unreachable, full, no permission:
+ * DESTINATION_WIDE_CODES), which every item would meet again: then they all fail with it.
  */
-import { DestinationError, isIcError } from '@integration-client/plugin-sdk';
+import { DESTINATION_WIDE_CODES, DestinationError, isIcError } from '@integration-client/plugin-sdk';
 
 interface Waiting<J, R> {
   readonly job: J;
@@ -69,8 +70,8 @@ export class GroupCommit<J, R> {
         else w.resolve(r);
       });
     } catch (err) {
-      const unreachable = isIcError(err) && err.code === 'IC_ERR_DESTINATION_UNAVAILABLE';
-      if (batch.length === 1 || unreachable) {
+      const wide = isIcError(err) && DESTINATION_WIDE_CODES.has(err.code);
+      if (batch.length === 1 || wide) {
         for (const w of batch) w.reject(err);
         return;
       }

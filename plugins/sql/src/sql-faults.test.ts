@@ -2,6 +2,11 @@
  * Faults on real servers: the database going away mid-run, a user without rights, an unreachable server, a
  * locked SQLite file.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { isIcError } from '@integration-client/plugin-sdk';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConnectionString } from './connection-string.js';
@@ -77,7 +82,7 @@ describe.each(['postgres', 'mysql'] as const)('%s faults', (engine) => {
       expect(failed.name).toBe('tables');
       expect(failed.message).toMatch(/the database refused .*give the connection's user the rights/);
       await expect(deliver(dest, sessionItem(sampleSessions({ count: 1 })[0]!))).rejects.toThrow(
-        expect.objectContaining({ code: 'IC_ERR_DESTINATION_PERMISSION_DENIED', retryable: false }),
+        expect.objectContaining({ code: 'IC_ERR_DESTINATION_PERMISSION_DENIED', retryable: true }),
       );
       await dest.close();
     } finally {
@@ -123,6 +128,40 @@ describe('sqlite faults', () => {
     expect(await store.writeSessions([s!])).toEqual(['written']);
     await other.close();
   });
+
+  it.runIf(process.getuid?.() === 0)(
+    'a full disk under the database fails the deliveries as FULL, acknowledges nothing unstored, and the writes land once there is space (real tmpfs)',
+    async () => {
+      const dir = mkdtempSync(join(tmpdir(), 'ic-sql-full-'));
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir]);
+      try {
+        const { dest } = await makeDestination({ connectionString: `sqlite:${dir}/full.db`, batchSize: 500 });
+        expect((await dest.check()).ok).toBe(true);
+        const sessions = sampleSessions({ count: 400, events: 50, host: 'full.example.com' });
+        const results = await Promise.allSettled(sessions.map((x) => deliver(dest, sessionItem(x))));
+        const rejected = results.filter((r) => r.status === 'rejected');
+        expect(rejected.length).toBeGreaterThan(0);
+        for (const r of rejected)
+          expect(r.reason).toMatchObject({
+            code: 'IC_ERR_DESTINATION_FULL',
+            retryable: true,
+            message: expect.stringMatching(/no space left .*free space/),
+          });
+        const acked = results.length - rejected.length;
+        const file = new Database(`${dir}/full.db`, { readonly: true });
+        const stored = (file.prepare('SELECT COUNT(*) AS n FROM session').get() as { n: number }).n;
+        file.close();
+        expect(stored).toBe(acked); // nothing acknowledged that is not stored, nothing stored half
+        execFileSync('mount', ['-o', 'remount,size=64m', dir]);
+        const again = await Promise.all(sessions.map((x) => deliver(dest, sessionItem(x))));
+        expect(again.filter((a) => a.status === 'written')).toHaveLength(rejected.length);
+        await dest.close();
+      } finally {
+        execFileSync('umount', [dir]);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   it('an SQLite path in a missing directory fails check() at connect with a coded error', async () => {
     const { dest } = await makeDestination({ connectionString: 'sqlite:/nonexistent-dir/x/sessions.db' });

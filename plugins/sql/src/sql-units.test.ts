@@ -234,21 +234,32 @@ describe('group commit', () => {
     ]);
   });
 
-  it('splits a failed batch so one bad job fails alone; an unreachable database fails the whole batch', async () => {
+  it('splits a failed batch so one bad job fails alone; a destination-wide failure fails the whole batch', async () => {
     const gc = new GroupCommit<number, number>((jobs) => {
       if (jobs.includes(2)) return Promise.reject(new DestinationError('IC_ERR_DESTINATION_BAD_ITEM', 'bad 2'));
       return Promise.resolve(jobs);
     }, 10);
     const r = await Promise.allSettled([1, 2, 3].map((j) => gc.submit(j)));
     expect(r.map((x) => x.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-    let calls = 0;
-    const down = new GroupCommit<number, number>(() => {
-      calls++;
-      return Promise.reject(new DestinationError('IC_ERR_DESTINATION_UNAVAILABLE', 'down'));
-    }, 10);
-    const all = await Promise.allSettled([1, 2, 3].map((j) => down.submit(j)));
-    expect(all.every((x) => x.status === 'rejected')).toBe(true);
-    expect(calls).toBe(1);
+    // Destination-wide failures: every job fails with the batch, nothing is tried again one by one.
+    for (const code of [
+      'IC_ERR_DESTINATION_UNAVAILABLE',
+      'IC_ERR_DESTINATION_FULL',
+      'IC_ERR_DESTINATION_PERMISSION_DENIED',
+    ] as const) {
+      let calls = 0;
+      const down = new GroupCommit<number, number>(() => {
+        calls++;
+        return Promise.reject(new DestinationError(code, 'down'));
+      }, 10);
+      const all = await Promise.allSettled([1, 2, 3].map((j) => down.submit(j)));
+      expect(all.map((x) => x.status === 'rejected' && (x.reason as { code: string }).code)).toEqual([
+        code,
+        code,
+        code,
+      ]);
+      expect(calls, code).toBe(1);
+    }
   });
 
   it('a job whose result is an Error fails alone, without the batch being written again job by job', async () => {
