@@ -311,6 +311,25 @@ describe('ic settings commands (built binary, real settings database, simulator)
     expect((await ic(['schedule', 'edit', 'nightly', '--enabled', '--disabled'])).code).toBe(2);
     expect((await ic(['schedule', 'edit', 'nightly', '--enabled'])).code).toBe(0);
     expect(await shown()).toMatchObject({ period: '2d', timeOfDay: '03:30', enabled: true });
+    // A second schedule moving a data type of the same site → destination pair shares its cursor: said on save.
+    const twin = await ic([
+      'schedule',
+      'add',
+      'twin',
+      '--every',
+      '1h',
+      '--transfer',
+      'main:db:session-data,system-information',
+    ]);
+    expect(twin.stdout).toMatch(
+      /^note: main->db session-data,system-information is also moved by schedule "nightly": the two share its cursor/m,
+    );
+    const twinJson = await ic(['schedule', 'edit', 'twin', '--transfer', 'main:db:system-information', '--json']);
+    expect(json(twinJson)).toEqual({
+      saved: 'twin',
+      sharedCursors: [{ transfer: 'main->db', dataTypes: ['system-information'], schedule: 'nightly' }],
+    });
+    expect((await ic(['schedule', 'remove', 'twin'])).code).toBe(0);
     expect((await ic(['schedule', 'remove', 'nightly'])).code).toBe(0);
     expect((await ic(['destination', 'remove', 'db'])).code).toBe(0);
   });
@@ -324,6 +343,10 @@ describe('ic settings commands (built binary, real settings database, simulator)
       expect(r.code).toBe(1);
       expect(r.stdout).toMatch(/failed.*IC_ERR_SITE_UNREACHABLE/s);
       expect(r.stdout).toContain(`details: ic logs (${join(home, 'logs')})`);
+      // service status says why the last schedule run did not succeed
+      expect((await ic(['service', 'status'])).stdout).toMatch(
+        /^last schedule run: again \S+ failed\n {2}IC_ERR_SITE_UNREACHABLE: .* \(ic schedule show again\)$/m,
+      );
     } finally {
       await sim.start(port);
     }

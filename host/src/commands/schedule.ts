@@ -52,12 +52,36 @@ async function save(app: App, name: string, o: ScheduleOptions, base?: ScheduleS
   for (const t of schedule.transfers) await app.db.site(t.site);
   await checkScheduleRouting(app, schedule);
   await app.db.putSchedule(schedule);
-  if (o.json) out.json({ saved: name });
-  else
+  const shared = sharedCursors(schedule, await app.db.schedules());
+  if (o.json) out.json({ saved: name, ...(shared.length && { sharedCursors: shared }) });
+  else {
     out.line(
       `schedule ${JSON.stringify(name)} saved: every ${schedule.period}${schedule.timeOfDay ? ` at ${schedule.timeOfDay}` : ''}, ${schedule.transfers.length} transfer(s)${schedule.enabled === false ? ', disabled (switch it on with `ic schedule edit ' + name + ' --enabled`)' : ''}`,
     );
+    for (const s of shared)
+      out.line(
+        `note: ${s.transfer} ${s.dataTypes.join(',')} is also moved by schedule ${JSON.stringify(s.schedule)}: the two share its cursor (a cursor belongs to the site → destination pair), so each run goes on from where either left off`,
+      );
+  }
   return EXIT.ok;
+}
+
+/** The data types of `schedule`'s transfers that other schedules move too (they share those cursors). */
+function sharedCursors(schedule: ScheduleSettings, all: readonly ScheduleSettings[]) {
+  const shared: { transfer: string; dataTypes: string[]; schedule: string }[] = [];
+  for (const t of schedule.transfers)
+    for (const other of all)
+      if (other.name !== schedule.name) {
+        const theirs = new Set(
+          other.transfers
+            .filter((u) => u.site === t.site && u.destination === t.destination)
+            .flatMap((u) => u.dataTypes),
+        );
+        const both = t.dataTypes.filter((op) => op !== 'site-backup' && theirs.has(op)); // a backup has no cursor
+        if (both.length)
+          shared.push({ transfer: transferId(t.site, t.destination), dataTypes: both, schedule: other.name });
+      }
+  return shared;
 }
 
 /** The cursor of every transfer and data type of a schedule (site backups have none: one is taken per run). */

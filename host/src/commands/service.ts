@@ -373,6 +373,9 @@ export function serviceCommands(ic: Command): void {
           out.line(
             `last schedule run: ${lastRun ? `${lastRun.schedule} ${lastRun.startedAt} ${lastRun.outcome ?? 'running'}` : 'never'}`,
           );
+          // Why it did not succeed, so that an operator sees it here (the run keeps its first error).
+          if (lastRun?.error && lastRun.outcome !== 'succeeded')
+            out.line(`  ${lastRun.error} (ic schedule show ${lastRun.schedule})`);
           if (schedules.length)
             out.line(
               table([
