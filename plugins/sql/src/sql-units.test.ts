@@ -7,13 +7,14 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DestinationError, isIcError, type Session } from '@integration-client/plugin-sdk';
+import { DESTINATION_WIDE_CODES, DestinationError, isIcError, type Session } from '@integration-client/plugin-sdk';
 import { sampleSession } from '@integration-client/plugin-sdk/testing';
 import pkg from 'node-sql-parser';
 import { describe, expect, it } from 'vitest';
 import { parseConnectionString, sameDatabase } from './connection-string.js';
 import { DIALECTS, MIGRATIONS, migrationsTableDdl } from './dialects.js';
 import type { Driver, Tx } from './driver.js';
+import { toDestinationError } from './db-errors.js';
 import { insertBatchSql, MIGRATION_LOCK_SQL, mssqlConfig, openMssql } from './drivers/mssql.js';
 import { openDriver } from './drivers/index.js';
 import { GroupCommit } from './group-commit.js';
@@ -215,6 +216,32 @@ describe('SQL Server dialect', () => {
     const driver = openMssql(parseConnectionString('mssql://u:p@127.0.0.1:1/ic'));
     await expect(driver.tableNames()).rejects.toMatchObject({ code: 'ESOCKET' });
     await driver.close();
+  });
+});
+
+describe('database errors', () => {
+  it('map to codes: no space and no rights are destination-wide and retried, a deadlock is a write failure', () => {
+    // Error shapes as each driver raises them (SQL Server's cannot be produced live here).
+    const cases: [Record<string, unknown>, string][] = [
+      [{ code: '53100', message: 'could not extend file: No space left on device' }, 'IC_ERR_DESTINATION_FULL'],
+      [{ code: 'ER_RECORD_FILE_FULL', message: "The table 'session' is full" }, 'IC_ERR_DESTINATION_FULL'],
+      [{ code: 'SQLITE_FULL', message: 'database or disk is full' }, 'IC_ERR_DESTINATION_FULL'],
+      [{ number: 9002, message: "The transaction log for database 'ic' is full" }, 'IC_ERR_DESTINATION_FULL'],
+      [{ originalError: { number: 1105 }, message: 'Could not allocate space' }, 'IC_ERR_DESTINATION_FULL'],
+      [{ code: '42501', message: 'permission denied for table session' }, 'IC_ERR_DESTINATION_PERMISSION_DENIED'],
+      [
+        { code: 'SQLITE_READONLY', message: 'attempt to write a readonly database' },
+        'IC_ERR_DESTINATION_PERMISSION_DENIED',
+      ],
+      [{ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' }, 'IC_ERR_DESTINATION_UNAVAILABLE'],
+      [{ code: '40P01', message: 'deadlock detected' }, 'IC_ERR_DESTINATION_WRITE_FAILED'],
+    ];
+    for (const [raw, code] of cases) {
+      const e = toDestinationError(Object.assign(new Error(String(raw.message)), raw), 'storing 3 sessions');
+      expect({ code: e.code, retryable: e.retryable }, String(raw.message)).toEqual({ code, retryable: true });
+      expect(DESTINATION_WIDE_CODES.has(e.code), code).toBe(code !== 'IC_ERR_DESTINATION_WRITE_FAILED');
+      expect(e.message).toMatch(/^storing 3 sessions/);
+    }
   });
 });
 
