@@ -1,5 +1,5 @@
 /** `ic test`, the API tester: windows, lsids and saved XML files into destinations, without moving cursors. */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -221,4 +221,52 @@ describe('ic test (built binary)', () => {
     // The simulator's clock stands still; the host's moves on during the run (and the offset is whole seconds).
     expect(Math.abs(Date.parse(said![1]!) / 1000 - sim.now)).toBeLessThan(120);
   });
+
+  it.runIf(process.getuid?.() === 0)(
+    'says when a destination cannot take anything (a read-only file system) and that nothing more was tried for it',
+    async () => {
+      const dir = await mkdtemp(join(tmpdir(), 'ic-tester-ro-'));
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,ro', 'tmpfs', dir]);
+      try {
+        const add = await ic(
+          'destination',
+          'add',
+          'ro',
+          '--plugin',
+          'file-system',
+          '--set',
+          `destinationDirectory=${dir}`,
+        );
+        expect(add.code).toBe(1); // its check writes a probe file, which fails
+        expect(add.stdout).toMatch(/FAIL writable: .*read-only \(EROFS\); mount it read-write/);
+        expect(
+          (
+            await ic(
+              'destination',
+              'add',
+              'ro',
+              '--plugin',
+              'file-system',
+              '--set',
+              `destinationDirectory=${dir}`,
+              '--no-test',
+            )
+          ).code,
+        ).toBe(0);
+        const first = sim.session(0);
+        const r = await ic(
+          ...['test', '--site', 'main', '--start', new Date(first.start * 1000).toISOString(), '--duration', '7d'],
+          ...['--destination', 'ro'],
+        );
+        expect(r.code).toBe(1);
+        expect(r.stdout).toMatch(/^main->ro +0 +0 +1 /m); // one attempt, the rest not tried
+        expect(r.stdout).toMatch(
+          /^main->ro: the destination cannot take anything now \(IC_ERR_DESTINATION_PERMISSION_DENIED\), so nothing more was tried for it/m,
+        );
+      } finally {
+        execFileSync('umount', [dir]);
+        await ic('destination', 'remove', 'ro');
+      }
+    },
+  );
 });

@@ -548,6 +548,7 @@ describe.runIf(process.getuid?.() === 0)('a file-system destination that cannot 
       const [t] = run.transfers;
       expect(t).toMatchObject({ delivered: 0, failed: 0, retryable: 1 });
       expect(t!.errors).toEqual([expect.stringMatching(/^IC_ERR_DESTINATION_PERMISSION_DENIED: .*read-only/)]);
+      expect(t!.haltedBy).toBe('IC_ERR_DESTINATION_PERMISSION_DENIED');
       expect(said('the destination cannot take anything now')).toBe(1);
       expect(r.log.lines.find((l) => String(l.msg).startsWith('the destination cannot take anything'))?.level).toBe(
         50, // error: mailed
@@ -573,6 +574,7 @@ describe.runIf(process.getuid?.() === 0)('a file-system destination that cannot 
       expect(run.outcome).not.toBe('succeeded');
       const [t] = run.transfers;
       expect(t!.errors).toEqual([expect.stringMatching(/^IC_ERR_DESTINATION_FULL: .*is full \(ENOSPC\)/)]);
+      expect(t!.haltedBy).toBe('IC_ERR_DESTINATION_FULL');
       expect(said('the destination cannot take anything now')).toBe(1);
       expect(said('delivery failed')).toBe(0);
       expect(t!.delivered).toBeLessThan(30);
@@ -607,6 +609,7 @@ describe('transfer engine into PostgreSQL', () => {
     // are left for the next run.
     expect(t!.retryable).toBe(1);
     expect(t!.errors).toEqual([expect.stringMatching(/^IC_ERR_DESTINATION_UNAVAILABLE: .*cannot be reached/)]);
+    expect(t!.haltedBy).toBe('IC_ERR_DESTINATION_UNAVAILABLE');
     const messages = r.log.lines.map((l) => String(l.msg));
     expect(messages.filter((m) => m.startsWith('the destination cannot take anything now'))).toHaveLength(1);
     expect(messages.filter((m) => m.startsWith('delivery failed'))).toEqual([]);

@@ -20,6 +20,7 @@ import {
   toIcError,
   type Ack,
   type Destination,
+  type ErrorCode,
   type IcErrorLike,
   type Item,
   type Operation,
@@ -106,6 +107,8 @@ export interface TransferOutcome {
   readonly cursorsMoved: readonly Operation[];
   readonly errors: readonly string[];
   readonly byType: Readonly<Partial<Record<Operation, number>>>;
+  /** The destination-wide error (unreachable, full, no permission) that stopped this transfer, if one did. */
+  readonly haltedBy?: ErrorCode;
   /**
    * Seconds the appliance's clock was ahead of this host's (negative: behind), from its answers in this run; what
    * cursors — positions on the appliance's clock — are measured against (cursor lag in /metrics).
@@ -252,6 +255,7 @@ export class TransferEngine {
       cursorsMoved: moved,
       errors: tally.errors,
       byType: tally.byType,
+      ...(tally.halted && { haltedBy: tally.halted.code }),
       applianceClockOffsetSeconds: spec.site.clockOffsetSeconds(),
     };
     log.info(

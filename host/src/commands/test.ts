@@ -177,12 +177,15 @@ export function testCommand(ic: Command): void {
             ]),
           );
           for (const e of outcomes.flatMap((t) => t.errors).slice(0, 10)) out.line(`  ${e}`);
+          const halted = outcomes.find((t) => t.haltedBy);
           out.line(
-            failed
-              ? '\nsome items failed; details: ic logs'
-              : outcomes.some((t) => t.delivered)
-                ? '\nall items delivered (no cursor was moved)'
-                : `\nnothing delivered: ${o.xml?.length ? 'the files hold no sessions' : `${o.lsid?.length ? 'the appliance has no such session' : 'no session began in that window'}${applianceClock(outcomes)}`}`,
+            halted
+              ? `\n${halted.transfer}: the destination cannot take anything now (${halted.haltedBy}), so nothing more was tried for it; fix that and run this again; details: ic logs`
+              : failed
+                ? '\nsome items failed; details: ic logs'
+                : outcomes.some((t) => t.delivered)
+                  ? '\nall items delivered (no cursor was moved)'
+                  : `\nnothing delivered: ${o.xml?.length ? 'the files hold no sessions' : `${o.lsid?.length ? 'the appliance has no such session' : 'no session began in that window'}${applianceClock(outcomes)}`}`,
           );
         }
         return failed ? EXIT.failed : EXIT.ok;
