@@ -228,31 +228,12 @@ describe('ic test (built binary)', () => {
       const dir = await mkdtemp(join(tmpdir(), 'ic-tester-ro-'));
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,ro', 'tmpfs', dir]);
       try {
-        const add = await ic(
-          'destination',
-          'add',
-          'ro',
-          '--plugin',
-          'file-system',
-          '--set',
-          `destinationDirectory=${dir}`,
-        );
+        const addRo = (...more: string[]) =>
+          ic('destination', 'add', 'ro', '--plugin', 'file-system', '--set', `destinationDirectory=${dir}`, ...more);
+        const add = await addRo();
         expect(add.code).toBe(1); // its check writes a probe file, which fails
         expect(add.stdout).toMatch(/FAIL writable: .*read-only \(EROFS\); mount it read-write/);
-        expect(
-          (
-            await ic(
-              'destination',
-              'add',
-              'ro',
-              '--plugin',
-              'file-system',
-              '--set',
-              `destinationDirectory=${dir}`,
-              '--no-test',
-            )
-          ).code,
-        ).toBe(0);
+        expect((await addRo('--no-test')).code).toBe(0);
         const first = sim.session(0);
         const r = await ic(
           ...['test', '--site', 'main', '--start', new Date(first.start * 1000).toISOString(), '--duration', '7d'],

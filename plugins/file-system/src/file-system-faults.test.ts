@@ -31,6 +31,18 @@ async function deliverAsNobody(dir: string): Promise<unknown> {
   return JSON.parse(stdout) as unknown;
 }
 
+/** Runs `fn` on a real tmpfs mounted with `options` at a fresh directory (root only), unmounted afterwards. */
+async function onTmpfs(options: string, fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await tempDir();
+  execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir]);
+  try {
+    await fn(dir);
+  } finally {
+    execFileSync('umount', [dir]);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
 describe('File System plugin faults', () => {
   it('permission denied is coded, destination-wide and retried (the cursor stays), and nothing is acknowledged', async () => {
     const dir = await tempDir();
@@ -61,58 +73,42 @@ describe('File System plugin faults', () => {
     expect(await readdir(target)).toEqual([]);
   });
 
-  it.runIf(isRoot)(
-    'a read-only file system is refused as permission denied, retried (real read-only tmpfs)',
-    async () => {
-      const dir = await tempDir();
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,ro', 'tmpfs', dir]);
-      try {
-        const { dest } = await makeDestination({ destinationDirectory: dir });
-        await expect(
-          deliver(dest, {
-            operation: 'session-recording',
-            site: { host: 'h' },
-            meta: { siteHost: 'h', lsid: 'ro', extension: 'flv', byteLength: 10 },
-            stream: sampleStream(10),
-          }),
-        ).rejects.toMatchObject({
-          code: 'IC_ERR_DESTINATION_PERMISSION_DENIED',
-          retryable: true,
-          details: { errno: 'EROFS' },
-          message: expect.stringMatching(/read-only \(EROFS\); mount it read-write/),
-        });
-      } finally {
-        execFileSync('umount', [dir]);
-        await rm(dir, { recursive: true, force: true });
-      }
-    },
+  it.runIf(isRoot)('a read-only file system is refused as permission denied, retried (real read-only tmpfs)', () =>
+    onTmpfs('size=1m,ro', async (dir) => {
+      const { dest } = await makeDestination({ destinationDirectory: dir });
+      await expect(
+        deliver(dest, {
+          operation: 'session-recording',
+          site: { host: 'h' },
+          meta: { siteHost: 'h', lsid: 'ro', extension: 'flv', byteLength: 10 },
+          stream: sampleStream(10),
+        }),
+      ).rejects.toMatchObject({
+        code: 'IC_ERR_DESTINATION_PERMISSION_DENIED',
+        retryable: true,
+        details: { errno: 'EROFS' },
+        message: expect.stringMatching(/read-only \(EROFS\); mount it read-write/),
+      });
+    }),
   );
 
-  it.runIf(isRoot)(
-    'a full disk is destination-wide and retried, the partial file removed (real 1 MiB tmpfs)',
-    async () => {
-      const dir = await tempDir();
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir]);
-      try {
-        const { dest } = await makeDestination({ destinationDirectory: dir });
-        const item = {
-          operation: 'session-recording' as const,
-          site: { host: 'h' },
-          meta: { siteHost: 'h', lsid: 'big', extension: 'flv', byteLength: 3_000_000 },
-          stream: sampleStream(3_000_000),
-        };
-        await expect(deliver(dest, item)).rejects.toMatchObject({
-          code: 'IC_ERR_DESTINATION_FULL',
-          retryable: true,
-          details: { errno: 'ENOSPC' },
-        });
-        expect(await readdir(dir)).toEqual([]);
-        const small = { ...item, meta: { ...item.meta, lsid: 'small', byteLength: 1000 }, stream: sampleStream(1000) };
-        expect(await deliver(dest, small)).toMatchObject({ status: 'written', bytes: 1000 });
-      } finally {
-        execFileSync('umount', [dir]);
-        await rm(dir, { recursive: true, force: true });
-      }
-    },
+  it.runIf(isRoot)('a full disk is destination-wide and retried, the partial file removed (real 1 MiB tmpfs)', () =>
+    onTmpfs('size=1m', async (dir) => {
+      const { dest } = await makeDestination({ destinationDirectory: dir });
+      const item = {
+        operation: 'session-recording' as const,
+        site: { host: 'h' },
+        meta: { siteHost: 'h', lsid: 'big', extension: 'flv', byteLength: 3_000_000 },
+        stream: sampleStream(3_000_000),
+      };
+      await expect(deliver(dest, item)).rejects.toMatchObject({
+        code: 'IC_ERR_DESTINATION_FULL',
+        retryable: true,
+        details: { errno: 'ENOSPC' },
+      });
+      expect(await readdir(dir)).toEqual([]);
+      const small = { ...item, meta: { ...item.meta, lsid: 'small', byteLength: 1000 }, stream: sampleStream(1000) };
+      expect(await deliver(dest, small)).toMatchObject({ status: 'written', bytes: 1000 });
+    }),
   );
 });
