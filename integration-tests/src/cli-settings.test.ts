@@ -10,7 +10,7 @@ import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runIc, type IcResult } from './ic-helpers.js';
+import { addSqlDestination, runIc, type IcResult } from './ic-helpers.js';
 import { IC_BIN } from './paths.js';
 import { ApplianceSimulator } from './simulator/index.js';
 
@@ -117,17 +117,7 @@ describe('ic settings commands (built binary, real settings database, simulator)
   });
 
   it("destination add validates against the plugin's schema naming the field, tests, and masks secrets", async () => {
-    const bad = await ic([
-      'destination',
-      'add',
-      'db',
-      '--plugin',
-      'sql',
-      '--set',
-      'connectionString=sqlite:/tmp/x.db',
-      '--set',
-      'batchSize=0',
-    ]);
+    const bad = await addSqlDestination(home, 'db', 'sqlite:/tmp/x.db', ['--set', 'batchSize=0']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/IC_ERR_CONFIG_INVALID: destination "db" is invalid: \/batchSize: must be >= 1/);
     // A value off its pattern is explained by the first sentence of the field's description (this one has six).
@@ -159,28 +149,12 @@ describe('ic settings commands (built binary, real settings database, simulator)
     const unknown = await ic(['destination', 'add', 'db', '--plugin', 'nosuch']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/no plugin with id "nosuch"/);
-    const unreachable = await ic([
-      'destination',
-      'add',
-      'db',
-      '--plugin',
-      'sql',
-      '--set',
-      'connectionString=postgres://u:pw@127.0.0.1:1/x',
-    ]);
+    const unreachable = await addSqlDestination(home, 'db', 'postgres://u:pw@127.0.0.1:1/x');
     expect(unreachable.code).toBe(1);
     expect(unreachable.stdout).toMatch(/FAIL connect: .*cannot be reached/);
     expect(unreachable.stdout + unreachable.stderr).not.toContain('u:pw');
     const db = join(out, 'sessions.db');
-    const sqlAdded = await ic([
-      'destination',
-      'add',
-      'db',
-      '--plugin',
-      'sql',
-      '--set',
-      `connectionString=sqlite:${db}`,
-    ]);
+    const sqlAdded = await addSqlDestination(home, 'db', `sqlite:${db}`);
     expect(sqlAdded.code).toBe(0);
     expect(sqlAdded.stdout).toMatch(/^destination "db" \(sql\) saved \(connectionString stored encrypted\)$/m);
     const filesAdded = await ic([

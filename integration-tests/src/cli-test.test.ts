@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addSimulatorSite, runIc, addFilesDestination } from './ic-helpers.js';
+import { addFilesDestination, addSimulatorSite, addSqlDestination, runIc } from './ic-helpers.js';
 import { IC_BIN } from './paths.js';
 import { ApplianceSimulator } from './simulator/index.js';
 
@@ -29,24 +29,8 @@ beforeAll(async () => {
   await ic('init');
   await addSimulatorSite(home, a, ApplianceSimulator.caFile);
   await addFilesDestination(home, join(home, 'files'));
-  await ic(
-    'destination',
-    'add',
-    'db',
-    '--plugin',
-    'sql',
-    '--set',
-    `connectionString=sqlite:${join(home, 'db.sqlite')}`,
-  );
-  await ic(
-    'destination',
-    'add',
-    'db2',
-    '--plugin',
-    'sql',
-    '--set',
-    `connectionString=sqlite:${join(home, 'db2.sqlite')}`,
-  );
+  await addSqlDestination(home, 'db', `sqlite:${join(home, 'db.sqlite')}`);
+  await addSqlDestination(home, 'db2', `sqlite:${join(home, 'db2.sqlite')}`);
 });
 afterAll(async () => {
   await sim.stop();

@@ -56,3 +56,17 @@ export function addFilesDestination(home: string, dir: string, name = 'files', e
     env,
   );
 }
+
+/** `ic destination add <name> --plugin sql` on `connectionString`; `more` adds options (e.g. `--set`, `--no-test`). */
+export function addSqlDestination(home: string, name: string, connectionString: string, more: readonly string[] = []) {
+  return runIc(home, [
+    'destination',
+    'add',
+    name,
+    '--plugin',
+    'sql',
+    '--set',
+    `connectionString=${connectionString}`,
+    ...more,
+  ]);
+}
