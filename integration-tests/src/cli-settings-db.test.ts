@@ -71,7 +71,7 @@ describe('settings database in PostgreSQL (built binary)', () => {
     const down = await ic(['init', '--settings', `postgres://ic:${PASSWORD}@127.0.0.1:1/nowhere`], {}, emptyHome);
     expect(down.code).toBe(2);
     expect(down.stderr).toMatch(
-      /settings database postgres:\/\/loopback:1\/nowhere cannot be opened .*check the server/,
+      /settings database postgres:\/\/127.0.0.1:1\/nowhere cannot be opened .*check the server/,
     );
     expect(await readdir(emptyHome)).not.toContain('settings-location.json'); // nothing switched to a dead database
 
@@ -79,7 +79,7 @@ describe('settings database in PostgreSQL (built binary)', () => {
     expect(r.code).toBe(0);
     const info = json(r);
     expect(info).toMatchObject({ created: true, settingsFrom: 'file', schemaVersion: 2 });
-    expect(info.settings).toMatch(/^postgres:\/\/loopback:5432\/ic_sql_test_/);
+    expect(info.settings).toMatch(/^postgres:\/\/127.0.0.1:5432\/ic_sql_test_/);
     expect(await readdir(home)).not.toContain('settings.db');
     const tables = (await pg.sql(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`)).map(
       (t) => t.table_name,
@@ -87,9 +87,13 @@ describe('settings database in PostgreSQL (built binary)', () => {
     expect(tables).toEqual(expect.arrayContaining(['ic_settings_meta', 'site', 'delivered', 'run', 'lease']));
     expect(await readFile(join(home, 'settings-location.json'), 'utf8')).not.toContain(PASSWORD);
     expect((await ic(['init', '--json'])).stdout).toMatch(/"created": false/);
+    // The same database named another way (localhost for 127.0.0.1, the database's case) is not another one.
+    const same = await ic(['init', '--settings', pg.connectionString.replace('127.0.0.1', 'localhost'), '--json']);
+    expect(same.code, same.stderr).toBe(0);
+    expect(same.stdout).toMatch(/"created": false/);
     const other = await ic(['init', '--settings', pg2.connectionString]);
     expect(other.code).toBe(2);
-    expect(other.stderr).toMatch(/already uses the settings database postgres:\/\/loopback.*ic settings migrate --to/);
+    expect(other.stderr).toMatch(/already uses the settings database postgres:\/\/127.0.0.1.*ic settings migrate --to/);
   });
 
   it('sites, destinations and schedules live there; a scheduled transfer runs from it', async () => {
@@ -107,7 +111,7 @@ describe('settings database in PostgreSQL (built binary)', () => {
     expect(unit.code).toBe(0);
     expect(unit.stdout).toMatch(/ExecStart=.* service run/);
     const shown = json(await ic(['settings', 'show', '--json']));
-    expect(shown.settingsDatabase).toMatch(/^postgres:\/\/loopback:5432\//);
+    expect(shown.settingsDatabase).toMatch(/^postgres:\/\/127.0.0.1:5432\//);
     // IC_SETTINGS_DB names the database for a data directory that has no location file (containers).
     const bare = await mkdtemp(join(tmpdir(), 'ic-env-'));
     const viaEnv = await ic(['site', 'list', '--json'], { IC_SETTINGS_DB: pg.connectionString }, bare);
@@ -148,7 +152,7 @@ describe('settings database in PostgreSQL (built binary)', () => {
     const back = await ic(['settings', 'migrate', '--to', withPassword(pg.connectionString), '--replace']);
     expect(back.code).toBe(0);
     expect(back.stdout).toMatch(/delivered\s+\d+ rows copied/);
-    expect(back.stdout).toMatch(/switched: .* now uses postgres:\/\/loopback:5432\//);
+    expect(back.stdout).toMatch(/switched: .* now uses postgres:\/\/127.0.0.1:5432\//);
     expect(Number((await pg.sql('SELECT COUNT(*) AS n FROM run'))[0]!.n)).toBe(2);
   });
 

@@ -10,8 +10,13 @@ export type Engine = 'mssql' | 'postgres' | 'mysql' | 'sqlite';
 
 export interface ParsedConnection {
   readonly engine: Engine;
-  /** `engine://host:port/database` or `sqlite:/absolute/path`; no user or password. */
+  /** For messages: `engine://host:port/database` (host as written) or `sqlite:/absolute/path`; no user or password. */
   readonly location: string;
+  /**
+   * The database's identity, to tell whether two strings point at the same one: `location` with the host
+   * normalised (`localhost`, `127.x`, `::1`, `.` and `(local)` are one `loopback`) and the database lower-cased.
+   */
+  readonly key: string;
   /** For SQLite: the absolute file path. */
   readonly file?: string;
   /** For network engines: the parts. */
@@ -50,8 +55,13 @@ function canonicalHost(host: string): string {
   return h === 'localhost' || h === '::1' || h.startsWith('127.') || h === '.' || h === '(local)' ? 'loopback' : h;
 }
 
-function locationOf(engine: Engine, host: string, port: number, database: string): string {
-  return `${engine}://${canonicalHost(host)}:${port}/${database.toLowerCase()}`;
+/** `location` (as the user wrote the host and database) and `key` (normalised, for comparing). */
+function whereOf(engine: Engine, host: string, port: number, database: string): { location: string; key: string } {
+  const shown = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return {
+    location: `${engine}://${shown.toLowerCase()}:${port}/${database}`,
+    key: `${engine}://${canonicalHost(host)}:${port}/${database.toLowerCase()}`,
+  };
 }
 
 /** Parses a connection string; throws IC_ERR_CONFIG_INVALID (without echoing it) when it has no known form. */
@@ -62,7 +72,7 @@ export function parseConnectionString(text: string, cwd = process.cwd()): Parsed
     const rest = s.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, '');
     if (!rest || rest === ':memory:') throw invalid('names no SQLite file (sqlite:<path>)');
     const file = resolve(cwd, rest);
-    return { engine: 'sqlite', file, location: `sqlite:${file}` };
+    return { engine: 'sqlite', file, location: `sqlite:${file}`, key: `sqlite:${file}` };
   }
   const scheme = /^([a-z]+:)\/\//i.exec(s)?.[1]?.toLowerCase();
   if (scheme) return parseUrl(s, scheme);
@@ -85,7 +95,7 @@ function parseUrl(s: string, scheme: string): ParsedConnection {
   const port = url.port ? Number(url.port) : DEFAULT_PORTS[engine];
   return {
     engine,
-    location: locationOf(engine, host, port, database),
+    ...whereOf(engine, host, port, database),
     server: {
       host: host.replace(/^\[|\]$/g, ''),
       port,
@@ -139,14 +149,14 @@ function parseAdo(s: string): ParsedConnection {
   if (instance) options.instancename = instance;
   return {
     engine: 'mssql',
-    location: locationOf('mssql', instance ? `${host}\\${instance}` : host, port, database),
+    ...whereOf('mssql', instance ? `${host}\\${instance}` : host, port, database),
     server: { host, port, database, user: pick('user id', 'uid', 'user'), password: pick('password', 'pwd'), options },
   };
 }
 
 /** True when two connection strings point at the same database (credentials and options ignored). */
 export function sameDatabase(a: string, b: string): boolean {
-  return parseConnectionString(a).location === parseConnectionString(b).location;
+  return parseConnectionString(a).key === parseConnectionString(b).key;
 }
 
 /** The mssql (tedious) connection options for a parsed SQL Server connection string (`Encrypt` defaults on). */

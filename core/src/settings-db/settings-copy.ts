@@ -46,7 +46,7 @@ export async function copySettings(
   to: SettingsDb,
   options: { replace?: boolean; onTable?: (table: string, rows: number) => void } = {},
 ): Promise<CopyReport> {
-  if (from.location === to.location)
+  if (from.key === to.key)
     throw new ConfigError(`${to.location} is the settings database in use already; name another one`);
   const held = await from.leases();
   if (held.length)

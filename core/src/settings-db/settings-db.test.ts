@@ -27,6 +27,7 @@ function recordingMssql(): { sql: SqlConnection; sent: { sql: string; params: re
   const sql: SqlConnection = {
     dialect: 'mssql',
     location: 'mssql://recording:1433/settings',
+    key: 'mssql://recording:1433/settings',
     all: <T>(text: string, params: readonly Param[] = []) => {
       sent.push({ sql: text, params });
       return Promise.resolve(answer(text) as T[]);

@@ -87,6 +87,11 @@ export class SettingsDb {
     return this.sql.location;
   }
 
+  /** The database's identity: equal for two connections to the same database (ParsedConnection.key). */
+  get key(): string {
+    return this.sql.key;
+  }
+
   schemaVersion(): number {
     return SCHEMA_VERSION;
   }

@@ -56,7 +56,7 @@ export function writeSettingsLocation(home: string, box: SecretBox, connection: 
   const parsed = parseConnectionString(connection);
   // A SQLite path is kept absolute: the service does not start in the directory `ic` was run from.
   const where = describe(parsed.engine === 'sqlite' ? `sqlite:${parsed.file}` : connection, 'file');
-  if (where.location === describe(defaultSettingsConnection(home), 'default').location) {
+  if (parsed.key === parseConnectionString(defaultSettingsConnection(home)).key) {
     rmSync(file, { force: true });
     return { ...where, source: 'default' };
   }

@@ -27,6 +27,8 @@ export interface SqlConnection {
   readonly dialect: SettingsDialect;
   /** Where the database is, without credentials (`postgres://host:port/db`, `sqlite:/path`). */
   readonly location: string;
+  /** The database's identity, to compare two connections (ParsedConnection.key). */
+  readonly key: string;
   all<T = SqlRow>(sql: string, params?: readonly Param[]): Promise<T[]>;
   /** Runs a statement; resolves to the number of rows it changed. */
   run(sql: string, params?: readonly Param[]): Promise<number>;
@@ -83,7 +85,7 @@ class Gate {
 /** Builds a connection from one statement runner and a way to run a transaction with another runner. */
 function connection(
   dialect: SettingsDialect,
-  location: string,
+  { location, key }: Pick<ParsedConnection, 'location' | 'key'>,
   exec: Runner,
   begin: <T>(fn: (r: Runner) => Promise<T>) => Promise<T>,
   close: () => Promise<void>,
@@ -92,6 +94,7 @@ function connection(
   const over = (r: Runner): SqlConnection => ({
     dialect,
     location,
+    key,
     all: async <T>(sql: string, params: readonly Param[] = []) => (await r(sql, params)).rows as T[],
     run: async (sql, params = []) => (await r(sql, params)).changes,
     transaction: (fn) => fn(over(r)), // nested: same transaction
@@ -142,7 +145,7 @@ async function openSqlite(file: string): Promise<SqlConnection> {
   };
   return connection(
     'sqlite',
-    `sqlite:${file}`,
+    { location: `sqlite:${file}`, key: `sqlite:${file}` },
     exec,
     async (fn) => {
       db.exec('BEGIN IMMEDIATE');
@@ -185,7 +188,7 @@ async function openPostgres(connectionString: string, parsed: ParsedConnection):
   });
   return connection(
     'postgres',
-    parsed.location,
+    parsed,
     runner(pool),
     <T>(fn: (r: Runner) => Promise<T>) => pgTransaction<PoolClient, T>(pool, (client) => fn(runner(client))),
     () => pool.end(),
@@ -217,7 +220,7 @@ async function openMssql(parsed: ParsedConnection): Promise<SqlConnection> {
     };
   return connection(
     'mssql',
-    parsed.location,
+    parsed,
     runner(() => pool.request()),
     async (fn) => {
       const t = new mssql.Transaction(pool);

@@ -8,7 +8,7 @@ import {
   SETTINGS_DB_ENV,
   writeSettingsLocation,
 } from '@integration-client/core';
-import { ConfigError, parseConnectionString } from '@integration-client/plugin-sdk';
+import { ConfigError, sameDatabase } from '@integration-client/plugin-sdk';
 import { icHome, openApp } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
@@ -35,8 +35,7 @@ export function initCommand(ic: Command): void {
         const box = await SecretBox.open(join(home, 'secret.key'));
         if (existed) {
           const now = await readSettingsLocation(home, box);
-          const wanted = parseConnectionString(o.settings).location;
-          if (now.location !== wanted)
+          if (!sameDatabase(now.connection, o.settings))
             throw new ConfigError(
               `${home} already uses the settings database ${now.location}; to move it, run \`ic settings migrate --to <connection>\``,
             );

@@ -27,7 +27,11 @@ import { deliver, makeDestination, sessionItem } from './test-helpers.js';
 describe('connection strings', () => {
   it('picks the engine from the form and keeps credentials out of the location', () => {
     const ado = parseConnectionString('Server=db.corp,1444;Database=Archive;User Id=ic;Password=s3cret;Encrypt=true');
-    expect(ado).toMatchObject({ engine: 'mssql', location: 'mssql://db.corp:1444/archive' });
+    expect(ado).toMatchObject({
+      engine: 'mssql',
+      location: 'mssql://db.corp:1444/Archive',
+      key: 'mssql://db.corp:1444/archive',
+    });
     expect(ado.server).toMatchObject({
       host: 'db.corp',
       port: 1444,
@@ -42,10 +46,18 @@ describe('connection strings', () => {
       password: 'p@ss',
       database: 'archive',
     });
-    expect(parseConnectionString('postgres://ic:pw@localhost/archive').location).toBe(
-      'postgres://loopback:5432/archive',
-    );
-    expect(parseConnectionString('postgresql://127.0.0.1:5433/a').location).toBe('postgres://loopback:5433/a');
+    // Messages show the host as written; the key (to compare) takes every loopback name as one.
+    expect(parseConnectionString('postgres://ic:pw@localhost/Archive')).toMatchObject({
+      location: 'postgres://localhost:5432/Archive',
+      key: 'postgres://loopback:5432/archive',
+    });
+    expect(parseConnectionString('postgresql://127.0.0.1:5433/a')).toMatchObject({
+      location: 'postgres://127.0.0.1:5433/a',
+      key: 'postgres://loopback:5433/a',
+    });
+    expect(parseConnectionString('postgres://[::1]/a').location).toBe('postgres://[::1]:5432/a');
+    expect(sameDatabase('postgres://u:x@[::1]/A', 'postgresql://127.0.0.1:5432/a?sslmode=disable')).toBe(true);
+    expect(sameDatabase('postgres://127.0.0.1/a', 'postgres://127.0.0.1:5433/a')).toBe(false);
     expect(parseConnectionString('mariadb://root@db/ic').location).toBe('mysql://db:3306/ic');
     expect(parseConnectionString('mysql://root@db:3307/ic').engine).toBe('mysql');
     expect(parseConnectionString('sqlite:data/s.db', '/srv').location).toBe('sqlite:/srv/data/s.db');
