@@ -134,6 +134,8 @@ const PRESENTATION_TYPES: readonly Operation[] = ['presentation-data', 'presenta
 
 /** Sessions handed to a destination before earlier ones are acknowledged; recordings downloaded at once. */
 const DEFAULT_IN_FLIGHT = 1000;
+/** Seconds a session must have been closed before it is pulled (application setting settleSeconds). */
+export const DEFAULT_SETTLE_SECONDS = 60;
 const DEFAULT_DOWNLOADS = 4;
 
 /**
@@ -280,7 +282,7 @@ export class TransferEngine {
     log: Logger,
   ): Promise<{ from: number; to: number }> {
     const overlap = options.overlapSeconds ?? 3600;
-    const settle = options.settleSeconds ?? 60;
+    const settle = options.settleSeconds ?? DEFAULT_SETTLE_SECONDS;
     const nowS = () => Math.floor(spec.site.applianceNow() / 1000);
     const cursors = await Promise.all(types.map((t) => this.db.cursor(id, t)));
     const from = cursors.some((c) => c === undefined)

@@ -3,34 +3,31 @@
  * this process's since it started; cursor lag comes from the settings database.
  */
 import { createServer, type Server } from 'node:http';
-import type { ScheduleRun, Scheduler, SettingsDb } from '@integration-client/core';
+import { DEFAULT_SETTLE_SECONDS, type ScheduleRun, type Scheduler, type SettingsDb } from '@integration-client/core';
 
 export class ServiceMetrics {
   readonly runs = new Map<string, number>();
   readonly items = new Map<string, number>();
   readonly bytes = new Map<string, number>();
   readonly failures = new Map<string, number>();
-  /** Per transfer: the appliance's clock offset its latest run saw (seconds ahead of this host). */
+  /** Per site name: seconds its appliance's clock was ahead of this host's (negative: behind) in its latest run. */
   readonly clockOffsets = new Map<string, number>();
-  /** Per site: the same, for `ic_site_clock_offset_seconds`. */
-  readonly siteClockOffsets = new Map<string, number>();
 
   record(run: ScheduleRun): void {
     inc(this.runs, labels({ schedule: run.schedule, outcome: run.outcome }));
     for (const t of run.transfers) {
-      const [site, destination] = t.transfer.split('->') as [string, string];
-      const l = labels({ site, destination });
+      const site = siteOf(t.transfer);
+      const l = labels({ site, destination: t.transfer.slice(site.length + 2) });
       inc(this.items, l, t.delivered);
       inc(this.bytes, l, t.bytes);
       inc(this.failures, l, t.failed + t.retryable);
-      if (t.applianceClockOffsetSeconds !== undefined) {
-        this.clockOffsets.set(t.transfer, t.applianceClockOffsetSeconds);
-        this.siteClockOffsets.set(labels({ site }), t.applianceClockOffsetSeconds);
-      }
+      if (t.applianceClockOffsetSeconds !== undefined) this.clockOffsets.set(site, t.applianceClockOffsetSeconds);
     }
   }
 }
 
+/** The site of a transfer id (`site->destination`, see transferId). */
+const siteOf = (transfer: string) => transfer.slice(0, Math.max(0, transfer.indexOf('->')));
 const inc = (m: Map<string, number>, key: string, by = 1) => m.set(key, (m.get(key) ?? 0) + by);
 const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 const labels = (l: Record<string, string>) =>
@@ -52,25 +49,29 @@ export async function metricsText(
   family('ic_items_delivered_total', 'Items acknowledged by destinations.', 'counter', m.items);
   family('ic_bytes_delivered_total', 'Bytes of recordings and backups acknowledged.', 'counter', m.bytes);
   family('ic_item_failures_total', 'Items that failed (retryable or not).', 'counter', m.failures);
-  // Cursors are positions on the appliance's clock: lag is measured on it too (this host's now plus the offset the
-  // transfer's latest run saw), so a host clock that is off does not show up as lag.
+  // Cursors are positions on the appliance's clock, so lag is measured on it too: this host's now plus the offset
+  // the site's latest run in this service saw. Before one has run (after a restart), from when the cursor moved:
+  // it was then the appliance's now less the settle time, whatever either clock said.
+  const settleS = (await db.application()).settleSeconds ?? DEFAULT_SETTLE_SECONDS;
   const lag = new Map<string, number>();
-  for (const c of await db.cursors())
+  for (const c of await db.cursors()) {
+    const offset = m.clockOffsets.get(siteOf(c.transfer));
     lag.set(
       labels({ transfer: c.transfer, data_type: c.dataType }),
-      nowS + (m.clockOffsets.get(c.transfer) ?? 0) - c.position,
+      offset !== undefined ? nowS + offset - c.position : Math.round(nowS - Date.parse(c.updatedAt) / 1000 + settleS),
     );
+  }
   family(
     'ic_cursor_lag_seconds',
-    "Seconds between the appliance's now and a transfer's cursor (host clock until the transfer has run).",
+    "Seconds between the appliance's now and a transfer's cursor (on the appliance's clock: the site's clock offset, or when the cursor moved).",
     'gauge',
     lag,
   );
   family(
     'ic_site_clock_offset_seconds',
-    "Seconds a site's appliance clock is ahead of this host's (negative: behind), as its latest run saw.",
+    "Seconds a site's appliance clock is ahead of this host's (negative: behind), as its latest run in this service saw.",
     'gauge',
-    m.siteClockOffsets,
+    new Map([...m.clockOffsets].map(([site, offset]) => [labels({ site }), offset])),
   );
   return `${lines.join('\n')}\n`;
 }

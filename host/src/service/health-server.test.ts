@@ -1,0 +1,69 @@
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SecretBox, SettingsDb, type ScheduleRun, type TransferOutcome } from '@integration-client/core';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { metricsText, ServiceMetrics } from './health-server.js';
+
+const YEARS_BEHIND = -63_000_000; // the simulator's clock stands in 2024
+
+function run(transfer: string, offset?: number): ScheduleRun {
+  const t: TransferOutcome = {
+    transfer,
+    delivered: 3,
+    skipped: 0,
+    deferred: 0,
+    bytes: 10,
+    failed: 0,
+    retryable: 1,
+    cursorsMoved: [],
+    errors: [],
+    byType: {},
+    ...(offset !== undefined && { applianceClockOffsetSeconds: offset }),
+  };
+  return { runId: 1, schedule: 'nightly', outcome: 'partly-failed', transfers: [t], seconds: 1 };
+}
+
+const value = (text: string, series: string) => {
+  const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+};
+
+describe('/metrics', () => {
+  let db: SettingsDb;
+  beforeEach(async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ic-metrics-'));
+    db = await SettingsDb.open(`sqlite:${join(dir, 'settings.db')}`, SecretBox.withKey(Buffer.alloc(32, 1)));
+  });
+  afterEach(() => db.close());
+
+  it('measures cursor lag on the appliance clock: the site offset from any of its transfers, else when it moved', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const applianceNow = now + YEARS_BEHIND;
+    await db.setCursor('main->files', 'session-data', applianceNow - 60);
+    await db.setCursor('main->arch', 'session-data', applianceNow - 600);
+    await db.setCursor('other->arch', 'session-data', applianceNow - 60); // its site has not run in this service
+    const m = new ServiceMetrics();
+    m.record(run('main->files', YEARS_BEHIND));
+    m.record(run('other->arch')); // no answer from the appliance: no offset
+
+    let text = await metricsText(m, db, now);
+    expect(value(text, 'ic_cursor_lag_seconds{transfer="main->files",data_type="session-data"}')).toBe(60);
+    // main->arch has not run here, but its site has: the same appliance clock
+    expect(value(text, 'ic_cursor_lag_seconds{transfer="main->arch",data_type="session-data"}')).toBe(600);
+    // other: the cursor moved just now to the appliance's now less the settle time (60 s by default)
+    const other = 'ic_cursor_lag_seconds{transfer="other->arch",data_type="session-data"}';
+    expect(value(text, other)).toBeGreaterThanOrEqual(59);
+    expect(value(text, other)).toBeLessThanOrEqual(62);
+    await db.putApplication({ ...(await db.application()), settleSeconds: 300 });
+    text = await metricsText(m, db, now + 100);
+    expect(value(text, other)).toBeGreaterThanOrEqual(399);
+    expect(value(text, other)).toBeLessThanOrEqual(402);
+
+    expect(value(text, 'ic_site_clock_offset_seconds{site="main"}')).toBe(YEARS_BEHIND);
+    expect(text).not.toMatch(/ic_site_clock_offset_seconds\{site="other"\}/);
+    expect(value(text, 'ic_items_delivered_total{site="main",destination="files"}')).toBe(3);
+    expect(value(text, 'ic_item_failures_total{site="other",destination="arch"}')).toBe(1);
+    expect(value(text, 'ic_runs_total{schedule="nightly",outcome="partly-failed"}')).toBe(2);
+  });
+});
