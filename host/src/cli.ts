@@ -3,6 +3,7 @@
  * `ic`. Only the invoked command's module is loaded (with the kernel behind it); the others are registered by
  * name and description, so `ic --help` starts fast.
  */
+import { IcError } from '@integration-client/plugin-sdk/errors';
 import { Command, CommanderError } from 'commander';
 import { current } from './current.js';
 import { EXIT } from './exit-codes.js';
@@ -70,6 +71,8 @@ async function program(argv: readonly string[]): Promise<Command> {
     .addHelpText('after', '\nStart with:\n  ic init && ic site add --help\nEvery command has --help with an example.')
     .exitOverride()
     .showHelpAfterError();
+  // With --json a bad command line is one JSON error line too (see the catch below), not commander's text and help.
+  if (argv.includes('--json')) ic.configureOutput({ writeErr: () => undefined });
   ic.hook('preAction', (_ic, action) => {
     const names: string[] = [];
     for (let c: Command | null = action; c && c !== ic; c = c.parent) names.unshift(c.name());
@@ -96,6 +99,8 @@ try {
 } catch (err) {
   if (err instanceof CommanderError) {
     process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    if (err.exitCode !== 0 && process.argv.includes('--json'))
+      out.error(new IcError('IC_ERR_USAGE', `${err.message.replace(/^error: /, '')}; see --help`), true);
   } else {
     out.error(err, process.argv.includes('--json'));
     const code = (err as { code?: unknown } | null)?.code;

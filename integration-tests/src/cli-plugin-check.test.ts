@@ -31,7 +31,21 @@ describe('ic plugin check (built binary)', () => {
   });
 
   it('exits 2 on bad usage and on an unreadable config', async () => {
-    expect((await run('plugin', 'check', fixture('good-plugin'))).code).toBe(2);
+    const usage = await run('plugin', 'check', fixture('good-plugin'));
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toMatch(
+      /required option '-c, --config <json\|file>' not specified[\s\S]*Usage: ic plugin check/,
+    );
+    // With --json, one JSON error line, as for any other error (no help text around it)
+    for (const args of [
+      ['plugin', 'check', fixture('good-plugin')],
+      ['schedule', 'list', '--bogus'],
+    ]) {
+      const r = await run(...args, '--json');
+      expect(r.code).toBe(2);
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+      expect(JSON.parse(r.stderr)).toMatchObject({ error: { code: 'IC_ERR_USAGE', retryable: false } });
+    }
     const r = await run('plugin', 'check', fixture('good-plugin'), '--config', '/nonexistent.json');
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('IC_ERR_CONFIG_INVALID');

@@ -28,6 +28,11 @@ export const ERROR_CODES = {
     false,
     'A settings object or plugin config does not match its schema; fix the named field.',
   ),
+  IC_ERR_USAGE: code(
+    'config',
+    false,
+    "The command line is not one `ic` knows (unknown command or option, a missing argument); see the command's `--help`.",
+  ),
   IC_ERR_NOT_FOUND: code(
     'not-found',
     false,
