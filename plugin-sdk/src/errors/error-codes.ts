@@ -113,7 +113,7 @@ export const ERROR_CODES = {
   IC_ERR_DESTINATION_UNAVAILABLE: code(
     'destination',
     true,
-    'A destination (database, share) cannot be reached; the transfer stops, its cursors stay, and the next run retries.',
+    'A destination (database, share) cannot be reached, or its database is not there; the transfer stops, its cursors stay, and the next run retries.',
   ),
   IC_ERR_DESTINATION_FULL: code(
     'destination',

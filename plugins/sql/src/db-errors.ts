@@ -1,11 +1,12 @@
 /**
  * Database failures → coded errors. What holds for the whole database gets a destination-wide code (retried on the
- * next run; the kernel stops the transfer at the first): cannot be reached (IC_ERR_DESTINATION_UNAVAILABLE), no
+ * next run; the kernel stops the transfer at the first): cannot be reached or not on the server
+ * (IC_ERR_DESTINATION_UNAVAILABLE), no
  * space left (…_FULL), refused for lack of rights (…_PERMISSION_DENIED). Values the database rejects make a bad
  * item (…_BAD_ITEM); anything else — deadlocks, timeouts — is a retryable write failure. Messages never contain
  * the connection string.
  */
-import { DestinationError, isIcError, type IcErrorLike } from '@integration-client/plugin-sdk';
+import { DESTINATION_WIDE_CODES, DestinationError, isIcError, type IcErrorLike } from '@integration-client/plugin-sdk';
 
 interface DbError {
   code?: string | number;
@@ -58,6 +59,12 @@ const FULL_CODES = new Set([
   'SQLITE_FULL',
 ]);
 const MSSQL_FULL = new Set([1105, 9002]); // filegroup full, transaction log full
+/** The database named in the connection string is not on the server (dropped, renamed, not restored yet). */
+const NO_DATABASE_CODES = new Set([
+  '3D000', // invalid_catalog_name
+  'ER_BAD_DB_ERROR',
+]);
+const MSSQL_NO_DATABASE = new Set([4060, 911]); // cannot open the database requested by the login; does not exist
 const MSSQL_BAD_VALUE = new Set([8152, 2628, 245, 515, 547, 241, 242]);
 const BAD_VALUE_CODES = new Set([
   'ER_DATA_TOO_LONG',
@@ -97,6 +104,12 @@ export function toDestinationError(err: unknown, action: string): IcErrorLike & 
       `${action}: the database cannot be reached (${code || text}); nothing was acknowledged, it is retried`,
       { cause: err, details },
     );
+  if (NO_DATABASE_CODES.has(code) || (num !== undefined && MSSQL_NO_DATABASE.has(num)))
+    return new DestinationError(
+      'IC_ERR_DESTINATION_UNAVAILABLE',
+      `${action}: the database is not on the server (${text}); create it (or restore it), or correct the database in the connection string; nothing was acknowledged, the next run tries again`,
+      { cause: err, details },
+    );
   if (PERMISSION_CODES.has(code) || (num !== undefined && MSSQL_PERMISSION.has(num)))
     return new DestinationError(
       'IC_ERR_DESTINATION_PERMISSION_DENIED',
@@ -118,4 +131,21 @@ export function toDestinationError(err: unknown, action: string): IcErrorLike & 
     cause: err,
     details,
   });
+}
+
+/**
+ * A failure to prepare the tables (create or upgrade the schema): nothing can be stored until that works, so it holds
+ * for the whole destination whatever its cause — one error that stops the transfer, not one per session.
+ */
+export function tablesNotReady(err: unknown, location: string): IcErrorLike & Error {
+  const e = toDestinationError(err, `preparing the tables in ${location}`);
+  if (DESTINATION_WIDE_CODES.has(e.code)) return e;
+  return new DestinationError(
+    'IC_ERR_DESTINATION_UNAVAILABLE',
+    `${e.message}; nothing is stored until they are ready`,
+    {
+      cause: e,
+      details: e.details,
+    },
+  );
 }

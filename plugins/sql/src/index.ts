@@ -18,7 +18,7 @@ import {
   type SystemInformationItem,
 } from '@integration-client/plugin-sdk';
 import { parseConnectionString, type ParsedConnection } from './connection-string.js';
-import { toDestinationError } from './db-errors.js';
+import { tablesNotReady, toDestinationError } from './db-errors.js';
 import type { Driver } from './driver.js';
 import { openDriver } from './drivers/index.js';
 import { GroupCommit } from './group-commit.js';
@@ -115,7 +115,7 @@ class SqlDestination implements Destination {
         },
         (err: unknown) => {
           this.#ready = undefined;
-          throw toDestinationError(err, `preparing the tables in ${this.conn.location}`);
+          throw tablesNotReady(err, this.conn.location);
         },
       );
     return this.#ready;

@@ -108,6 +108,24 @@ describe.each(['postgres', 'mysql'] as const)('%s faults', (engine) => {
     );
     await dest.close();
   });
+
+  it('a database that is not on the server (dropped, not restored yet) is destination-wide: one coded error, not one per session', async () => {
+    const url = new URL(db.connectionString);
+    url.pathname = `/${url.pathname.slice(1)}_gone`;
+    const { dest } = await makeDestination({ connectionString: url.href });
+    const check = await dest.check();
+    expect(check.steps).toEqual([
+      { name: 'connect', ok: false, message: expect.stringMatching(/the database is not on the server .*create it/) },
+    ]);
+    const sessions = sampleSessions({ count: 3 });
+    const all = await Promise.allSettled(sessions.map((s) => deliver(dest, sessionItem(s))));
+    for (const r of all)
+      expect(r).toMatchObject({
+        status: 'rejected',
+        reason: { code: 'IC_ERR_DESTINATION_UNAVAILABLE', retryable: true },
+      });
+    await dest.close();
+  });
 });
 
 describe('sqlite faults', () => {

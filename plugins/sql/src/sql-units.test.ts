@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { parseConnectionString, sameDatabase } from './connection-string.js';
 import { DIALECTS, MIGRATIONS, migrationsTableDdl } from './dialects.js';
 import type { Driver, Tx } from './driver.js';
-import { toDestinationError } from './db-errors.js';
+import { tablesNotReady, toDestinationError } from './db-errors.js';
 import { insertBatchSql, MIGRATION_LOCK_SQL, mssqlConfig, openMssql } from './drivers/mssql.js';
 import { openDriver } from './drivers/index.js';
 import { GroupCommit } from './group-commit.js';
@@ -232,7 +232,7 @@ describe('SQL Server dialect', () => {
 });
 
 describe('database errors', () => {
-  it('map to codes: no space and no rights are destination-wide and retried, a deadlock is a write failure', () => {
+  it('map to codes: no space, no rights and no such database are destination-wide and retried, a deadlock is a write failure', () => {
     // Error shapes as each driver raises them (SQL Server's cannot be produced live here).
     const cases: [Record<string, unknown>, string][] = [
       [{ code: '53100', message: 'could not extend file: No space left on device' }, 'IC_ERR_DESTINATION_FULL'],
@@ -246,6 +246,9 @@ describe('database errors', () => {
         'IC_ERR_DESTINATION_PERMISSION_DENIED',
       ],
       [{ code: 'ECONNREFUSED', message: 'connect ECONNREFUSED' }, 'IC_ERR_DESTINATION_UNAVAILABLE'],
+      [{ code: '3D000', message: 'database "archive" does not exist' }, 'IC_ERR_DESTINATION_UNAVAILABLE'],
+      [{ code: 'ER_BAD_DB_ERROR', message: "Unknown database 'archive'" }, 'IC_ERR_DESTINATION_UNAVAILABLE'],
+      [{ number: 911, message: "Database 'archive' does not exist" }, 'IC_ERR_DESTINATION_UNAVAILABLE'],
       [{ code: '40P01', message: 'deadlock detected' }, 'IC_ERR_DESTINATION_WRITE_FAILED'],
     ];
     for (const [raw, code] of cases) {
@@ -254,6 +257,18 @@ describe('database errors', () => {
       expect(DESTINATION_WIDE_CODES.has(e.code), code).toBe(code !== 'IC_ERR_DESTINATION_WRITE_FAILED');
       expect(e.message).toMatch(/^storing 3 sessions/);
     }
+  });
+
+  it('a failure to prepare the tables holds for the whole destination, whatever its cause', () => {
+    const deadlock = Object.assign(new Error('deadlock detected'), { code: '40P01' });
+    const e = tablesNotReady(deadlock, 'postgres://db:5432/archive');
+    expect({ code: e.code, retryable: e.retryable }).toEqual({
+      code: 'IC_ERR_DESTINATION_UNAVAILABLE',
+      retryable: true,
+    });
+    expect(e.message).toMatch(/^preparing the tables in postgres:\/\/db:5432\/archive failed: deadlock detected/);
+    const full = Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+    expect(tablesNotReady(full, 'sqlite:/x.db').code).toBe('IC_ERR_DESTINATION_FULL'); // wide already: kept
   });
 });
 
