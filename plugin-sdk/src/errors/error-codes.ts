@@ -123,7 +123,7 @@ export const ERROR_CODES = {
   IC_ERR_DESTINATION_PERMISSION_DENIED: code(
     'destination',
     true,
-    'The destination refused the write for lack of permission; grant it — the transfer stops, its cursors stay, and the next run delivers.',
+    'The destination refused the write for lack of permission, or takes no writes (read-only); grant it or make it writable — the transfer stops, its cursors stay, and the next run delivers.',
   ),
   IC_ERR_DESTINATION_BAD_ITEM: code(
     'destination',

@@ -1,10 +1,9 @@
 /**
  * Database failures → coded errors. What holds for the whole database gets a destination-wide code (retried on the
  * next run; the kernel stops the transfer at the first): cannot be reached or not on the server
- * (IC_ERR_DESTINATION_UNAVAILABLE), no
- * space left (…_FULL), refused for lack of rights (…_PERMISSION_DENIED). Values the database rejects make a bad
- * item (…_BAD_ITEM); anything else — deadlocks, timeouts — is a retryable write failure. Messages never contain
- * the connection string.
+ * (IC_ERR_DESTINATION_UNAVAILABLE), read-only or refused for lack of rights (…_PERMISSION_DENIED), no space left
+ * (…_FULL). Values the database rejects make a bad item (…_BAD_ITEM); anything else — deadlocks, timeouts — is a
+ * retryable write failure. Messages never contain the connection string.
  */
 import { DESTINATION_WIDE_CODES, DestinationError, isIcError, type IcErrorLike } from '@integration-client/plugin-sdk';
 
@@ -52,6 +51,13 @@ const PERMISSION_CODES = new Set([
   'SQLITE_PERM',
 ]);
 const MSSQL_PERMISSION = new Set([229, 230, 262, 297, 300, 916, 18456]);
+/** The database takes no writes at all: a standby / read-only replica, or set read-only. */
+const READ_ONLY_CODES = new Set([
+  '25006', // read_only_sql_transaction (a hot standby, default_transaction_read_only)
+  'ER_OPTION_PREVENTS_STATEMENT', // --read-only
+  'ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION',
+]);
+const MSSQL_READ_ONLY = new Set([3906]); // the database is read-only
 const FULL_CODES = new Set([
   '53100', // disk_full
   'ER_RECORD_FILE_FULL',
@@ -108,6 +114,12 @@ export function toDestinationError(err: unknown, action: string): IcErrorLike & 
     return new DestinationError(
       'IC_ERR_DESTINATION_UNAVAILABLE',
       `${action}: the database is not on the server (${text}); create it (or restore it), or correct the database in the connection string; nothing was acknowledged, the next run tries again`,
+      { cause: err, details },
+    );
+  if (READ_ONLY_CODES.has(code) || (num !== undefined && MSSQL_READ_ONLY.has(num)))
+    return new DestinationError(
+      'IC_ERR_DESTINATION_PERMISSION_DENIED',
+      `${action}: the database takes no writes (${text}); connect to the primary, not a standby or read-only replica, or make it writable again`,
       { cause: err, details },
     );
   if (PERMISSION_CODES.has(code) || (num !== undefined && MSSQL_PERMISSION.has(num)))

@@ -109,6 +109,39 @@ describe.each(['postgres', 'mysql'] as const)('%s faults', (engine) => {
     await dest.close();
   });
 
+  // A standby or a database set read-only (MariaDB has no read-only database of its own: its error shapes are unit-tested).
+  it.runIf(engine === 'postgres')(
+    'a database that takes no writes (a standby, read-only) is destination-wide and says so; writable again, the write lands',
+    async () => {
+      const name = new URL(db.connectionString).pathname.slice(1);
+      const readOnly = (on: boolean) =>
+        db.sql(`ALTER DATABASE "${name}" SET default_transaction_read_only = ${on ? 'on' : 'off'}`);
+      const [first, second] = sampleSessions({ count: 2, host: 'ro.example.com' });
+      const stored = (await counts(db)).session ?? 0; // this database is shared with the other tests of the engine
+      const before = await makeDestination({ connectionString: db.connectionString });
+      expect((await deliver(before.dest, sessionItem(first!))).status).toBe('written'); // tables in place
+      await before.dest.close();
+      await readOnly(true); // for connections opened from now on
+      try {
+        const { dest } = await makeDestination({ connectionString: db.connectionString });
+        await expect(deliver(dest, sessionItem(second!))).rejects.toThrow(
+          expect.objectContaining({
+            code: 'IC_ERR_DESTINATION_PERMISSION_DENIED',
+            retryable: true,
+            message: expect.stringMatching(/takes no writes .*connect to the primary/),
+          }),
+        );
+        await dest.close();
+      } finally {
+        await readOnly(false);
+      }
+      const after = await makeDestination({ connectionString: db.connectionString });
+      expect((await deliver(after.dest, sessionItem(second!))).status).toBe('written');
+      await after.dest.close();
+      expect((await counts(db)).session).toBe(stored + 2);
+    },
+  );
+
   it('a database that is not on the server (dropped, not restored yet) is destination-wide: one coded error, not one per session', async () => {
     const url = new URL(db.connectionString);
     url.pathname = `/${url.pathname.slice(1)}_gone`;

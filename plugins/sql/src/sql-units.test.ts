@@ -232,7 +232,7 @@ describe('SQL Server dialect', () => {
 });
 
 describe('database errors', () => {
-  it('map to codes: no space, no rights and no such database are destination-wide and retried, a deadlock is a write failure', () => {
+  it('map to codes: no space, no rights, read-only and no such database are destination-wide and retried, a deadlock is a write failure', () => {
     // Error shapes as each driver raises them (SQL Server's cannot be produced live here).
     const cases: [Record<string, unknown>, string][] = [
       [{ code: '53100', message: 'could not extend file: No space left on device' }, 'IC_ERR_DESTINATION_FULL'],
@@ -249,6 +249,18 @@ describe('database errors', () => {
       [{ code: '3D000', message: 'database "archive" does not exist' }, 'IC_ERR_DESTINATION_UNAVAILABLE'],
       [{ code: 'ER_BAD_DB_ERROR', message: "Unknown database 'archive'" }, 'IC_ERR_DESTINATION_UNAVAILABLE'],
       [{ number: 911, message: "Database 'archive' does not exist" }, 'IC_ERR_DESTINATION_UNAVAILABLE'],
+      [
+        { code: '25006', message: 'cannot execute INSERT in a read-only transaction' },
+        'IC_ERR_DESTINATION_PERMISSION_DENIED',
+      ],
+      [
+        { code: 'ER_OPTION_PREVENTS_STATEMENT', message: 'The MariaDB server is running with the --read-only option' },
+        'IC_ERR_DESTINATION_PERMISSION_DENIED',
+      ],
+      [
+        { number: 3906, message: "Failed to update database 'ic' because it is read-only" },
+        'IC_ERR_DESTINATION_PERMISSION_DENIED',
+      ],
       [{ code: '40P01', message: 'deadlock detected' }, 'IC_ERR_DESTINATION_WRITE_FAILED'],
     ];
     for (const [raw, code] of cases) {
