@@ -3,8 +3,10 @@ import { chmod, mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { DESTINATION_WIDE_CODES } from '@integration-client/plugin-sdk';
 import { sampleStream } from '@integration-client/plugin-sdk/testing';
 import { describe, expect, it } from 'vitest';
+import { toDestinationError } from './fs-errors.js';
 import { deliver, makeDestination, tempDir } from './test-helpers.js';
 
 const isRoot = process.getuid?.() === 0;
@@ -111,4 +113,25 @@ describe('File System plugin faults', () => {
       expect(await deliver(dest, small)).toMatchObject({ status: 'written', bytes: 1000 });
     }),
   );
+
+  // Error shapes as node:fs raises them; a disconnected share or a failing disk cannot be produced on this machine.
+  it('maps each errno: the file system not answering is destination-wide too; a file too large is a bad item', () => {
+    const cases: [string, string][] = [
+      ['EACCES', 'IC_ERR_DESTINATION_PERMISSION_DENIED'],
+      ['EROFS', 'IC_ERR_DESTINATION_PERMISSION_DENIED'],
+      ['ENOSPC', 'IC_ERR_DESTINATION_FULL'],
+      ['EDQUOT', 'IC_ERR_DESTINATION_FULL'],
+      ['ENOTCONN', 'IC_ERR_DESTINATION_UNAVAILABLE'],
+      ['ESTALE', 'IC_ERR_DESTINATION_UNAVAILABLE'],
+      ['EIO', 'IC_ERR_DESTINATION_UNAVAILABLE'],
+      ['EFBIG', 'IC_ERR_DESTINATION_BAD_ITEM'],
+      ['EBUSY', 'IC_ERR_DESTINATION_WRITE_FAILED'],
+    ];
+    for (const [errno, code] of cases) {
+      const e = toDestinationError(Object.assign(new Error(`${errno}: failed`), { code: errno }), '/mnt/a/x.flv');
+      expect(e.code, errno).toBe(code);
+      expect(DESTINATION_WIDE_CODES.has(e.code), errno).toBe(!/BAD_ITEM|WRITE_FAILED/.test(code));
+      expect(e.message, errno).toContain('/mnt/a/x.flv');
+    }
+  });
 });

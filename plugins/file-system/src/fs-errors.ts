@@ -2,10 +2,15 @@ import { DestinationError, isIcError, type IcErrorLike } from '@integration-clie
 
 const PERMISSION = new Set(['EACCES', 'EPERM']);
 const FULL = new Set(['ENOSPC', 'EDQUOT']);
+/**
+ * The file system itself is gone or failing: a network share whose server went away or was unmounted uncleanly
+ * (ENOTCONN, ESTALE, EHOSTDOWN, ENETDOWN; CIFS answers EIO), a disk that fails (EIO, ENXIO, ENODEV).
+ */
+const UNREACHABLE = new Set(['ENOTCONN', 'ESTALE', 'EHOSTDOWN', 'ENETDOWN', 'EIO', 'EREMOTEIO', 'ENXIO', 'ENODEV']);
 
 /**
  * Maps a failure while writing `path` to a coded error. What holds for the whole directory — no permission, a
- * read-only file system, a full disk or quota — gets a destination-wide code (the kernel then stops the transfer and
+ * read-only file system, a full disk or quota, a share or disk that does not answer — gets a destination-wide code (the kernel then stops the transfer and
  * retries on the next run, rather than trying, and downloading, every other item of the window first). An error the
  * source stream already coded (e.g. the appliance reset the connection) is kept as it is; anything else is a
  * retryable write failure of this item.
@@ -24,6 +29,12 @@ export function toDestinationError(err: unknown, path: string): IcErrorLike & Er
     return new DestinationError(
       'IC_ERR_DESTINATION_PERMISSION_DENIED',
       `cannot write ${path}: the file system is read-only (EROFS); mount it read-write`,
+      { cause: err, details: { errno: code } },
+    );
+  if (code && UNREACHABLE.has(code))
+    return new DestinationError(
+      'IC_ERR_DESTINATION_UNAVAILABLE',
+      `cannot write ${path}: the file system does not answer (${code}: a share disconnected, or a failing disk); check the mount — nothing was acknowledged and the next run goes on`,
       { cause: err, details: { errno: code } },
     );
   if (code && FULL.has(code))
