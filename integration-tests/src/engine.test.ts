@@ -682,4 +682,35 @@ describe('transfer engine with its settings database in PostgreSQL', () => {
       }
     },
   );
+
+  it('a ledger that cannot be read stops each transfer once with an error, not a warning per session; the next run completes', async () => {
+    const { db: settingsDb, url, proxy } = await proxiedPostgres();
+    try {
+      const r = await rig({ sessions: 60 }, { overlapSeconds: 3600, settleSeconds: 0, concurrency: 4 }, url.href);
+      let delivered = 0;
+      // The settings database goes away once a few items have landed: every ledger read after that fails.
+      const first = await r.runner
+        .run('nightly', undefined, () => void (++delivered === 5 && proxy.cut()))
+        .then(
+          (run) => run.outcome,
+          (err: unknown) => (err as Error).message,
+        );
+      expect(first).not.toBe('succeeded');
+      const ledger = r.log.lines.filter((l) =>
+        String(l.msg).startsWith('the delivered-items ledger could not be read'),
+      );
+      expect(ledger.length).toBeGreaterThanOrEqual(1);
+      expect(ledger.length).toBeLessThanOrEqual(2); // once per transfer (files, archive), not once per session
+      expect(ledger.every((l) => l.level === 50)).toBe(true); // error: mailed
+      await proxy.restore();
+      expect((await r.runner.run('nightly')).outcome).toBe('succeeded');
+      const closed = r.sim.closedSessions();
+      expect(sqlSessions(r.sqlFile)).toEqual(closed.map((x) => x.lsid).sort());
+      expect((await xmlFiles(r.files)).length).toBe(closed.length);
+      expect((await readdir(r.files)).filter((n) => /\.\d+\.(xml|flv)$/.test(n))).toEqual([]);
+    } finally {
+      proxy.cut();
+      await settingsDb.drop();
+    }
+  });
 });

@@ -190,9 +190,9 @@ class Tally {
   failed = 0;
   retryable = 0;
   /**
-   * The destination said it cannot take anything now (DESTINATION_WIDE_CODES: unreachable, full, no permission): the
-   * transfer starts nothing more — no further item, no backup — logs it once, and keeps its cursors; the next run
-   * tries again.
+   * The destination said it cannot take anything now (DESTINATION_WIDE_CODES: unreachable, full, no permission), or
+   * the delivered-items ledger cannot be read: the transfer starts nothing more — no further item, no backup — logs
+   * it once, and keeps its cursors; the next run tries again.
    */
   halted: (IcErrorLike & Error) | undefined;
   readonly blocked = new Set<Operation>();
@@ -395,12 +395,18 @@ export class TransferEngine {
           try {
             delivered = !options.query && (await this.db.wasDelivered(spec.destination.name, key));
           } catch (err) {
-            // The ledger cannot be read (settings database gone): not delivered now, the cursor stays.
+            // The ledger cannot be read (settings database gone): not delivered now, the cursor stays — and, as for
+            // a destination that cannot take anything, the transfer starts nothing more and says so once.
             const e = toIcError(err, 'IC_ERR_SETTINGS_DB_UNAVAILABLE');
             tally.retryable++;
             tally.blocked.add(op);
+            if (tally.halted) continue;
+            tally.halted = e;
             tally.errors.push(`${e.code}: ${e.message}`);
-            log.warn({ err: e, item: key }, 'the delivered-items ledger could not be read; the next run retries');
+            log.error(
+              { err: e, item: key },
+              'the delivered-items ledger could not be read: this transfer starts nothing more; its cursors stay and the next run retries',
+            );
             continue;
           }
           if (delivered) {
