@@ -399,6 +399,42 @@ describe('transfer engine', () => {
     expect((await r.db.cursors()).length).toBeGreaterThan(0);
   });
 
+  it.each([
+    ['goes away', 'IC_ERR_SITE_UNREACHABLE'],
+    ['takes the reporting permission from the API account', 'IC_ERR_SITE_FORBIDDEN'],
+  ] as const)(
+    'an appliance that %s mid-run stops each transfer at the first failed download: one error, no download of every other recording, the cursor kept',
+    async (what, code) => {
+      const r = await rig({ sessions: 120 }, { overlapSeconds: 3600, settleSeconds: 0, concurrency: 4 });
+      const port = Number(new URL(r.sim.address.url).port);
+      const fail = () =>
+        code === 'IC_ERR_SITE_UNREACHABLE' ? void r.sim.stop() : (r.sim.permissions.reporting = false);
+      let delivered = 0;
+      const first = await r.runner.run('nightly', undefined, (transfer, op) => {
+        if (transfer === 'main->files' && op !== 'session-data' && ++delivered === 10) fail();
+      });
+      expect(first.outcome, what).not.toBe('succeeded');
+      const files = first.transfers.find((t) => t.transfer === 'main->files')!;
+      expect(files.haltedBy).toBe(code);
+      expect(files.failed).toBe(0); // nothing passed by as failed for good
+      const recordings = r.sim
+        .closedSessions()
+        .reduce((n, x) => n + Number(x.hasRecording) + x.shellInstances + x.smsInstances, 0);
+      expect(files.retryable).toBeLessThan(recordings / 4); // the downloads on their way, not every recording left
+      const messages = r.log.lines.map((l) => String(l.msg));
+      expect(messages.filter((m) => m.startsWith('the appliance cannot be used now'))).toHaveLength(1);
+      expect(messages.filter((m) => m.startsWith('delivery failed')).length).toBeLessThan(recordings / 4);
+      if (code === 'IC_ERR_SITE_UNREACHABLE') await r.sim.start(port);
+      else r.sim.permissions.reporting = true;
+      expect((await r.runner.run('nightly')).outcome).toBe('succeeded');
+      const closed = r.sim.closedSessions();
+      expect((await xmlFiles(r.files)).length).toBe(closed.length);
+      const flv = (await readdir(r.files)).filter((n) => n.endsWith('.flv') && !n.includes('presentation'));
+      expect(flv.length).toBe(recordings);
+      expect((await readdir(r.files)).filter((n) => /\.\d+\.(xml|flv)$/.test(n))).toEqual([]);
+    },
+  );
+
   it('appliance faults mid-run (5xx, resets, truncated bodies, expiring tokens) are retried: every session lands once', async () => {
     const r = await rig({ sessions: 40, faults: { error5xx: 0.15, reset: 0.1, truncate: 0.1 } });
     r.sim.faults.inject('token-expiry', 1);

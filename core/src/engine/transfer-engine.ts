@@ -15,6 +15,7 @@
  */
 import {
   DESTINATION_WIDE_CODES,
+  SITE_WIDE_CODES,
   isIcError,
   SiteAccessError,
   toIcError,
@@ -190,9 +191,10 @@ class Tally {
   failed = 0;
   retryable = 0;
   /**
-   * The destination said it cannot take anything now (DESTINATION_WIDE_CODES: unreachable, full, no permission), or
-   * the delivered-items ledger cannot be read: the transfer starts nothing more — no further item, no backup — logs
-   * it once, and keeps its cursors; the next run tries again.
+   * The destination said it cannot take anything now (DESTINATION_WIDE_CODES: unreachable, full, no permission), a
+   * download said the appliance cannot be used (SITE_WIDE_CODES: unreachable, credentials refused, certificate not
+   * trusted), or the delivered-items ledger cannot be read: the transfer starts nothing more — no further item, no
+   * backup — logs it once, and keeps its cursors; the next run tries again.
    */
   halted: (IcErrorLike & Error) | undefined;
   readonly blocked = new Set<Operation>();
@@ -433,7 +435,7 @@ export class TransferEngine {
             tally.byType[op] = (tally.byType[op] ?? 0) + 1;
           } catch (err) {
             const e = toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
-            const wide = DESTINATION_WIDE_CODES.has(e.code);
+            const wide = DESTINATION_WIDE_CODES.has(e.code) || SITE_WIDE_CODES.has(e.code);
             if (e.retryable || wide) {
               tally.retryable++;
               tally.blocked.add(op);
@@ -446,7 +448,7 @@ export class TransferEngine {
               tally.halted = e;
               log.error(
                 { err: e, item: key },
-                'the destination cannot take anything now: this transfer starts nothing more; its cursors stay and the next run retries',
+                `${SITE_WIDE_CODES.has(e.code) ? 'the appliance cannot be used now' : 'the destination cannot take anything now'}: this transfer starts nothing more; its cursors stay and the next run retries`,
               );
             } else if (e.retryable)
               log.warn({ err: e, item: key }, 'delivery failed (retryable); the cursor stays and the next run retries');

@@ -250,3 +250,17 @@ export const DESTINATION_WIDE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>
   'IC_ERR_DESTINATION_FULL',
   'IC_ERR_DESTINATION_PERMISSION_DENIED',
 ]);
+
+/**
+ * Codes that say the appliance cannot be used now — it cannot be reached, it refuses the credentials, the API
+ * account lacks a permission, its certificate is not trusted — rather than that one download failed. The kernel
+ * stops a transfer at the first of them as it does for DESTINATION_WIDE_CODES: one error, no further download,
+ * cursors kept, so that once it is fixed the next run catches up (a recording refused for lack of permission is not
+ * passed by as failed for good).
+ */
+export const SITE_WIDE_CODES: ReadonlySet<ErrorCode> = new Set<ErrorCode>([
+  'IC_ERR_SITE_UNREACHABLE',
+  'IC_ERR_SITE_AUTH_FAILED',
+  'IC_ERR_SITE_FORBIDDEN',
+  'IC_ERR_SITE_TLS',
+]);
