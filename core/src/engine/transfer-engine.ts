@@ -416,10 +416,11 @@ export class TransferEngine {
             continue;
           }
           try {
-            // A recording waits for a download slot; one whose turn comes after a stop is not started.
+            // A recording waits for a download slot; one whose turn comes after a stop (SIGTERM, or the transfer
+            // halted while it waited) is not started.
             const ack = unit.recording
               ? await tally.downloads.use(() =>
-                  options.signal?.aborted
+                  options.signal?.aborted || tally.halted
                     ? Promise.resolve(undefined)
                     : this.#deliverRecording(spec, op, unit, lsid, meta, site, options),
                 )
