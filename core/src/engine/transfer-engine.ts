@@ -148,6 +148,10 @@ const DEFAULT_DOWNLOADS = 4;
  */
 const TURN_MS = 5;
 
+/** What stopped a transfer (TransferOutcome.haltedBy), in words: the appliance or the destination. */
+export const haltedWhy = (code: ErrorCode): string =>
+  SITE_WIDE_CODES.has(code) ? 'the appliance cannot be used now' : 'the destination cannot take anything now';
+
 /** The id of a transfer in cursors and logs. */
 export const transferId = (site: string, destination: string) => `${site}->${destination}`;
 
@@ -449,7 +453,7 @@ export class TransferEngine {
               tally.halted = e;
               log.error(
                 { err: e, item: key },
-                `${SITE_WIDE_CODES.has(e.code) ? 'the appliance cannot be used now' : 'the destination cannot take anything now'}: this transfer starts nothing more; its cursors stay and the next run retries`,
+                `${haltedWhy(e.code)}: this transfer starts nothing more; its cursors stay and the next run retries`,
               );
             } else if (e.retryable)
               log.warn({ err: e, item: key }, 'delivery failed (retryable); the cursor stays and the next run retries');

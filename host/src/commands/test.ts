@@ -7,6 +7,7 @@ import { createReadStream, type ReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import {
   API,
+  haltedWhy,
   parseReport,
   SiteClient,
   TransferEngine,
@@ -19,7 +20,6 @@ import {
   IcError,
   isIcError,
   OPERATIONS,
-  SITE_WIDE_CODES,
   type Operation,
 } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
@@ -181,7 +181,7 @@ export function testCommand(ic: Command): void {
           const halted = outcomes.find((t) => t.haltedBy);
           out.line(
             halted
-              ? `\n${halted.transfer}: the ${SITE_WIDE_CODES.has(halted.haltedBy!) ? 'appliance cannot be used' : 'destination cannot take anything'} now (${halted.haltedBy}), so nothing more was tried for it; fix that and run this again; details: ic logs`
+              ? `\n${halted.transfer}: ${haltedWhy(halted.haltedBy!)} (${halted.haltedBy}), so nothing more was tried for it; fix that and run this again; details: ic logs`
               : failed
                 ? '\nsome items failed; details: ic logs'
                 : outcomes.some((t) => t.delivered)
