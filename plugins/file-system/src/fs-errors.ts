@@ -10,10 +10,10 @@ const UNREACHABLE = new Set(['ENOTCONN', 'ESTALE', 'EHOSTDOWN', 'ENETDOWN', 'EIO
 
 /**
  * Maps a failure while writing `path` to a coded error. What holds for the whole directory — no permission, a
- * read-only file system, a full disk or quota, a share or disk that does not answer — gets a destination-wide code (the kernel then stops the transfer and
- * retries on the next run, rather than trying, and downloading, every other item of the window first). An error the
- * source stream already coded (e.g. the appliance reset the connection) is kept as it is; anything else is a
- * retryable write failure of this item.
+ * read-only file system, a full disk or quota, a share or disk that does not answer — gets a destination-wide code
+ * (the kernel then stops the transfer and retries on the next run, rather than trying, and downloading, every other
+ * item of the window first). An error the source stream already coded (e.g. the appliance reset the connection) is
+ * kept as it is; anything else is a retryable write failure of this item.
  */
 export function toDestinationError(err: unknown, path: string): IcErrorLike & Error {
   if (isIcError(err)) return err;
