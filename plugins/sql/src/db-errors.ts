@@ -146,12 +146,14 @@ export function toDestinationError(err: unknown, action: string): IcErrorLike & 
 }
 
 /**
- * A failure to prepare the tables (create or upgrade the schema): nothing can be stored until that works, so it holds
- * for the whole destination whatever its cause — one error that stops the transfer, not one per session.
+ * A failure to prepare the tables (create or upgrade the schema): nothing can be stored until that works, so what the
+ * database answered holds for the whole destination whatever it was — one error that stops the transfer, not one per
+ * session.
  */
 export function tablesNotReady(err: unknown, location: string): IcErrorLike & Error {
   const e = toDestinationError(err, `preparing the tables in ${location}`);
-  if (DESTINATION_WIDE_CODES.has(e.code)) return e;
+  // Kept as they are: what is destination-wide already, and what our own code said (e.g. a config error).
+  if (DESTINATION_WIDE_CODES.has(e.code) || isIcError(err)) return e;
   return new DestinationError(
     'IC_ERR_DESTINATION_UNAVAILABLE',
     `${e.message}; nothing is stored until they are ready`,
