@@ -436,6 +436,32 @@ describe('transfer engine', () => {
     },
   );
 
+  it('a destination whose configuration is refused at delivery stops its transfer once, keeping the cursor; the other transfer goes on', async () => {
+    const r = await rig({ sessions: 30 });
+    // The SQL destination pointed at the settings database: the plugin refuses it (IC_ERR_CONFIG_INVALID).
+    const settings = `sqlite:${join(r.home, 'settings.db')}`;
+    await r.db.putDestination({ name: 'archive', plugin: 'sql', config: { connectionString: settings } }, [
+      'connectionString',
+    ]);
+    const first = await r.runner.run('nightly');
+    const archive = first.transfers.find((t) => t.transfer === 'main->archive')!;
+    expect(archive).toMatchObject({ haltedBy: 'IC_ERR_CONFIG_INVALID', failed: 0, delivered: 0, cursorsMoved: [] });
+    expect(
+      r.log.lines.filter((l) => String(l.msg).startsWith('the destination cannot take anything now')),
+    ).toHaveLength(1);
+    expect(first.transfers.find((t) => t.transfer === 'main->files')!.cursorsMoved.length).toBeGreaterThan(0);
+    await r.db.putDestination({ name: 'archive', plugin: 'sql', config: { connectionString: `sqlite:${r.sqlFile}` } }, [
+      'connectionString',
+    ]);
+    expect((await r.runner.run('nightly')).outcome).toBe('succeeded');
+    expect(sqlSessions(r.sqlFile)).toEqual(
+      r.sim
+        .closedSessions()
+        .map((x) => x.lsid)
+        .sort(),
+    );
+  });
+
   it('appliance faults mid-run (5xx, resets, truncated bodies, expiring tokens) are retried: every session lands once', async () => {
     const r = await rig({ sessions: 40, faults: { error5xx: 0.15, reset: 0.1, truncate: 0.1 } });
     r.sim.faults.inject('token-expiry', 1);

@@ -195,7 +195,8 @@ class Tally {
   failed = 0;
   retryable = 0;
   /**
-   * The destination said it cannot take anything now (DESTINATION_WIDE_CODES: unreachable, full, no permission), a
+   * The destination said it cannot take anything now (DESTINATION_WIDE_CODES: unreachable, full, no permission; or
+   * IC_ERR_CONFIG_INVALID: its configuration is refused), a
    * download said the appliance cannot be used (SITE_WIDE_CODES: unreachable, credentials refused, certificate not
    * trusted), or the delivered-items ledger cannot be read: the transfer starts nothing more — no further item, no
    * backup — logs it once, and keeps its cursors; the next run tries again.
@@ -440,7 +441,9 @@ export class TransferEngine {
             tally.byType[op] = (tally.byType[op] ?? 0) + 1;
           } catch (err) {
             const e = toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
-            const wide = DESTINATION_WIDE_CODES.has(e.code) || SITE_WIDE_CODES.has(e.code);
+            // A destination whose configuration is wrong (e.g. a database that holds the settings) takes nothing either.
+            const wide =
+              DESTINATION_WIDE_CODES.has(e.code) || SITE_WIDE_CODES.has(e.code) || e.code === 'IC_ERR_CONFIG_INVALID';
             if (e.retryable || wide) {
               tally.retryable++;
               tally.blocked.add(op);
