@@ -196,10 +196,10 @@ class Tally {
   retryable = 0;
   /**
    * The destination said it cannot take anything now (DESTINATION_WIDE_CODES: unreachable, full, no permission; or
-   * IC_ERR_CONFIG_INVALID: its configuration is refused), a
-   * download said the appliance cannot be used (SITE_WIDE_CODES: unreachable, credentials refused, certificate not
-   * trusted), or the delivered-items ledger cannot be read: the transfer starts nothing more — no further item, no
-   * backup — logs it once, and keeps its cursors; the next run tries again.
+   * IC_ERR_CONFIG_INVALID: its configuration is refused), a download said the appliance cannot be used
+   * (SITE_WIDE_CODES: unreachable, credentials or a permission refused, certificate not trusted), or the
+   * delivered-items ledger cannot be read: the transfer starts nothing more — no further item, no backup — logs it
+   * once, and keeps its cursors; the next run tries again.
    */
   halted: (IcErrorLike & Error) | undefined;
   readonly blocked = new Set<Operation>();
