@@ -148,6 +148,14 @@ const DEFAULT_DOWNLOADS = 4;
  */
 const TURN_MS = 5;
 
+/**
+ * Whether a delivery's failure holds for everything after it, so the transfer stops there (see Tally.halted): the
+ * destination cannot take anything, its configuration is refused (e.g. a database that holds the settings), or the
+ * appliance cannot be used.
+ */
+const haltsTransfer = (code: ErrorCode): boolean =>
+  DESTINATION_WIDE_CODES.has(code) || SITE_WIDE_CODES.has(code) || code === 'IC_ERR_CONFIG_INVALID';
+
 /** What stopped a transfer (TransferOutcome.haltedBy), in words: the appliance or the destination. */
 export const haltedWhy = (code: ErrorCode): string =>
   SITE_WIDE_CODES.has(code) ? 'the appliance cannot be used now' : 'the destination cannot take anything now';
@@ -441,9 +449,7 @@ export class TransferEngine {
             tally.byType[op] = (tally.byType[op] ?? 0) + 1;
           } catch (err) {
             const e = toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
-            // A destination whose configuration is wrong (e.g. a database that holds the settings) takes nothing either.
-            const wide =
-              DESTINATION_WIDE_CODES.has(e.code) || SITE_WIDE_CODES.has(e.code) || e.code === 'IC_ERR_CONFIG_INVALID';
+            const wide = haltsTransfer(e.code);
             if (e.retryable || wide) {
               tally.retryable++;
               tally.blocked.add(op);

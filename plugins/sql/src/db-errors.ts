@@ -37,51 +37,84 @@ const CONNECTION_CODES = new Set([
   '53300', // too_many_connections
   'SQLITE_CANTOPEN',
 ]);
-const PERMISSION_CODES = new Set([
-  '42501', // insufficient_privilege
-  '28000', // invalid_authorization_specification
-  '28P01', // invalid_password
-  'ER_TABLEACCESS_DENIED_ERROR',
-  'ER_DBACCESS_DENIED_ERROR',
-  'ER_ACCESS_DENIED_ERROR',
-  'ER_SPECIFIC_ACCESS_DENIED_ERROR',
-  'ELOGIN',
-  'SQLITE_READONLY',
-  'SQLITE_AUTH',
-  'SQLITE_PERM',
-]);
-const MSSQL_PERMISSION = new Set([229, 230, 262, 297, 300, 916, 18456]);
-/** The database takes no writes at all: a standby / read-only replica, or set read-only. */
-const READ_ONLY_CODES = new Set([
-  '25006', // read_only_sql_transaction (a hot standby, default_transaction_read_only)
-  'ER_OPTION_PREVENTS_STATEMENT', // --read-only
-  'ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION',
-]);
-const MSSQL_READ_ONLY = new Set([3906]); // the database is read-only
-const FULL_CODES = new Set([
-  '53100', // disk_full
-  'ER_RECORD_FILE_FULL',
-  'ER_DISK_FULL',
-  'SQLITE_FULL',
-]);
-const MSSQL_FULL = new Set([1105, 9002]); // filegroup full, transaction log full
-/** The database named in the connection string is not on the server (dropped, renamed, not restored yet). */
-const NO_DATABASE_CODES = new Set([
-  '3D000', // invalid_catalog_name
-  'ER_BAD_DB_ERROR',
-]);
-const MSSQL_NO_DATABASE = new Set([4060, 911]); // cannot open the database requested by the login; does not exist
-const MSSQL_BAD_VALUE = new Set([8152, 2628, 245, 515, 547, 241, 242]);
-const BAD_VALUE_CODES = new Set([
-  'ER_DATA_TOO_LONG',
-  'ER_TRUNCATED_WRONG_VALUE_FOR_FIELD',
-  'ER_WARN_DATA_OUT_OF_RANGE',
-  'ER_TRUNCATED_WRONG_VALUE',
-  'ER_BAD_NULL_ERROR',
-  'SQLITE_CONSTRAINT_NOTNULL',
-  'SQLITE_TOOBIG',
-  'SQLITE_MISMATCH',
-]);
+/**
+ * What holds for the whole database, or for one value, by the code each driver raises (PostgreSQL SQLSTATE,
+ * MariaDB/MySQL and SQLite names) or SQL Server's error number; the first rule that matches wins.
+ */
+type DestinationCode = ConstructorParameters<typeof DestinationError>[0];
+interface Rule {
+  readonly codes: ReadonlySet<string>;
+  readonly mssql: ReadonlySet<number>;
+  /** Codes of another form that match too. */
+  readonly also?: (code: string) => boolean;
+  readonly code: DestinationCode;
+  /** The message after `<action>: `, from the driver's first line of text. */
+  readonly say: (text: string) => string;
+}
+const RULES: readonly Rule[] = [
+  {
+    // The database named in the connection string is not on the server (dropped, renamed, not restored yet).
+    codes: new Set(['3D000' /* invalid_catalog_name */, 'ER_BAD_DB_ERROR']),
+    mssql: new Set([4060, 911]), // cannot open the database requested by the login; does not exist
+    code: 'IC_ERR_DESTINATION_UNAVAILABLE',
+    say: (text) =>
+      `the database is not on the server (${text}); create it (or restore it), or correct the database in the connection string; nothing was acknowledged, the next run tries again`,
+  },
+  {
+    // The database takes no writes at all: a standby / read-only replica, or set read-only.
+    codes: new Set([
+      '25006', // read_only_sql_transaction (a hot standby, default_transaction_read_only)
+      'ER_OPTION_PREVENTS_STATEMENT', // --read-only
+      'ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION',
+    ]),
+    mssql: new Set([3906]), // the database is read-only
+    code: 'IC_ERR_DESTINATION_PERMISSION_DENIED',
+    say: (text) =>
+      `the database takes no writes (${text}); connect to the primary, not a standby or read-only replica, or make it writable again`,
+  },
+  {
+    codes: new Set([
+      '42501', // insufficient_privilege
+      '28000', // invalid_authorization_specification
+      '28P01', // invalid_password
+      'ER_TABLEACCESS_DENIED_ERROR',
+      'ER_DBACCESS_DENIED_ERROR',
+      'ER_ACCESS_DENIED_ERROR',
+      'ER_SPECIFIC_ACCESS_DENIED_ERROR',
+      'ELOGIN',
+      'SQLITE_READONLY',
+      'SQLITE_AUTH',
+      'SQLITE_PERM',
+    ]),
+    mssql: new Set([229, 230, 262, 297, 300, 916, 18456]),
+    code: 'IC_ERR_DESTINATION_PERMISSION_DENIED',
+    say: (text) =>
+      `the database refused (${text}); give the connection's user the rights listed in the SQL plugin README`,
+  },
+  {
+    codes: new Set(['53100' /* disk_full */, 'ER_RECORD_FILE_FULL', 'ER_DISK_FULL', 'SQLITE_FULL']),
+    mssql: new Set([1105, 9002]), // filegroup full, transaction log full
+    code: 'IC_ERR_DESTINATION_FULL',
+    say: (text) =>
+      `the database has no space left (${text}); free space on its disk (or grow its files) and the next run goes on`,
+  },
+  {
+    codes: new Set([
+      'ER_DATA_TOO_LONG',
+      'ER_TRUNCATED_WRONG_VALUE_FOR_FIELD',
+      'ER_WARN_DATA_OUT_OF_RANGE',
+      'ER_TRUNCATED_WRONG_VALUE',
+      'ER_BAD_NULL_ERROR',
+      'SQLITE_CONSTRAINT_NOTNULL',
+      'SQLITE_TOOBIG',
+      'SQLITE_MISMATCH',
+    ]),
+    mssql: new Set([8152, 2628, 245, 515, 547, 241, 242]),
+    also: (code) => code.startsWith('22'), // PostgreSQL's class 22, data exception
+    code: 'IC_ERR_DESTINATION_BAD_ITEM',
+    say: (text) => `the database rejected a value (${text})`,
+  },
+];
 
 /** True for failures that mean "the database cannot be reached right now". */
 export function isConnectionFailure(err: unknown): boolean {
@@ -102,7 +135,7 @@ export function toDestinationError(err: unknown, action: string): IcErrorLike & 
   const e = (err ?? {}) as DbError;
   const code = String(e.code ?? e.originalError?.code ?? '');
   const num = e.number ?? e.originalError?.number;
-  const text = (e.message ?? String(err)).split('\n')[0];
+  const text = (e.message ?? String(err)).split('\n')[0] ?? '';
   const details = code ? { dbCode: code } : num ? { dbCode: String(num) } : undefined;
   if (isConnectionFailure(err))
     return new DestinationError(
@@ -110,35 +143,8 @@ export function toDestinationError(err: unknown, action: string): IcErrorLike & 
       `${action}: the database cannot be reached (${code || text}); nothing was acknowledged, it is retried`,
       { cause: err, details },
     );
-  if (NO_DATABASE_CODES.has(code) || (num !== undefined && MSSQL_NO_DATABASE.has(num)))
-    return new DestinationError(
-      'IC_ERR_DESTINATION_UNAVAILABLE',
-      `${action}: the database is not on the server (${text}); create it (or restore it), or correct the database in the connection string; nothing was acknowledged, the next run tries again`,
-      { cause: err, details },
-    );
-  if (READ_ONLY_CODES.has(code) || (num !== undefined && MSSQL_READ_ONLY.has(num)))
-    return new DestinationError(
-      'IC_ERR_DESTINATION_PERMISSION_DENIED',
-      `${action}: the database takes no writes (${text}); connect to the primary, not a standby or read-only replica, or make it writable again`,
-      { cause: err, details },
-    );
-  if (PERMISSION_CODES.has(code) || (num !== undefined && MSSQL_PERMISSION.has(num)))
-    return new DestinationError(
-      'IC_ERR_DESTINATION_PERMISSION_DENIED',
-      `${action}: the database refused (${text}); give the connection's user the rights listed in the SQL plugin README`,
-      { cause: err, details },
-    );
-  if (FULL_CODES.has(code) || (num !== undefined && MSSQL_FULL.has(num)))
-    return new DestinationError(
-      'IC_ERR_DESTINATION_FULL',
-      `${action}: the database has no space left (${text}); free space on its disk (or grow its files) and the next run goes on`,
-      { cause: err, details },
-    );
-  if (BAD_VALUE_CODES.has(code) || code.startsWith('22') || (num !== undefined && MSSQL_BAD_VALUE.has(num)))
-    return new DestinationError('IC_ERR_DESTINATION_BAD_ITEM', `${action}: the database rejected a value (${text})`, {
-      cause: err,
-      details,
-    });
+  const rule = RULES.find((r) => r.codes.has(code) || (num !== undefined && r.mssql.has(num)) || r.also?.(code));
+  if (rule) return new DestinationError(rule.code, `${action}: ${rule.say(text)}`, { cause: err, details });
   return new DestinationError('IC_ERR_DESTINATION_WRITE_FAILED', `${action} failed: ${text}; it is retried`, {
     cause: err,
     details,
