@@ -36,6 +36,10 @@ const COMMANDS: Record<string, [description: string, load: () => Promise<Registe
     "the seed's API Tester: pull a window or sessions now (no cursor moves), or parse XML files",
     async () => (await import('./commands/test.js')).testCommand,
   ],
+  failed: [
+    'items that failed for good (the cursor moved on without them): list, retry, dismiss',
+    async () => (await import('./commands/failed.js')).failedCommands,
+  ],
   notify: [
     'e-mail notifications of logged errors (grouped)',
     async () => (await import('./commands/notify.js')).notifyCommands,

@@ -85,7 +85,8 @@ async function rig(
     enabled: true,
     transfers: [
       { site: 'main', destination: 'files', dataTypes: [...ALL_FILE_TYPES] },
-      { site: 'main', destination: 'archive', dataTypes: ['session-data', 'system-information'] },
+      // Named after the data it attaches to, as a user may: the engine delivers session data first all the same.
+      { site: 'main', destination: 'archive', dataTypes: ['system-information', 'session-data'] },
     ],
   });
   const loader = new DestinationLoader({
@@ -147,6 +148,7 @@ describe('transfer engine', () => {
     expect(toFiles!.byType['presentation-data']).toBeGreaterThan(0);
     expect(toFiles!.byType['site-backup']).toBe(1);
     expect(toSql!.byType['session-data']).toBe(closed.length);
+    expect(toSql!.byType['system-information']).toBe(closed.length);
     const names = await readdir(r.files);
     expect(names.filter((n) => n.endsWith('.nsb'))).toHaveLength(1);
     expect(sqlSessions(r.sqlFile)).toEqual(closed.map((s) => s.lsid).sort());

@@ -33,7 +33,7 @@ import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { ParsedItem } from '../report/report-parser.js';
 import { ownedCopy } from '../report/values.js';
-import type { SettingsDb } from '../settings-db/settings-db.js';
+import { itemKey, type SettingsDb } from '../settings-db/settings-db.js';
 import { downloadBackup, downloadRecording, type RecordingKind } from '../site/appliance-api.js';
 import { API } from '../site/api-names.js';
 import type { SiteClient } from '../site/site-client.js';
@@ -84,9 +84,20 @@ export interface EngineOptions {
   readonly signal?: AbortSignal;
   /**
    * The API tester's mode (`ic test`): pull exactly these report parameters (a window or lsids), deliver every
-   * item (in-progress sessions too), and touch neither cursors nor the delivered-items ledger.
+   * item (in-progress sessions too), and touch neither cursors nor the delivered-items ledger nor the failed items.
    */
   readonly query?: Readonly<Record<string, string | number>>;
+  /**
+   * With `query`: consult and fill the delivered-items ledger and record failed items as a scheduled run does
+   * (`ic failed retry`: what was delivered since is skipped, what is delivered now is not delivered again later).
+   */
+  readonly ledger?: boolean;
+  /**
+   * Called when a session (or presentation) of the pull has been dealt with, with the data types each of whose
+   * items is delivered now (or was before); a type with no item (no such recording) counts as done. Not called for
+   * an entry of the report that could not be read.
+   */
+  readonly onSettled?: (lsid: string, done: readonly Operation[]) => void;
   /** Parsed sessions from elsewhere than the site's report (`ic test --xml`); implies `query` semantics. */
   readonly source?: AsyncIterable<ParsedItem<Session>>;
   /** Called after each acknowledged item with the bytes its destination reported (progress display). */
@@ -159,6 +170,9 @@ const haltsTransfer = (code: ErrorCode): boolean =>
 /** What stopped a transfer (TransferOutcome.haltedBy), in words: the appliance or the destination. */
 export const haltedWhy = (code: ErrorCode): string =>
   SITE_WIDE_CODES.has(code) ? 'the appliance cannot be used now' : 'the destination cannot take anything now';
+
+/** Whether a run consults and fills the delivered-items ledger and records failed items: not `ic test`'s. */
+const usesLedger = (options: EngineOptions): boolean => !options.query || options.ledger === true;
 
 /** The id of a transfer in cursors and logs. */
 export const transferId = (site: string, destination: string) => `${site}->${destination}`;
@@ -238,7 +252,9 @@ export class TransferEngine {
       [PRESENTATION_TYPES, 'presentation'],
     ];
     for (const [types, kind] of groups) {
-      const wanted = spec.dataTypes.filter((t) => types.includes(t));
+      // In the engine's order whatever order the transfer names them in: data before what attaches to it (SQL's
+      // system information needs its session's rows).
+      const wanted = types.filter((t) => spec.dataTypes.includes(t));
       if (!wanted.length) continue;
       try {
         if (tally.halted) continue; // presentations after sessions: not pulled, their cursors stay
@@ -329,13 +345,15 @@ export class TransferEngine {
         if (!parsed.ok) {
           tally.failed++;
           tally.errors.push(`${parsed.error.code}: ${parsed.error.message}`);
-          await this.db.recordFailure(
-            options.runId,
-            spec.destination.name,
-            `${kind}|${spec.site.host}|${parsed.lsid ?? '?'}`,
-            parsed.error.code,
-            parsed.error.message,
-          );
+          if (usesLedger(options))
+            for (const op of types)
+              await this.db.recordFailure(
+                options.runId,
+                spec.destination.name,
+                itemKey(op, spec.site.host, parsed.lsid ?? '?'),
+                parsed.error.code,
+                parsed.error.message,
+              );
           log.error(
             { err: parsed.error, lsid: parsed.lsid },
             'a session in the report is invalid; recorded, the others go on',
@@ -389,6 +407,9 @@ export class TransferEngine {
     const host = spec.site.host;
     const site = { host, name: spec.siteName };
     const { lsid } = parcel.model!;
+    const ledger = usesLedger(options);
+    // The data types not (yet) delivered, for onSettled only.
+    const undone = options.onSettled && new Set<Operation>();
     try {
       const meta = recordingFacts(parcel.model!);
       const plan = types.map((op) => [op, units(op, kind, parcel.model!)] as const);
@@ -403,18 +424,20 @@ export class TransferEngine {
           // run, whose cursor has not passed it.
           if (options.signal?.aborted || tally.halted) {
             tally.blocked.add(op);
+            undone?.add(op);
             continue;
           }
-          const key = `${op}|${host}|${lsid}${unit.instance === undefined ? '' : `#${unit.instance}`}`;
+          const key = itemKey(op, host, lsid, unit.instance);
           let delivered: boolean;
           try {
-            delivered = !options.query && (await this.db.wasDelivered(spec.destination.name, key));
+            delivered = ledger && (await this.db.wasDelivered(spec.destination.name, key));
           } catch (err) {
             // The ledger cannot be read (settings database gone): not delivered now, the cursor stays — and, as for
             // a destination that cannot take anything, the transfer starts nothing more and says so once.
             const e = toIcError(err, 'IC_ERR_SETTINGS_DB_UNAVAILABLE');
             tally.retryable++;
             tally.blocked.add(op);
+            undone?.add(op);
             if (tally.halted) continue;
             tally.halted = e;
             tally.errors.push(`${e.code}: ${e.message}`);
@@ -440,9 +463,10 @@ export class TransferEngine {
               : await this.#call(spec.destination, parcel.item(op, site, i === lastData), options);
             if (!ack) {
               tally.blocked.add(op);
+              undone?.add(op);
               continue;
             }
-            if (!options.query) this.db.markDelivered(spec.destination.name, key, ack.location);
+            if (ledger) this.db.markDelivered(spec.destination.name, key, ack.location);
             options.onDelivered?.(op, ack.bytes ?? 0);
             tally.delivered++;
             tally.bytes += ack.bytes ?? 0;
@@ -450,6 +474,7 @@ export class TransferEngine {
           } catch (err) {
             const e = toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
             const wide = haltsTransfer(e.code);
+            undone?.add(op);
             if (e.retryable || wide) {
               tally.retryable++;
               tally.blocked.add(op);
@@ -468,12 +493,16 @@ export class TransferEngine {
               log.warn({ err: e, item: key }, 'delivery failed (retryable); the cursor stays and the next run retries');
             else {
               tally.failed++;
-              await this.db.recordFailure(options.runId, spec.destination.name, key, e.code, e.message);
+              if (ledger) await this.db.recordFailure(options.runId, spec.destination.name, key, e.code, e.message);
               log.error({ err: e, item: key }, 'delivery failed for good; recorded as a failed item, the others go on');
             }
           }
         }
       }
+      options.onSettled?.(
+        lsid,
+        types.filter((t) => !undone!.has(t)),
+      );
     } catch (err) {
       // Not expected (every call's failure is recorded above), but a rejection here must neither go unhandled (it
       // would end the host) nor let the cursor pass this session.

@@ -48,6 +48,52 @@ export interface RunRecord {
   readonly error?: string;
 }
 
+/** A failed item still open (SettingsDb.failedItems): the latest of its failures. */
+export interface FailedItem extends ItemKeyParts {
+  /** The latest failure's row: what `ic failed retry|dismiss` take. */
+  readonly id: number;
+  readonly runId?: number;
+  readonly destination: string;
+  /** The item's key, as in the delivered-items ledger (itemKey). */
+  readonly item: string;
+  readonly code: string;
+  readonly message: string;
+  /** When it last failed, and first. */
+  readonly at: string;
+  readonly firstAt: string;
+  /** Failed attempts recorded (a later run whose overlap brought it again, a retry). */
+  readonly attempts: number;
+}
+
+/** What an item's key names. */
+export interface ItemKeyParts {
+  readonly operation: Operation;
+  readonly host: string;
+  /** The session's (or presentation's) lsid; `?` when its entry in the report could not be read at all. */
+  readonly lsid: string;
+  /** A command-shell or Show My Screen recording's instance; none: every one of that session. */
+  readonly instance?: number;
+}
+
+/** The key of an item in the delivered-items ledger and the failed items: `operation|host|lsid[#instance]`. */
+export const itemKey = (operation: Operation, host: string, lsid: string, instance?: number): string =>
+  `${operation}|${host}|${lsid}${instance === undefined ? '' : `#${instance}`}`;
+
+export function itemKeyParts(key: string): ItemKeyParts {
+  const first = key.indexOf('|');
+  const last = key.lastIndexOf('|');
+  const [lsid, instance] = key.slice(last + 1).split('#');
+  // Recorded before the key named the data type: an invalid entry of the session or presentation report.
+  const op = key.slice(0, first);
+  const operation = (op === 'session' ? 'session-data' : op === 'presentation' ? 'presentation-data' : op) as Operation;
+  return {
+    operation,
+    host: key.slice(first + 1, last),
+    lsid: lsid!,
+    ...(instance !== undefined && instance !== '' && { instance: Number(instance) }),
+  };
+}
+
 /** A ledger lookup waiting for its batch (see wasDelivered). */
 interface Lookup {
   readonly destination: string;
@@ -471,6 +517,7 @@ export class SettingsDb {
     );
   }
 
+  /** Every failure recorded, newest first (one row per attempt; see failedItems for what is still open). */
   async failures(
     limit = 50,
   ): Promise<{ destination: string; item: string; code: string; message: string; at: string }[]> {
@@ -478,6 +525,68 @@ export class SettingsDb {
     return this.sql.all(
       `SELECT destination, item, code, message, at FROM failed_item ORDER BY id DESC ${pageSql(d, limit)}`,
     );
+  }
+
+  /**
+   * The failed items still open, newest first: one per destination and item, with its latest failure and how many
+   * attempts failed. An item the ledger holds for that destination (a later run's overlap, or `ic failed retry`,
+   * delivered it) is not open any more.
+   */
+  async failedItems(o: { destination?: string; limit?: number } = {}): Promise<FailedItem[]> {
+    await this.flushDelivered();
+    const rows = await this.sql.all<{
+      id: number | string;
+      runId: number | string | null;
+      destination: string;
+      item: string;
+      code: string;
+      message: string;
+      at: string;
+      firstAt: string;
+      attempts: number | string;
+    }>(
+      `SELECT f.id, f.run_id AS "runId", f.destination, f.item, f.code, f.message, f.at, g.first_at AS "firstAt", g.attempts
+       FROM failed_item f
+       JOIN (SELECT MAX(id) AS id, MIN(at) AS first_at, COUNT(*) AS attempts FROM failed_item GROUP BY destination, item) g
+         ON g.id = f.id
+       WHERE NOT EXISTS (SELECT 1 FROM delivered d WHERE d.destination = f.destination AND d.item = f.item)
+       ${o.destination === undefined ? '' : 'AND f.destination = ?'}
+       ORDER BY f.id DESC ${pageSql(this.sql.dialect, o.limit ?? 1000)}`,
+      o.destination === undefined ? [] : [o.destination],
+    );
+    return rows.map((r) => ({
+      id: Number(r.id),
+      ...(r.runId !== null && { runId: Number(r.runId) }),
+      destination: r.destination,
+      item: r.item,
+      ...itemKeyParts(r.item),
+      code: r.code,
+      message: r.message,
+      at: r.at,
+      firstAt: r.firstAt,
+      attempts: Number(r.attempts),
+    }));
+  }
+
+  /** Open failed items per destination (for /metrics). */
+  async failedItemCounts(): Promise<Record<string, number>> {
+    await this.flushDelivered();
+    const rows = await this.sql.all<{ destination: string; n: number | string }>(
+      `SELECT f.destination, COUNT(DISTINCT f.item) AS n FROM failed_item f
+       WHERE NOT EXISTS (SELECT 1 FROM delivered d WHERE d.destination = f.destination AND d.item = f.item)
+       GROUP BY f.destination`,
+    );
+    return Object.fromEntries(rows.map((r) => [r.destination, Number(r.n)]));
+  }
+
+  /** Takes items off the failed list (every attempt recorded for each): delivered since, or given up on. */
+  async dropFailedItems(items: readonly { destination: string; item: string }[]): Promise<number> {
+    let n = 0;
+    await this.sql.transaction(async (tx) => {
+      for (const i of items)
+        n += await tx.run(`DELETE FROM failed_item WHERE destination = ? AND item = ?`, [i.destination, i.item]);
+    });
+    return n;
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,204 @@
+/**
+ * `ic failed list | retry | dismiss` through the built binary: items that failed for good in a scheduled run (a
+ * recording the appliance would not serve, a session entry the client could not read) are listed, delivered again
+ * exactly once after the cause is gone, or given up on; the appliance simulator runs over HTTPS in this process.
+ */
+import { readdir, readFile, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { API, SecretBox, SettingsDb } from '@integration-client/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addFilesDestination, addSimulatorSite, addSqlDestination, runIc } from './ic-helpers.js';
+import { ApplianceSimulator } from './simulator/index.js';
+
+let home: string;
+let sim: ApplianceSimulator;
+const ic = (...args: string[]) => runIc(home, args);
+
+interface Listed {
+  id: number;
+  destination: string;
+  item: string;
+  operation: string;
+  lsid: string;
+  code: string;
+  message: string;
+  attempts: number;
+}
+const listed = async (...more: string[]) => {
+  const r = await ic('failed', 'list', '--json', ...more);
+  expect(r.code).toBe(0);
+  return (JSON.parse(r.stdout) as { items: Listed[] }).items;
+};
+/** Recording files under `dir` (any depth). */
+const recordings = async (dir: string) =>
+  (await readdir(dir, { recursive: true })).filter((f) => f.endsWith('.flv')).sort();
+
+beforeAll(async () => {
+  home = await mkdtemp(join(tmpdir(), 'ic-failed-'));
+  sim = new ApplianceSimulator({ sessions: 12, recordingBytes: 3000 });
+  const a = await sim.start();
+  await ic('init');
+  expect((await addSimulatorSite(home, a, ApplianceSimulator.caFile)).code).toBe(0);
+});
+afterAll(async () => {
+  await sim.stop();
+});
+
+describe('ic failed (built binary)', () => {
+  it('lists a recording the appliance would not serve, delivers it on retry exactly once, and the list empties', async () => {
+    const files = join(home, 'files');
+    expect((await addFilesDestination(home, files)).code).toBe(0);
+    expect(
+      (await ic('schedule', 'add', 'rec', '--every', '1h', '--transfer', 'main:files:session-data,session-recording'))
+        .code,
+    ).toBe(0);
+    expect((await listed()).length).toBe(0);
+    sim.faults.inject('error-doc', 1, API.reports.sessionRecording); // the first recording asked for
+    const run = await ic('schedule', 'run', 'rec');
+    expect(run.code).toBe(1); // partly failed
+    const withRecording = sim.closedSessions().filter((s) => s.hasRecording);
+    expect((await recordings(files)).length).toBe(withRecording.length - 1);
+
+    const [failed, ...more] = await listed();
+    expect(more).toEqual([]);
+    expect(failed).toMatchObject({ destination: 'files', operation: 'session-recording', attempts: 1 });
+    expect(failed!.code).toBe('IC_ERR_SITE_API_ERROR');
+    expect(withRecording.map((s) => s.lsid)).toContain(failed!.lsid);
+    expect(failed!.item).toBe(`session-recording|${sim.address.host}|${failed!.lsid}`);
+    const text = await ic('failed', 'list');
+    expect(text.stdout).toContain(failed!.lsid);
+    expect(text.stdout).toMatch(/ic failed retry <id…>/);
+
+    // The cursor moved on (the rest of the window was delivered): another run does not bring it back.
+    expect((await ic('schedule', 'run', 'rec')).code).toBe(0);
+    expect((await listed()).length).toBe(1);
+
+    const retry = await ic('failed', 'retry', '--all', '--json');
+    expect(retry.code).toBe(0);
+    expect(JSON.parse(retry.stdout)).toMatchObject({
+      ok: true,
+      delivered: 1,
+      open: 0,
+      results: [{ id: failed!.id, result: 'delivered', operation: 'session-recording' }],
+    });
+    const now = await recordings(files);
+    expect(now.length).toBe(withRecording.length); // each once: no `x.1.flv` beside another
+    const mine = now.filter((f) => f.includes(failed!.lsid));
+    expect(mine.length).toBe(1);
+    expect((await readFile(join(files, mine[0]!))).length).toBe(3000);
+    expect(await listed()).toEqual([]);
+
+    // The ledger has it: a later run whose overlap brings the session again skips it.
+    const settings = new Database(join(home, 'settings.db'), { readonly: true });
+    try {
+      const row = settings
+        .prepare(`SELECT COUNT(*) AS n FROM delivered WHERE destination = 'files' AND item = ?`)
+        .get(failed!.item) as { n: number };
+      expect(row.n).toBe(1);
+    } finally {
+      settings.close();
+    }
+  });
+
+  it('an item that fails again stays listed with its attempts; dismiss takes it off; bad ids are refused', async () => {
+    expect((await addFilesDestination(home, join(home, 'files2'), 'files2')).code).toBe(0);
+    expect(
+      (await ic('schedule', 'add', 'rec2', '--every', '1h', '--transfer', 'main:files2:session-recording')).code,
+    ).toBe(0);
+    sim.faults.inject('error-doc', 1, API.reports.sessionRecording);
+    expect((await ic('schedule', 'run', 'rec2')).code).toBe(1);
+    const [first] = await listed('--destination', 'files2');
+    expect(first).toBeDefined();
+
+    sim.faults.inject('error-doc', 1, API.reports.sessionRecording);
+    const retry = await ic('failed', 'retry', String(first!.id));
+    expect(retry.code).toBe(1);
+    expect(retry.stdout).toMatch(/failed again: IC_ERR_SITE_API_ERROR/);
+    expect(retry.stdout).toMatch(/0 of 1 delivered; 1 still open/);
+    const [second, ...more] = await listed('--destination', 'files2');
+    expect(more).toEqual([]);
+    expect(second).toMatchObject({ item: first!.item, attempts: 2 });
+    expect(second!.id).toBeGreaterThan(first!.id);
+
+    // Refused before anything is done: no selection, an id that is not open (the older attempt's), not a number.
+    for (const args of [[], [String(first!.id)], ['x1'], ['--all', String(second!.id)]]) {
+      const r = await ic('failed', 'dismiss', ...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr).toMatch(/IC_ERR_CONFIG_INVALID/);
+    }
+    const dismissed = await ic('failed', 'dismiss', String(second!.id), '--json');
+    expect(dismissed.code).toBe(0);
+    expect(JSON.parse(dismissed.stdout)).toEqual({
+      dismissed: [{ id: second!.id, destination: 'files2', item: second!.item }],
+    });
+    expect(await listed('--destination', 'files2')).toEqual([]);
+    const logs = await ic('logs', '-n', '50');
+    expect(logs.stdout).toMatch(/failed items dismissed by the operator/);
+  });
+
+  it('a session entry the client could not read fails each data type into SQL; once readable, retry lands it once', async () => {
+    const sqlFile = join(home, 'archive.db');
+    expect((await addSqlDestination(home, 'archive', `sqlite:${sqlFile}`)).code).toBe(0);
+    expect(
+      (
+        await ic(
+          'schedule',
+          'add',
+          'data',
+          '--every',
+          '1h',
+          '--transfer',
+          'main:archive:session-data,system-information',
+        )
+      ).code,
+    ).toBe(0);
+    const bad = sim.closedSessions()[4]!;
+    sim.invalidSessions.add(bad.index);
+    expect((await ic('schedule', 'run', 'data')).code).toBe(1);
+    const items = await listed('--destination', 'archive');
+    expect(items.map((i) => [i.operation, i.lsid, i.code]).sort()).toEqual([
+      ['session-data', bad.lsid, 'IC_ERR_SITE_SESSION_INVALID'],
+      ['system-information', bad.lsid, 'IC_ERR_SITE_SESSION_INVALID'],
+    ]);
+    const rows = (sql: string) => {
+      const db = new Database(sqlFile, { readonly: true });
+      try {
+        return (db.prepare(sql).get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    expect(rows(`SELECT COUNT(*) AS n FROM session WHERE lsid = '${bad.lsid}'`)).toBe(0);
+    expect(rows('SELECT COUNT(*) AS n FROM session')).toBe(sim.closedSessions().length - 1);
+
+    sim.invalidSessions.delete(bad.index); // e.g. a newer client that reads it
+    const retry = await ic('failed', 'retry', '--destination', 'archive', '--json');
+    expect(retry.code, retry.stdout + retry.stderr).toBe(0);
+    expect(JSON.parse(retry.stdout)).toMatchObject({ ok: true, delivered: 2, open: 0 });
+    expect(rows(`SELECT COUNT(*) AS n FROM session WHERE lsid = '${bad.lsid}'`)).toBe(1);
+    expect(rows('SELECT COUNT(*) AS n FROM session')).toBe(sim.closedSessions().length);
+    expect(await listed()).toEqual([]);
+  });
+
+  it('says when the appliance no longer has the session, and keeps the item until it is dismissed', async () => {
+    // A failure recorded long ago for a session the appliance has since let go of (it keeps 90 days at most).
+    const db = await SettingsDb.open(
+      `sqlite:${join(home, 'settings.db')}`,
+      await SecretBox.open(join(home, 'secret.key')),
+    );
+    const gone = 'f'.repeat(32);
+    try {
+      await db.recordFailure(undefined, 'files', `session-recording|${sim.address.host}|${gone}`, 'IC_ERR_X', 'old');
+    } finally {
+      await db.close();
+    }
+    const retry = await ic('failed', 'retry', '--all');
+    expect(retry.code).toBe(1);
+    expect(retry.stdout).toMatch(new RegExp(`the appliance did not return session ${gone}`));
+    expect((await listed()).map((i) => i.lsid)).toEqual([gone]);
+    expect((await ic('failed', 'dismiss', '--all')).code).toBe(0);
+    expect(await listed()).toEqual([]);
+  });
+});
