@@ -58,6 +58,9 @@ describe('ic failed (built binary)', () => {
     sim.faults.inject('error-doc', 1, API.reports.sessionRecording); // the first recording asked for
     const run = await ic('schedule', 'run', 'rec');
     expect(run.code).toBe(1); // partly failed
+    expect(run.stdout).toMatch(/1 item\(s\) failed for good, the cursor moved on without them: ic failed list/);
+    const status = () => ic('service', 'status', '--unit-dir', home);
+    expect((await status()).stdout).toMatch(/^failed items: 1 open \(ic failed list\)$/m);
     const withRecording = sim.closedSessions().filter((s) => s.hasRecording);
     expect((await recordings(files)).length).toBe(withRecording.length - 1);
 
@@ -89,6 +92,7 @@ describe('ic failed (built binary)', () => {
     expect(mine.length).toBe(1);
     expect((await readFile(join(files, mine[0]!))).length).toBe(3000);
     expect(await listed()).toEqual([]);
+    expect((await status()).stdout).not.toMatch(/failed items/);
 
     // The ledger has it: a later run whose overlap brings the session again skips it.
     const settings = new Database(join(home, 'settings.db'), { readonly: true });

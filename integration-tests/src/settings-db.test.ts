@@ -95,6 +95,37 @@ describe.each(['sqlite', 'postgres'] as const)('settings database on %s', (engin
     expect((await again.schedules()).map((s) => s.name)).toEqual(['nightly']);
   });
 
+  it('lists the failed items still open: one per destination and item with its attempts, none the ledger holds', async () => {
+    const db = await open(await fresh(engine));
+    await fill(db);
+    const run = (await db.runs('nightly', 1))[0]!.id;
+    await db.recordFailure(undefined, 'archive', 'session-data|h|x', 'IC_ERR_Y', 'bad row again');
+    await db.recordFailure(run, 'archive', 'command-shell-recording|h|000001#2', 'IC_ERR_X', 'gone');
+    db.markDelivered('archive', 'command-shell-recording|h|000001#2');
+    await db.recordFailure(run, 'files', 'session-recording|h|y', 'IC_ERR_Z', 'no');
+    const failed = await db.failedItems();
+    expect(failed).toEqual([
+      expect.objectContaining({ destination: 'files', operation: 'session-recording', lsid: 'y', attempts: 1 }),
+      expect.objectContaining({
+        destination: 'archive',
+        item: 'session-data|h|x',
+        operation: 'session-data',
+        host: 'h',
+        lsid: 'x',
+        code: 'IC_ERR_Y',
+        message: 'bad row again',
+        attempts: 2,
+      }),
+    ]);
+    expect(failed[1]).not.toHaveProperty('runId'); // the latest attempt was not a scheduled run's
+    expect(failed[1]!.firstAt <= failed[1]!.at).toBe(true);
+    expect((await db.failedItems({ destination: 'archive' })).map((i) => i.item)).toEqual(['session-data|h|x']);
+    expect(await db.failedItems({ limit: 1 })).toHaveLength(1);
+    expect(await db.failedItemCounts()).toEqual({ archive: 1, files: 1 });
+    expect(await db.dropFailedItems([{ destination: 'archive', item: 'session-data|h|x' }])).toBe(2);
+    expect(await db.failedItemCounts()).toEqual({ files: 1 });
+  });
+
   it('keeps the ledger, cursors and runs; a ledger write that fails keeps its entries and holds the cursor', async () => {
     const db = await open(await fresh(engine));
     await fill(db);

@@ -23,7 +23,7 @@ const box = SecretBox.withKey(Buffer.alloc(32, 3));
 function recordingMssql(): { sql: SqlConnection; sent: { sql: string; params: readonly Param[] }[] } {
   const sent: { sql: string; params: readonly Param[] }[] = [];
   const answer = (text: string): SqlRow[] =>
-    /SCOPE_IDENTITY/.test(text) ? [{ id: '41' }] : /COUNT\(\*\)/.test(text) ? [{ n: 0 }] : [];
+    /SCOPE_IDENTITY/.test(text) ? [{ id: '41' }] : /COUNT\(\*\) AS n\b/.test(text) ? [{ n: 0 }] : [];
   const sql: SqlConnection = {
     dialect: 'mssql',
     location: 'mssql://recording:1433/settings',
@@ -87,6 +87,10 @@ describe('settings database on SQL Server (recording connection; no server here)
     await db.releaseLease('l', 'A');
     await db.recordFailure(run, 'd', 'i', 'IC_ERR_X', 'm');
     await db.failures();
+    await db.failedItems();
+    await db.failedItems({ destination: 'd', limit: 5 });
+    await db.failedItemCounts();
+    await db.dropFailedItems([{ destination: 'd', item: 'i' }]);
 
     // A copy from a real SQLite settings database into the recording one: every statement of the copy is sent,
     // and since the recorder counts 0 rows afterwards, the verification refuses to call it done.

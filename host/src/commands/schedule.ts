@@ -262,6 +262,11 @@ export function scheduleCommands(ic: Command): void {
             `${run.transfers.length ? '\n' : ''}run ${run.runId} ${run.outcome} in ${run.seconds.toFixed(1)} s${run.error ? `: ${run.error}` : ''}`,
           );
           if (run.outcome !== 'succeeded') out.line(`details: ic logs (${app.logDir})`);
+          const failed = run.transfers.reduce((n, t) => n + t.failed, 0);
+          if (failed)
+            out.line(
+              `${failed} item(s) failed for good, the cursor moved on without them: ic failed list (ic failed retry delivers them once the cause is fixed)`,
+            );
         }
         return run.outcome === 'succeeded' ? EXIT.ok : EXIT.failed;
       });

@@ -357,12 +357,14 @@ export function serviceCommands(ic: Command): void {
             };
           }),
         );
+        const failedItems = Object.values(await app.db.failedItemCounts()).reduce((a, b) => a + b, 0);
         const status = {
           service: running ? 'running' : installed ? 'stopped' : 'not installed',
           pid: running?.pid,
           healthUrl: running?.healthUrl,
           lastProgramRun: lastCommand(app.logDir),
           lastRun,
+          failedItems,
           schedules,
         };
         if (o.json) out.json(status);
@@ -376,6 +378,7 @@ export function serviceCommands(ic: Command): void {
           // Why it did not succeed, so that an operator sees it here (the run keeps its first error).
           if (lastRun?.error && lastRun.outcome !== 'succeeded')
             out.line(`  ${lastRun.error} (ic schedule show ${lastRun.schedule})`);
+          if (failedItems) out.line(`failed items: ${failedItems} open (ic failed list)`);
           if (schedules.length)
             out.line(
               table([

@@ -66,4 +66,21 @@ describe('/metrics', () => {
     expect(value(text, 'ic_item_failures_total{site="other",destination="arch"}')).toBe(1);
     expect(value(text, 'ic_runs_total{schedule="nightly",outcome="partly-failed"}')).toBe(2);
   });
+
+  it('counts the open failed items per destination: one per item however often it failed, none once delivered', async () => {
+    const m = new ServiceMetrics();
+    expect(await metricsText(m, db)).not.toMatch(/^ic_failed_items\{/m);
+    await db.recordFailure(1, 'files', 'session-recording|h|a', 'IC_ERR_X', 'x');
+    await db.recordFailure(2, 'files', 'session-recording|h|a', 'IC_ERR_X', 'x'); // a second attempt
+    await db.recordFailure(2, 'files', 'session-recording|h|b', 'IC_ERR_X', 'x');
+    await db.recordFailure(2, 'arch', 'session-data|h|a', 'IC_ERR_X', 'x');
+    let text = await metricsText(m, db);
+    expect(value(text, 'ic_failed_items{destination="files"}')).toBe(2);
+    expect(value(text, 'ic_failed_items{destination="arch"}')).toBe(1);
+    db.markDelivered('files', 'session-recording|h|b'); // a later run delivered it
+    await db.dropFailedItems([{ destination: 'arch', item: 'session-data|h|a' }]); // dismissed
+    text = await metricsText(m, db);
+    expect(value(text, 'ic_failed_items{destination="files"}')).toBe(1);
+    expect(text).not.toMatch(/ic_failed_items\{destination="arch"\}/);
+  });
 });

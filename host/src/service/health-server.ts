@@ -67,6 +67,13 @@ export async function metricsText(
     'gauge',
     lag,
   );
+  const failed = await db.failedItemCounts();
+  family(
+    'ic_failed_items',
+    'Items that failed for good and are still open, per destination (ic failed list).',
+    'gauge',
+    new Map(Object.entries(failed).map(([destination, n]) => [labels({ destination }), n])),
+  );
   family(
     'ic_site_clock_offset_seconds',
     "Seconds a site's appliance clock is ahead of this host's (negative: behind), as its latest run in this service saw.",
