@@ -305,7 +305,26 @@ describe('ic settings commands (built binary, real settings database, simulator)
     });
     expect((await ic(['schedule', 'remove', 'twin'])).code).toBe(0);
     expect((await ic(['schedule', 'remove', 'nightly'])).code).toBe(0);
-    expect((await ic(['destination', 'remove', 'db'])).code).toBe(0);
+    // Removed, the destination's cursors and ledger go with it: added again under its name, writing somewhere else,
+    // it is given every session (it kept the old cursor before and got only what came after).
+    const removed = await ic(['destination', 'remove', 'db', '--json']);
+    expect(json(removed)).toEqual({
+      removed: 'db',
+      forgotten: { cursors: 2, delivered: 2 * sim.closedSessions().length, failedItems: 0 },
+    });
+    const elsewhere = join(out, 'sessions-2.db');
+    expect((await addSqlDestination(home, 'db', `sqlite:${elsewhere}`)).code).toBe(0);
+    expect((await ic(['schedule', 'add', 'anew', '--every', '1h', '--transfer', 'main:db:session-data'])).code).toBe(0);
+    expect((await ic(['schedule', 'run', 'anew'])).code).toBe(0);
+    const anew = new Database(elsewhere, { readonly: true });
+    expect((anew.prepare('SELECT COUNT(*) AS n FROM session').get() as { n: number }).n).toBe(
+      sim.closedSessions().length,
+    );
+    anew.close();
+    expect((await ic(['schedule', 'remove', 'anew'])).code).toBe(0);
+    expect((await ic(['destination', 'remove', 'db'])).stdout).toMatch(
+      /^destination "db" removed, with its 1 cursor\(s\), \d+ delivered-items ledger entries: a destination added again under this name is given everything the appliances keep$/m,
+    );
   });
 
   it('a run against an appliance that is down exits 1 and says where the details are', async () => {

@@ -87,8 +87,8 @@ describe.each(['sqlite', 'postgres'] as const)('settings database on %s', (engin
     // Replace in place, then remove.
     await db.putSite({ ...SITE, host: 'other.example.com' });
     expect((await db.sites()).map((s) => s.host)).toEqual(['other.example.com']);
-    expect(await db.removeSite('main')).toBe(true);
-    expect(await db.removeSite('main')).toBe(false);
+    expect(await db.removeSite('main')).toEqual({ cursors: 0, delivered: 0, failedItems: 0 });
+    expect(await db.removeSite('main')).toBeUndefined();
     await expect(db.site('main')).rejects.toMatchObject({ code: 'IC_ERR_NOT_FOUND' });
     // A second open finds the schema in place (no migration runs twice).
     const again = await open(connection);
@@ -124,6 +124,27 @@ describe.each(['sqlite', 'postgres'] as const)('settings database on %s', (engin
     expect(await db.failedItemCounts()).toEqual({ archive: 1, files: 1 });
     expect(await db.dropFailedItems([{ destination: 'archive', item: 'session-data|h|x' }])).toBe(2);
     expect(await db.failedItemCounts()).toEqual({ files: 1 });
+  });
+
+  it('removing a destination forgets its cursors, ledger and failed items; removing a site, its cursors', async () => {
+    const db = await open(await fresh(engine));
+    for (const name of ['main', 'other']) await db.putSite({ ...SITE, name });
+    for (const name of ['archive', 'files']) await db.putDestination({ name, plugin: 'sql', config: {} }, []);
+    for (const t of ['main->archive', 'other->archive', 'main->files', 'other->files'])
+      await db.setCursor(t, 'session-data', 5);
+    db.markDelivered('archive', 'session-data|h|1');
+    db.markDelivered('files', 'session-data|h|1');
+    await db.recordFailure(undefined, 'archive', 'session-data|h|2', 'IC_ERR_X', 'x');
+    await db.recordFailure(undefined, 'archive', 'session-data|h|2', 'IC_ERR_X', 'x');
+    await db.recordFailure(undefined, 'files', 'session-data|h|2', 'IC_ERR_X', 'x');
+    expect(await db.removeDestination('archive')).toEqual({ cursors: 2, delivered: 1, failedItems: 2 });
+    expect((await db.cursors()).map((c) => c.transfer)).toEqual(['main->files', 'other->files']);
+    expect(await db.deliveredCount()).toBe(1);
+    expect(await db.failedItemCounts()).toEqual({ files: 1 });
+    expect(await db.removeSite('other')).toEqual({ cursors: 1, delivered: 0, failedItems: 0 });
+    expect((await db.cursors()).map((c) => c.transfer)).toEqual(['main->files']);
+    expect(await db.deliveredCount('files')).toBe(1); // its keys name the host; the destination still holds it
+    expect(await db.removeDestination('archive')).toBeUndefined();
   });
 
   it('keeps the ledger, cursors and runs; a ledger write that fails keeps its entries and holds the cursor', async () => {

@@ -13,13 +13,8 @@ import { checkRouting } from '../settings/settings-validator.js';
 import { SiteClient, type SiteClientOptions } from '../site/site-client.js';
 import type { DestinationLoader } from './destinations.js';
 import { Semaphore } from './semaphore.js';
-import {
-  TransferEngine,
-  transferId,
-  type EngineOptions,
-  type OpenDestination,
-  type TransferOutcome,
-} from './transfer-engine.js';
+import { transferId } from '../settings-db/settings-db.js';
+import { TransferEngine, type EngineOptions, type OpenDestination, type TransferOutcome } from './transfer-engine.js';
 
 /** Who holds a schedule's lease: this process. A crashed holder's lease expires after LEASE_SECONDS. */
 const HOLDER = `${hostname()}:${process.pid}`;

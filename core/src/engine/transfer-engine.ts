@@ -33,7 +33,7 @@ import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { ParsedItem } from '../report/report-parser.js';
 import { ownedCopy } from '../report/values.js';
-import { itemKey, type SettingsDb } from '../settings-db/settings-db.js';
+import { itemKey, transferId, type SettingsDb } from '../settings-db/settings-db.js';
 import { downloadBackup, downloadRecording, type RecordingKind } from '../site/appliance-api.js';
 import { API } from '../site/api-names.js';
 import type { SiteClient } from '../site/site-client.js';
@@ -173,9 +173,6 @@ export const haltedWhy = (code: ErrorCode): string =>
 
 /** Whether a run consults and fills the delivered-items ledger and records failed items: not `ic test`'s. */
 const usesLedger = (options: EngineOptions): boolean => !options.query || options.ledger === true;
-
-/** The id of a transfer in cursors and logs. */
-export const transferId = (site: string, destination: string) => `${site}->${destination}`;
 
 /**
  * Sessions being delivered: a count and a wake-up, not a set of promises — what each session in flight keeps

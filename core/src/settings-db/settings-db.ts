@@ -75,6 +75,18 @@ export interface ItemKeyParts {
   readonly instance?: number;
 }
 
+/** The id of a transfer (a site → destination pair) in cursors and logs. */
+export const transferId = (site: string, destination: string) => `${site}->${destination}`;
+
+/** What removing a site or destination forgot with it (SettingsDb.removeSite / removeDestination). */
+export interface Forgotten {
+  readonly cursors: number;
+  /** Entries of the delivered-items ledger (a destination's). */
+  readonly delivered: number;
+  /** Rows of failed items (a destination's). */
+  readonly failedItems: number;
+}
+
 /** The key of an item in the delivered-items ledger and the failed items: `operation|host|lsid[#instance]`. */
 export const itemKey = (operation: Operation, host: string, lsid: string, instance?: number): string =>
   `${operation}|${host}|${lsid}${instance === undefined ? '' : `#${instance}`}`;
@@ -198,8 +210,19 @@ export class SettingsDb {
     );
   }
 
-  async removeSite(name: string): Promise<boolean> {
-    return (await this.sql.run(`DELETE FROM site WHERE name = ?`, [name])) > 0;
+  /**
+   * Removes a site and the cursors of its transfers: a site added again under this name — perhaps another
+   * appliance — starts from everything its appliance keeps instead of a position on the old one's clock. The
+   * ledger stays (its keys name the host, and the destinations still hold what was delivered). Undefined: no such
+   * site.
+   */
+  async removeSite(name: string): Promise<Forgotten | undefined> {
+    const destinations = (await this.destinations()).map((d) => d.name);
+    return this.#remove(
+      'site',
+      name,
+      destinations.map((d) => transferId(name, d)),
+    );
   }
 
   // ---- destinations ----
@@ -240,8 +263,40 @@ export class SettingsDb {
     });
   }
 
-  async removeDestination(name: string): Promise<boolean> {
-    return (await this.sql.run(`DELETE FROM destination WHERE name = ?`, [name])) > 0;
+  /**
+   * Removes a destination and what described deliveries into it — the cursors of its transfers, its
+   * delivered-items ledger and its failed items — so that a destination added again under this name, perhaps
+   * writing somewhere else, is given everything the appliances keep rather than only what came after. (What it
+   * already holds is not written twice: SQL replaces in place, files with the same bytes are skipped.) Undefined: no
+   * such destination.
+   */
+  async removeDestination(name: string): Promise<Forgotten | undefined> {
+    const sites = (await this.sites()).map((s) => s.name);
+    return this.#remove(
+      'destination',
+      name,
+      sites.map((s) => transferId(s, name)),
+      true,
+    );
+  }
+
+  async #remove(
+    table: 'site' | 'destination',
+    name: string,
+    transfers: readonly string[],
+    deliveries = false,
+  ): Promise<Forgotten | undefined> {
+    if (deliveries) await this.flushDelivered();
+    return this.sql.transaction(async (tx) => {
+      if (!(await tx.run(`DELETE FROM ${table} WHERE name = ?`, [name]))) return undefined;
+      let cursors = 0;
+      for (const t of transfers) cursors += await tx.run(`DELETE FROM "cursor" WHERE transfer = ?`, [t]);
+      return {
+        cursors,
+        delivered: deliveries ? await tx.run(`DELETE FROM delivered WHERE destination = ?`, [name]) : 0,
+        failedItems: deliveries ? await tx.run(`DELETE FROM failed_item WHERE destination = ?`, [name]) : 0,
+      };
+    });
   }
 
   // ---- schedules ----

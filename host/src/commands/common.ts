@@ -1,5 +1,6 @@
 import { access, constants, readFile } from 'node:fs/promises';
 import { ConfigError } from '@integration-client/plugin-sdk';
+import type { Forgotten } from '@integration-client/core';
 import { icHome, openApp, type App } from '../app.js';
 import { out } from '../output.js';
 
@@ -114,4 +115,16 @@ export function printSettings(shown: object, stored: object, given: readonly str
     const note = k in stored || given.includes(k) ? '' : '  (default)';
     out.line(`${k.padEnd(width)}  ${value}${note}`);
   }
+}
+
+/** `site "x" removed`, and what was forgotten with it. */
+export function removedLine(kind: 'site' | 'destination', name: string, f: Forgotten | undefined): void {
+  const what = [
+    f?.cursors && `${f.cursors} cursor(s)`,
+    f?.delivered && `${f.delivered} delivered-items ledger entries`,
+    f?.failedItems && `${f.failedItems} failed-item record(s)`,
+  ].filter(Boolean);
+  out.line(
+    `${kind} ${JSON.stringify(name)} removed${what.length ? `, with its ${what.join(', ')}: ${kind === 'site' ? 'a site added again under this name starts from everything its appliance keeps' : 'a destination added again under this name is given everything the appliances keep'}` : ''}`,
+  );
 }

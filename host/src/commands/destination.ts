@@ -4,7 +4,16 @@ import type { Command } from 'commander';
 import type { App } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
-import { collect, parseSets, readJsonArg, refuseIfScheduled, table, withApp, type HomeOptions } from './common.js';
+import {
+  collect,
+  parseSets,
+  readJsonArg,
+  refuseIfScheduled,
+  removedLine,
+  table,
+  withApp,
+  type HomeOptions,
+} from './common.js';
 import { promptConfig } from '../prompts.js';
 import { opts } from './site.js';
 
@@ -174,16 +183,18 @@ export function destinationCommands(ic: Command): void {
       });
     });
   d.command('remove <name>')
-    .description('remove a destination')
+    .description(
+      'remove a destination, with its cursors, delivered-items ledger and failed items (added again, it is given everything)',
+    )
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic destination remove old-archive')
     .action(async (name: string, o: HomeOptions, cmd: Command) => {
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
         await app.db.destination(name);
         await refuseIfScheduled(app, 'destination', name);
-        await app.db.removeDestination(name);
-        if (o.json) out.json({ removed: name });
-        else out.line(`destination ${JSON.stringify(name)} removed`);
+        const forgotten = await app.db.removeDestination(name);
+        if (o.json) out.json({ removed: name, forgotten });
+        else removedLine('destination', name, forgotten);
         return EXIT.ok;
       });
     });

@@ -6,7 +6,7 @@ import type { Command } from 'commander';
 import type { App } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
-import { readableFile, refuseIfScheduled, table, withApp, type HomeOptions } from './common.js';
+import { readableFile, refuseIfScheduled, removedLine, table, withApp, type HomeOptions } from './common.js';
 
 interface SiteOptions extends HomeOptions {
   host?: string;
@@ -166,16 +166,16 @@ export function siteCommands(ic: Command): void {
     });
   site
     .command('remove <name>')
-    .description('remove a site')
+    .description('remove a site, and the cursors of its transfers (added again, it starts from everything)')
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic site remove old-site')
     .action(async (name: string, o: HomeOptions, cmd: Command) => {
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
         await app.db.site(name);
         await refuseIfScheduled(app, 'site', name);
-        await app.db.removeSite(name);
-        if (o.json) out.json({ removed: name });
-        else out.line(`site ${JSON.stringify(name)} removed`);
+        const forgotten = await app.db.removeSite(name);
+        if (o.json) out.json({ removed: name, forgotten });
+        else removedLine('site', name, forgotten);
         return EXIT.ok;
       });
     });
