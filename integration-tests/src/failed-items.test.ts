@@ -142,6 +142,25 @@ describe('ic failed (built binary)', () => {
     expect(logs.stdout).toMatch(/failed items dismissed by the operator/);
   });
 
+  it('a presentation recording that failed is pulled by its presentation id on retry', async () => {
+    const files = join(home, 'files3');
+    expect((await addFilesDestination(home, files, 'files3')).code).toBe(0);
+    expect(
+      (await ic('schedule', 'add', 'pres', '--every', '1h', '--transfer', 'main:files3:presentation-recording')).code,
+    ).toBe(0);
+    sim.faults.inject('error-doc', 1, API.reports.presentationRecording);
+    expect((await ic('schedule', 'run', 'pres')).code).toBe(1);
+    const before = await recordings(files);
+    const [failed] = await listed('--destination', 'files3');
+    expect(failed).toMatchObject({ operation: 'presentation-recording', attempts: 1 });
+    const retry = await ic('failed', 'retry', String(failed!.id), '--json');
+    expect(retry.code, retry.stdout).toBe(0);
+    const after = await recordings(files);
+    expect(after.length).toBe(before.length + 1);
+    expect(after.filter((f) => f.includes(failed!.lsid))).toHaveLength(1);
+    expect(await listed('--destination', 'files3')).toEqual([]);
+  });
+
   it('a session entry the client could not read fails each data type into SQL; once readable, retry lands it once', async () => {
     const sqlFile = join(home, 'archive.db');
     expect((await addSqlDestination(home, 'archive', `sqlite:${sqlFile}`)).code).toBe(0);
