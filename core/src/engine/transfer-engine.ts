@@ -353,7 +353,7 @@ export class TransferEngine {
               );
           log.error(
             { err: parsed.error, lsid: parsed.lsid },
-            'a session in the report is invalid; recorded, the others go on',
+            `a session in the report is invalid; ${usesLedger(options) ? 'recorded as a failed item, ' : ''}the others go on`,
           );
           continue;
         }
@@ -405,11 +405,11 @@ export class TransferEngine {
     const site = { host, name: spec.siteName };
     const { lsid } = parcel.model!;
     const ledger = usesLedger(options);
-    // The data types not (yet) delivered, for onSettled only.
-    const undone = options.onSettled && new Set<Operation>();
     try {
       const meta = recordingFacts(parcel.model!);
       const plan = types.map((op) => [op, units(op, kind, parcel.model!)] as const);
+      // Per data type, its items delivered now or before (for onSettled only).
+      const settled = options.onSettled && plan.map(() => 0);
       const lastData = types.findLastIndex((op) => DATA_TYPES.has(op));
       // Index loops, not iterators: this frame (and whatever it holds) lives until the destination answers.
       for (let i = 0; i < plan.length; i++) {
@@ -421,7 +421,6 @@ export class TransferEngine {
           // run, whose cursor has not passed it.
           if (options.signal?.aborted || tally.halted) {
             tally.blocked.add(op);
-            undone?.add(op);
             continue;
           }
           const key = itemKey(op, host, lsid, unit.instance);
@@ -434,7 +433,6 @@ export class TransferEngine {
             const e = toIcError(err, 'IC_ERR_SETTINGS_DB_UNAVAILABLE');
             tally.retryable++;
             tally.blocked.add(op);
-            undone?.add(op);
             if (tally.halted) continue;
             tally.halted = e;
             tally.errors.push(`${e.code}: ${e.message}`);
@@ -446,6 +444,7 @@ export class TransferEngine {
           }
           if (delivered) {
             tally.skipped++;
+            if (settled) settled[i]!++;
             continue;
           }
           try {
@@ -460,7 +459,6 @@ export class TransferEngine {
               : await this.#call(spec.destination, parcel.item(op, site, i === lastData), options);
             if (!ack) {
               tally.blocked.add(op);
-              undone?.add(op);
               continue;
             }
             if (ledger) this.db.markDelivered(spec.destination.name, key, ack.location);
@@ -468,10 +466,10 @@ export class TransferEngine {
             tally.delivered++;
             tally.bytes += ack.bytes ?? 0;
             tally.byType[op] = (tally.byType[op] ?? 0) + 1;
+            if (settled) settled[i]!++;
           } catch (err) {
             const e = toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
             const wide = haltsTransfer(e.code);
-            undone?.add(op);
             if (e.retryable || wide) {
               tally.retryable++;
               tally.blocked.add(op);
@@ -491,15 +489,19 @@ export class TransferEngine {
             else {
               tally.failed++;
               if (ledger) await this.db.recordFailure(options.runId, spec.destination.name, key, e.code, e.message);
-              log.error({ err: e, item: key }, 'delivery failed for good; recorded as a failed item, the others go on');
+              log.error(
+                { err: e, item: key },
+                `delivery failed for good; ${ledger ? 'recorded as a failed item, ' : ''}the others go on`,
+              );
             }
           }
         }
       }
-      options.onSettled?.(
-        lsid,
-        types.filter((t) => !undone!.has(t)),
-      );
+      if (settled)
+        options.onSettled!(
+          lsid,
+          plan.filter(([, u], i) => settled[i] === u.length).map(([op]) => op),
+        );
     } catch (err) {
       // Not expected (every call's failure is recorded above), but a rejection here must neither go unhandled (it
       // would end the host) nor let the cursor pass this session.
