@@ -498,7 +498,7 @@ export class TransferEngine {
         }
       }
       if (settled)
-        options.onSettled!(
+        options.onSettled(
           lsid,
           plan.filter(([, u], i) => settled[i] === u.length).map(([op]) => op),
         );

@@ -77,7 +77,7 @@ export function failedCommands(ic: Command): void {
               ['ID', 'LAST FAILED', 'DESTINATION', 'DATA TYPE', 'SITE HOST', 'SESSION', 'ATTEMPTS', 'ERROR'],
               ...items.map((i) => [
                 String(i.id),
-                i.at.slice(0, 19).replace('T', ' '),
+                i.at.replace(/\.\d+Z$/, 'Z'),
                 i.destination,
                 i.operation,
                 i.host,
