@@ -53,6 +53,18 @@ describe('SettingsValidator', () => {
     );
   });
 
+  it('refuses site and destination names that would be read as two (a colon, an arrow, control characters)', () => {
+    for (const name of ['a:b', 'a->b', 'tab\there', ' main', 'main '])
+      for (const check of [() => v.site({ ...site, name }), () => v.destination({ name, plugin: 'sql', config: {} })])
+        expect(check, JSON.stringify(name)).toThrow(
+          expect.objectContaining({
+            code: 'IC_ERR_CONFIG_INVALID',
+            message: expect.stringContaining(`${JSON.stringify(name)} is invalid: /name: must not contain ':'`),
+          }),
+        );
+    expect(v.site({ ...site, name: 'Main site-2 (EU)' }).name).toBe('Main site-2 (EU)');
+  });
+
   it('converts periods to minutes', () => {
     expect([periodMinutes('1m'), periodMinutes('2h'), periodMinutes('7d')]).toEqual([1, 120, 10080]);
   });

@@ -51,11 +51,14 @@ export class SettingsValidator {
   }
 
   site(input: unknown): SiteSettings {
-    return checkValid<SiteSettings>(this.#site, structuredClone(input), `site ${label(input)}`);
+    return named(checkValid<SiteSettings>(this.#site, structuredClone(input), `site ${label(input)}`), 'site');
   }
 
   destination(input: unknown): DestinationSettings {
-    return checkValid<DestinationSettings>(this.#destination, structuredClone(input), `destination ${label(input)}`);
+    return named(
+      checkValid<DestinationSettings>(this.#destination, structuredClone(input), `destination ${label(input)}`),
+      'destination',
+    );
   }
 
   schedule(input: unknown): ScheduleSettings {
@@ -82,6 +85,27 @@ export class SettingsValidator {
     this.application(input);
     return input ?? {};
   }
+}
+
+/**
+ * Refuses a site or destination name that would be read as two: `:` separates `--transfer site:destination:types`,
+ * `->` joins a transfer's id (site `a->b` with destination `c` and site `a` with destination `b->c` would share a
+ * cursor), and control characters or spaces at either end cannot be told apart when shown.
+ */
+function named<T extends { name: string }>(settings: T, kind: 'site' | 'destination'): T {
+  const n = settings.name;
+  if (/[:\u0000-\u001f\u007f]|->/.test(n) || n !== n.trim())
+    checkValid(
+      rejectWith([
+        {
+          path: '/name',
+          message: `must not contain ':' (it separates --transfer site:destination:types), '->' (it joins a transfer's id), control characters, or spaces at either end`,
+        },
+      ]),
+      settings,
+      `${kind} ${label(settings)}`,
+    );
+  return settings;
 }
 
 function label(input: unknown): string {
