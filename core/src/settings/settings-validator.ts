@@ -94,6 +94,7 @@ export class SettingsValidator {
  */
 function named<T extends { name: string }>(settings: T, kind: 'site' | 'destination'): T {
   const n = settings.name;
+  // eslint-disable-next-line no-control-regex -- control characters are what is refused
   if (/[:\u0000-\u001f\u007f]|->/.test(n) || n !== n.trim())
     checkValid(
       rejectWith([
