@@ -321,6 +321,15 @@ describe('ic settings commands (built binary, real settings database, simulator)
       sim.closedSessions().length,
     );
     anew.close();
+    // Edited after it was given something, it says it goes on from its cursors (an edit with no change says nothing).
+    const edited = await ic(['destination', 'edit', 'db', '--set', 'batchSize=100']);
+    expect(edited.stdout).toMatch(
+      new RegExp(
+        `^note: it goes on from its cursors — the ${sim.closedSessions().length} items it was given before are not given again; if it now writes somewhere new`,
+        'm',
+      ),
+    );
+    expect((await ic(['destination', 'edit', 'db', '--set', 'batchSize=100'])).stdout).not.toMatch(/note:/);
     expect((await ic(['schedule', 'remove', 'anew'])).code).toBe(0);
     expect((await ic(['destination', 'remove', 'db'])).stdout).toMatch(
       /^destination "db" removed, with its 1 cursor\(s\), \d+ delivered-items ledger entries: a destination added again under this name is given everything the appliances keep$/m,

@@ -33,6 +33,10 @@ const shown = (d: { name: string; plugin: string; config: Record<string, unknown
   config: d.config,
 });
 
+/** A config as text with its top-level keys in order, to tell whether an edit changed it. */
+const canonical = (config: Record<string, unknown>) =>
+  JSON.stringify(Object.fromEntries(Object.entries(config).sort(([a], [b]) => (a < b ? -1 : 1))));
+
 async function check(app: App, name: string): Promise<CheckResult> {
   const d = await app.destinations.open(name);
   try {
@@ -99,12 +103,20 @@ async function save(
     }
     if (!o.json) printCheck(name, r);
   }
-  if (o.json) out.json({ saved: name, plugin: pluginId });
+  // An edited destination goes on from its cursors: said when it has been given something, in case it now writes
+  // somewhere new (remove and add again gives it everything; ic test a past window).
+  const delivered =
+    previous && canonical(previous.config) !== canonical(config) ? await app.db.deliveredCount(name) : 0;
+  if (o.json) out.json({ saved: name, plugin: pluginId, ...(delivered && { goesOnFromDelivered: delivered }) });
   else {
     const secrets = pkg.configSchema.secretFields.filter((f) => config[f] !== undefined);
     out.line(
       `destination ${JSON.stringify(name)} (${pluginId}) saved${secrets.length ? ` (${secrets.join(', ')} stored encrypted)` : ''}`,
     );
+    if (delivered)
+      out.line(
+        `note: it goes on from its cursors — the ${delivered} items it was given before are not given again; if it now writes somewhere new and should get everything, remove it and add it again (ic destination remove ${name}), or pull a past window into it with ic test`,
+      );
   }
   return EXIT.ok;
 }
