@@ -19,3 +19,9 @@ export const out = {
     else process.stderr.write(`error: ${message}\n`);
   },
 };
+
+/** An error as one line of text: `CODE: message` for a coded error, else its message. */
+export function errorText(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return isIcError(err) ? `${err.code}: ${message}` : message;
+}

@@ -3,7 +3,7 @@ import { ConfigError, isIcError, type CheckResult } from '@integration-client/pl
 import type { Command } from 'commander';
 import type { App } from '../app.js';
 import { EXIT } from '../exit-codes.js';
-import { out } from '../output.js';
+import { errorText, out } from '../output.js';
 import {
   collect,
   parseSets,
@@ -90,7 +90,7 @@ async function save(
         {
           name: 'create',
           ok: false,
-          message: isIcError(err) ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err),
+          message: errorText(err),
         },
       ],
     }));

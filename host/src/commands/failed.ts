@@ -13,11 +13,11 @@ import {
   type OpenDestination,
   type TransferOutcome,
 } from '@integration-client/core';
-import { ConfigError, isIcError, type Operation } from '@integration-client/plugin-sdk';
+import { ConfigError, type Operation } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
 import type { App } from '../app.js';
 import { EXIT } from '../exit-codes.js';
-import { out } from '../output.js';
+import { errorText, out } from '../output.js';
 import { table, withApp, type HomeOptions } from './common.js';
 import { opts } from './site.js';
 
@@ -206,7 +206,7 @@ async function retry(app: App, items: readonly FailedItem[]): Promise<RetryResul
     try {
       destination = await app.destinations.open(destinationName);
     } catch (err) {
-      for (const i of ofDestination) say(i, 'not delivered', `the destination cannot be opened: ${errText(err)}`);
+      for (const i of ofDestination) say(i, 'not delivered', `the destination cannot be opened: ${errorText(err)}`);
       continue;
     }
     try {
@@ -252,7 +252,7 @@ async function retryFromSite(
   try {
     client = await SiteClient.create({ site: await app.db.site(siteName), logger: app.log });
   } catch (err) {
-    for (const i of items) say(i, 'not delivered', `site ${siteName}: ${errText(err)}`);
+    for (const i of items) say(i, 'not delivered', `site ${siteName}: ${errorText(err)}`);
     return;
   }
   try {
@@ -290,7 +290,7 @@ async function retryFromSite(
         const now = open.get(i.item);
         if (!now) say(i, 'delivered');
         else if (now.id > i.id) say(i, 'failed again', `${now.code}: ${now.message}`);
-        else if (thrown) say(i, 'not delivered', errText(thrown));
+        else if (thrown) say(i, 'not delivered', errorText(thrown));
         else if (outcome?.haltedBy) say(i, 'not delivered', `${haltedWhy(outcome.haltedBy)} (${outcome.haltedBy})`);
         else if (!settled.has(i.lsid))
           say(
@@ -310,9 +310,6 @@ async function retryFromSite(
     await client.close();
   }
 }
-
-const errText = (err: unknown) =>
-  isIcError(err) ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : String(err);
 
 function groupBy<T>(list: readonly T[], key: (t: T) => string): Map<string, T[]> {
   const m = new Map<string, T[]>();
