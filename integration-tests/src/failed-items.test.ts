@@ -61,6 +61,9 @@ describe('ic failed (built binary)', () => {
     expect(run.stdout).toMatch(/1 item\(s\) failed for good, the cursor moved on without them: ic failed list/);
     const status = () => ic('service', 'status', '--unit-dir', home);
     expect((await status()).stdout).toMatch(/^failed items: 1 open \(ic failed list\)$/m);
+    expect((await ic('schedule', 'show', 'rec')).stdout).toMatch(
+      /^failed items of files: 1 open \(ic failed list --destination files\)$/m,
+    );
     const withRecording = sim.closedSessions().filter((s) => s.hasRecording);
     expect((await recordings(files)).length).toBe(withRecording.length - 1);
 
@@ -93,6 +96,7 @@ describe('ic failed (built binary)', () => {
     expect((await readFile(join(files, mine[0]!))).length).toBe(3000);
     expect(await listed()).toEqual([]);
     expect((await status()).stdout).not.toMatch(/failed items/);
+    expect(JSON.parse((await ic('schedule', 'show', 'rec', '--json')).stdout)).toMatchObject({ failedItems: {} });
 
     // The ledger has it: a later run whose overlap brings the session again skips it.
     const settings = new Database(join(home, 'settings.db'), { readonly: true });

@@ -173,7 +173,12 @@ export function scheduleCommands(ic: Command): void {
         const x = await app.db.schedule(name);
         const runs = await app.db.runs(name, 5);
         const cursors = await cursorsOf(app, x);
-        if (o.json) out.json({ ...x, periodMinutes: periodMinutes(x.period), cursors, runs });
+        // Open failed items of its destinations (they are kept per destination and item, not per schedule).
+        const counts = await app.db.failedItemCounts();
+        const failedItems = Object.fromEntries(
+          [...new Set(x.transfers.map((t) => t.destination))].filter((d) => counts[d]).map((d) => [d, counts[d]!]),
+        );
+        if (o.json) out.json({ ...x, periodMinutes: periodMinutes(x.period), cursors, runs, failedItems });
         else {
           out.line(
             `${x.name}: every ${x.period}${x.timeOfDay ? ` at ${x.timeOfDay}` : ''}${x.enabled === false ? ' (disabled)' : ''}`,
@@ -207,6 +212,8 @@ export function scheduleCommands(ic: Command): void {
               `  run ${r.id}  ${r.startedAt}  ${r.outcome ?? 'running'}${counts.length ? `  ${counts.join(', ')}` : ''}${r.error ? `\n    ${r.error}` : ''}`,
             );
           }
+          for (const [d, n] of Object.entries(failedItems))
+            out.line(`\nfailed items of ${d}: ${n} open (ic failed list --destination ${d})`);
         }
         return EXIT.ok;
       });
