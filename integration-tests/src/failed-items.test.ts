@@ -59,6 +59,10 @@ describe('ic failed (built binary)', () => {
     const run = await ic('schedule', 'run', 'rec');
     expect(run.code).toBe(1); // partly failed
     expect(run.stdout).toMatch(/1 item\(s\) failed for good, the cursor moved on without them: ic failed list/);
+    // Logged as an error (so mailed when notifications are set up), saying where to look.
+    expect((await ic('logs', '-n', '200')).stdout).toMatch(
+      /delivery failed for good; recorded as a failed item \(ic failed list\), the others go on/,
+    );
     const status = () => ic('service', 'status', '--unit-dir', home);
     expect((await status()).stdout).toMatch(/^failed items: 1 open \(ic failed list\)$/m);
     expect((await ic('schedule', 'show', 'rec')).stdout).toMatch(

@@ -353,7 +353,7 @@ export class TransferEngine {
               );
           log.error(
             { err: parsed.error, lsid: parsed.lsid },
-            `a session in the report is invalid; ${usesLedger(options) ? 'recorded as a failed item, ' : ''}the others go on`,
+            `a session in the report is invalid; ${usesLedger(options) ? 'recorded as a failed item (ic failed list), ' : ''}the others go on`,
           );
           continue;
         }
@@ -491,7 +491,7 @@ export class TransferEngine {
               if (ledger) await this.db.recordFailure(options.runId, spec.destination.name, key, e.code, e.message);
               log.error(
                 { err: e, item: key },
-                `delivery failed for good; ${ledger ? 'recorded as a failed item, ' : ''}the others go on`,
+                `delivery failed for good; ${ledger ? 'recorded as a failed item (ic failed list), ' : ''}the others go on`,
               );
             }
           }
