@@ -232,4 +232,61 @@ describe('ic failed (built binary)', () => {
     expect((await ic('failed', 'dismiss', '--all')).code).toBe(0);
     expect(await listed()).toEqual([]);
   });
+
+  it('a scheduled run whose overlap delivers failed items takes them off the list, recordings of an unreadable entry too', async () => {
+    const files = join(home, 'files5');
+    expect((await addFilesDestination(home, files, 'files5')).code).toBe(0);
+    expect(
+      (
+        await ic(
+          'schedule',
+          'add',
+          'ovl',
+          '--every',
+          '1h',
+          '--transfer',
+          'main:files5:session-data,command-shell-recording,show-my-screen-recording',
+        )
+      ).code,
+    ).toBe(0);
+    expect((await ic('settings', 'set', '--overlap-seconds', String(30 * 86400))).code).toBe(0); // every run re-reads it all
+    try {
+      const closed = sim.closedSessions();
+      const shells = closed.find((s) => s.shellInstances > 0 && s.smsInstances === 0)!;
+      sim.invalidSessions.add(shells.index);
+      sim.faults.inject('error-doc', 1, API.reports.showMyScreenRecording);
+      expect((await ic('schedule', 'run', 'ovl')).code).toBe(1);
+      const failed = await listed('--destination', 'files5');
+      expect(
+        failed
+          .filter((i) => i.lsid === shells.lsid)
+          .map((i) => i.operation)
+          .sort(),
+      ).toEqual([
+        'command-shell-recording', // no instance: every one of that session, whose recordings were not known
+        'session-data',
+        'show-my-screen-recording',
+      ]);
+      expect(failed.filter((i) => i.lsid !== shells.lsid).map((i) => i.operation)).toEqual([
+        'show-my-screen-recording',
+      ]);
+
+      sim.invalidSessions.delete(shells.index);
+      const next = await ic('schedule', 'run', 'ovl');
+      expect(next.code, next.stdout).toBe(0);
+      expect(await listed('--destination', 'files5')).toEqual([]);
+      const raw = new Database(join(home, 'settings.db'), { readonly: true });
+      try {
+        expect(raw.prepare(`SELECT COUNT(*) AS n FROM failed_item WHERE destination = 'files5'`).get()).toEqual({
+          n: 0,
+        });
+      } finally {
+        raw.close();
+      }
+      const shellFiles = (await recordings(files)).filter((f) => f.includes(shells.lsid));
+      expect(shellFiles).toHaveLength(shells.shellInstances);
+    } finally {
+      await ic('settings', 'set', '--overlap-seconds', '3600');
+    }
+  });
 });

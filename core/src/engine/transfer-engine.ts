@@ -33,7 +33,7 @@ import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import type { ParsedItem } from '../report/report-parser.js';
 import { ownedCopy } from '../report/values.js';
-import { itemKey, transferId, type SettingsDb } from '../settings-db/settings-db.js';
+import { itemKey, transferId, type FailedItem, type SettingsDb } from '../settings-db/settings-db.js';
 import { downloadBackup, downloadRecording, type RecordingKind } from '../site/appliance-api.js';
 import { API } from '../site/api-names.js';
 import type { SiteClient } from '../site/site-client.js';
@@ -221,6 +221,11 @@ class Tally {
    * once, and keeps its cursors; the next run tries again.
    */
   halted: (IcErrorLike & Error) | undefined;
+  /**
+   * The destination's open failed items from this site, by lsid (loaded once per run): a session of the pull that
+   * has them gets them taken off the list for each data type delivered now (or before).
+   */
+  openFailures: Map<string, FailedItem[]> | undefined;
   readonly blocked = new Set<Operation>();
   readonly errors: string[] = [];
   readonly byType: Partial<Record<Operation, number>> = {};
@@ -313,6 +318,7 @@ export class TransferEngine {
     const settle = options.settleSeconds ?? DEFAULT_SETTLE_SECONDS;
     const nowS = () => Math.floor(spec.site.applianceNow() / 1000);
     const cursors = await Promise.all(types.map((t) => this.db.cursor(id, t)));
+    if (usesLedger(options)) tally.openFailures ??= await this.#openFailures(spec);
     const from = cursors.some((c) => c === undefined)
       ? options.initialLookbackSeconds === undefined
         ? 0
@@ -408,8 +414,9 @@ export class TransferEngine {
     try {
       const meta = recordingFacts(parcel.model!);
       const plan = types.map((op) => [op, units(op, kind, parcel.model!)] as const);
-      // Per data type, its items delivered now or before (for onSettled only).
-      const settled = options.onSettled && plan.map(() => 0);
+      // Per data type, its items delivered now or before (for onSettled and failed items of this session only).
+      const failedHere = tally.openFailures?.get(lsid);
+      const settled = (options.onSettled || failedHere) && plan.map(() => 0);
       const lastData = types.findLastIndex((op) => DATA_TYPES.has(op));
       // Index loops, not iterators: this frame (and whatever it holds) lives until the destination answers.
       for (let i = 0; i < plan.length; i++) {
@@ -497,11 +504,11 @@ export class TransferEngine {
           }
         }
       }
-      if (settled)
-        options.onSettled(
-          lsid,
-          plan.filter(([, u], i) => settled[i] === u.length).map(([op]) => op),
-        );
+      if (settled) {
+        const done = plan.filter(([, u], i) => settled[i] === u.length).map(([op]) => op);
+        options.onSettled?.(lsid, done);
+        if (failedHere) await this.#resolved(failedHere, done, log);
+      }
     } catch (err) {
       // Not expected (every call's failure is recorded above), but a rejection here must neither go unhandled (it
       // would end the host) nor let the cursor pass this session.
@@ -510,6 +517,26 @@ export class TransferEngine {
       for (const t of types) tally.blocked.add(t);
       tally.errors.push(`${e.code}: ${e.message}`);
       log.error({ err: e, lsid }, 'a delivery failed unexpectedly; the cursor stays');
+    }
+  }
+
+  /** The destination's open failed items from this site, by lsid. */
+  async #openFailures(spec: TransferSpec): Promise<Map<string, FailedItem[]>> {
+    const byLsid = new Map<string, FailedItem[]>();
+    for (const f of await this.db.failedItems({ destination: spec.destination.name, limit: 1_000_000 }))
+      if (f.host === spec.site.host) byLsid.set(f.lsid, [...(byLsid.get(f.lsid) ?? []), f]);
+    return byLsid;
+  }
+
+  /** Takes a session's failed items off the list for the data types now delivered (a failure here only warns). */
+  async #resolved(failed: readonly FailedItem[], done: readonly Operation[], log: Logger): Promise<void> {
+    const items = failed.filter((f) => done.includes(f.operation));
+    if (!items.length) return;
+    try {
+      await this.db.dropFailedItems(items);
+      log.info({ items: items.map((f) => f.item) }, 'failed items delivered now: taken off the failed list');
+    } catch (err) {
+      log.warn({ err, items: items.map((f) => f.item) }, 'failed items delivered now could not be taken off the list');
     }
   }
 

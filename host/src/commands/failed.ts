@@ -260,7 +260,7 @@ async function retryFromSite(
     for (let at = 0; at < lsids.length; at += LSIDS_PER_REQUEST) {
       const chunk = new Set(lsids.slice(at, at + LSIDS_PER_REQUEST));
       const these = items.filter((i) => chunk.has(i.lsid));
-      const settled = new Map<string, ReadonlySet<Operation>>();
+      const seen = new Set<string>(); // sessions the appliance returned
       let outcome: TransferOutcome | undefined;
       let thrown: unknown;
       try {
@@ -274,15 +274,14 @@ async function retryFromSite(
           {
             query: { [API.params.lsids]: [...chunk].join(',') },
             ledger: true,
-            onSettled: (lsid, done) => settled.set(lsid, new Set(done)),
+            onSettled: (lsid) => seen.add(lsid),
           },
         );
       } catch (err) {
         thrown = err;
       }
-      const delivered = these.filter((i) => settled.get(i.lsid)?.has(i.operation));
-      await app.db.dropFailedItems(delivered);
-      // What is still open now: an item that failed again has a newer attempt than the one retried.
+      // What is still open now (the engine took what it delivered off the list): an item that failed again has a
+      // newer attempt than the one retried.
       const open = new Map(
         (await app.db.failedItems({ destination: destination.name, limit: 1_000_000 })).map((i) => [i.item, i]),
       );
@@ -292,7 +291,7 @@ async function retryFromSite(
         else if (now.id > i.id) say(i, 'failed again', `${now.code}: ${now.message}`);
         else if (thrown) say(i, 'not delivered', errorText(thrown));
         else if (outcome?.haltedBy) say(i, 'not delivered', `${haltedWhy(outcome.haltedBy)} (${outcome.haltedBy})`);
-        else if (!settled.has(i.lsid))
+        else if (!seen.has(i.lsid))
           say(
             i,
             'not delivered',
@@ -300,11 +299,6 @@ async function retryFromSite(
           );
         else say(i, 'not delivered', outcome?.errors[0] ?? 'retryable: try again later');
       }
-      if (delivered.length)
-        app.log.info(
-          { destination: destination.name, items: delivered.map((i) => i.item) },
-          'failed items delivered on retry',
-        );
     }
   } finally {
     await client.close();
