@@ -222,13 +222,18 @@ describe('ic failed (built binary)', () => {
     const gone = 'f'.repeat(32);
     try {
       await db.recordFailure(undefined, 'files', `session-recording|${sim.address.host}|${gone}`, 'IC_ERR_X', 'old');
+      // And one from a site since removed.
+      await db.recordFailure(undefined, 'files', `session-data|gone.example.com|${gone}`, 'IC_ERR_X', 'old');
     } finally {
       await db.close();
     }
     const retry = await ic('failed', 'retry', '--all');
     expect(retry.code).toBe(1);
     expect(retry.stdout).toMatch(new RegExp(`the appliance did not return session ${gone}`));
-    expect((await listed()).map((i) => i.lsid)).toEqual([gone]);
+    expect(retry.stdout).toMatch(
+      /not delivered: no site has host gone\.example\.com now: add it again \(ic site add\) or dismiss the item/,
+    );
+    expect((await listed()).map((i) => i.lsid)).toEqual([gone, gone]);
     expect((await ic('failed', 'dismiss', '--all')).code).toBe(0);
     expect(await listed()).toEqual([]);
   });
