@@ -239,9 +239,25 @@ describe('ic settings commands (built binary, real settings database, simulator)
     rows.close();
     const files = await readdir(join(out, 'files'));
     expect(files.filter((f) => f.endsWith('.nsb'))).toHaveLength(1);
+    // Housekeeping after a run, once a day: ledger entries older than ledgerDays (here, one of an appliance retired
+    // long ago) go; what was delivered now stays, so the second run delivers nothing again.
+    const settings = new Database(join(home, 'settings.db'));
+    const longAgo = new Date(Date.now() - 200 * 86_400_000).toISOString();
+    settings
+      .prepare('INSERT INTO delivered (destination, item, delivered_at) VALUES (?, ?, ?)')
+      .run('files', 'session-data|retired.example.com|0f0f', longAgo);
+    const ledger = () => (settings.prepare('SELECT COUNT(*) AS n FROM delivered').get() as { n: number }).n;
+    const before = ledger();
+    settings.prepare(`UPDATE ic_settings_meta SET value = ? WHERE key = 'pruned_at'`).run(longAgo); // due again
     const text = await ic(['schedule', 'run', 'nightly']);
     expect(text.stdout).toMatch(/main->db\s+0\s+/);
     expect(text.stdout).toMatch(/run 2 succeeded/);
+    expect(ledger()).toBe(before - 1);
+    expect(settings.prepare('SELECT item FROM delivered WHERE item LIKE ?').all('%retired%')).toEqual([]);
+    settings.close();
+    expect((await ic(['logs', '-n', '20'])).stdout).toMatch(
+      /settings database pruned \(once a day\): 1 ledger entries older than 120 days, 0 runs older than 365 days/,
+    );
     const list = json<{ name: string; lastRun: { outcome: string } }[]>(await ic(['schedule', 'list', '--json']));
     expect(list[0]).toMatchObject({ name: 'nightly', lastRun: { outcome: 'succeeded' } });
     const detail = (await ic(['schedule', 'show', 'nightly'])).stdout;

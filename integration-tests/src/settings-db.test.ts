@@ -186,6 +186,71 @@ describe.each(['sqlite', 'postgres'] as const)('settings database on %s', (engin
     expect(await db.cursor('main→archive', 'session-data')).toBe(1_800_000_000);
   });
 
+  it('prunes once a day: ledger entries past ledgerDays with the failures they closed, runs past runHistoryDays but the latest', async () => {
+    const db = await open(await fresh(engine));
+    const day = 86_400_000;
+    const now = Date.parse('2026-12-01T00:00:00Z');
+    const ago = (days: number) => new Date(now - days * day).toISOString();
+    for (const [item, days] of [
+      ['session-data|h|old', 130],
+      ['session-data|h|closed-old', 121],
+      ['session-data|h|closed-new', 119],
+      ['session-data|h|new', 1],
+    ] as const) {
+      db.markDelivered('d', item);
+      await db.flushDelivered();
+      await db.sql.run(`UPDATE delivered SET delivered_at = ? WHERE item = ?`, [ago(days), item]);
+      if (item.startsWith('session-data|h|closed'))
+        await db.recordFailure(undefined, 'd', item, 'IC_ERR_X', 'failed before it was delivered');
+    }
+    await db.recordFailure(undefined, 'd', 'session-data|h|open', 'IC_ERR_X', 'still failing');
+    const runs: Record<string, number[]> = { a: [], b: [] };
+    for (const [schedule, days] of [
+      ['a', 400],
+      ['a', 370],
+      ['a', 10],
+      ['b', 500],
+      ['b', 380], // b's latest: kept however old
+    ] as const) {
+      const id = await db.startRun(schedule);
+      await db.finishRun(id, 'succeeded', {});
+      await db.sql.run(`UPDATE run SET ended_at = ? WHERE id = ?`, [ago(days), id]);
+      runs[schedule]!.push(id);
+    }
+    const unfinished = await db.startRun('a'); // under way (no end): never pruned
+
+    expect(await db.prune({ ledgerDays: 120, runHistoryDays: 365 }, now)).toEqual({
+      delivered: 2,
+      failedItems: 1,
+      runs: 3,
+    });
+    expect(await db.wasDelivered('d', 'session-data|h|old')).toBe(false);
+    expect(await db.wasDelivered('d', 'session-data|h|closed-new')).toBe(true);
+    expect(await db.deliveredCount('d')).toBe(2);
+    // The failure an old entry had closed went with it (else it would be listed as open again); the open one stays.
+    expect((await db.failedItems()).map((f) => f.item)).toEqual(['session-data|h|open']);
+    expect((await db.failures()).map((f) => f.item).sort()).toEqual([
+      'session-data|h|closed-new',
+      'session-data|h|open',
+    ]);
+    expect((await db.runs(undefined, 10)).map((r) => r.id).sort((x, y) => x - y)).toEqual([
+      runs.a![2],
+      runs.b![1],
+      unfinished,
+    ]);
+    // Not again within a day, whichever process asks; then again.
+    db.markDelivered('d', 'session-data|h|later');
+    await db.flushDelivered();
+    await db.sql.run(`UPDATE delivered SET delivered_at = ? WHERE item = ?`, [ago(200), 'session-data|h|later']);
+    expect(await db.prune({ ledgerDays: 120, runHistoryDays: 365 }, now + day - 1)).toBeUndefined();
+    expect(await db.wasDelivered('d', 'session-data|h|later')).toBe(true);
+    expect(await db.prune({ ledgerDays: 120, runHistoryDays: 365 }, now + day)).toEqual({
+      delivered: 1,
+      failedItems: 0,
+      runs: 0,
+    });
+  });
+
   it('leases: one holder at a time across connections; a gone holder is taken over; renewals are compare-and-set', async () => {
     const connection = await fresh(engine);
     const [a, b] = [await open(connection), await open(connection)];

@@ -117,6 +117,16 @@ interface Lookup {
 /** Most items in one ledger lookup (SQL Server takes at most 2,100 parameters per statement). */
 const LOOKUP_BATCH = 500;
 
+/** How often prune() runs (at most). */
+const PRUNE_EVERY_MS = 86_400_000;
+
+/** Rows prune() removed. */
+export interface Pruned {
+  readonly delivered: number;
+  readonly failedItems: number;
+  readonly runs: number;
+}
+
 export class SettingsDb {
   private constructor(
     /** The connection; `ic settings migrate` copies through it. */
@@ -642,6 +652,40 @@ export class SettingsDb {
         n += await tx.run(`DELETE FROM failed_item WHERE destination = ? AND item = ?`, [i.destination, i.item]);
     });
     return n;
+  }
+
+  // ---- housekeeping ----
+
+  /**
+   * Removes what need not be kept any more, at most once per `everyMs` across every process on this database
+   * (the time is kept in the marker table; two processes due at once both prune, which is harmless): ledger
+   * entries of items delivered more than `ledgerDays` ago — with the failed-item attempts those entries had closed,
+   * which would otherwise be listed as open again — and runs that ended more than `runHistoryDays` ago, except each
+   * schedule's latest (what the scheduler's catch-up reads). Returns the rows removed, or undefined when not due.
+   * An appliance keeps sessions at most 90 days, so no run can bring an item again once `ledgerDays` (at least
+   * 91) have passed since its delivery (ADR 008).
+   */
+  async prune(
+    o: { ledgerDays: number; runHistoryDays: number; everyMs?: number },
+    now = Date.now(),
+  ): Promise<Pruned | undefined> {
+    const last = await this.#one<{ value: string }>(`SELECT "value" FROM ${META} WHERE "key" = 'pruned_at'`, []);
+    if (last && now - Date.parse(last.value) < (o.everyMs ?? PRUNE_EVERY_MS)) return undefined;
+    await this.#upsert(META, ['key'], { key: 'pruned_at', value: new Date(now).toISOString() });
+    await this.flushDelivered();
+    const before = (days: number) => new Date(now - days * 86_400_000).toISOString();
+    const ledgerBefore = before(o.ledgerDays);
+    return this.sql.transaction(async (tx) => ({
+      failedItems: await tx.run(
+        `DELETE FROM failed_item WHERE EXISTS (SELECT 1 FROM delivered d WHERE d.destination = failed_item.destination AND d.item = failed_item.item AND d.delivered_at < ?)`,
+        [ledgerBefore],
+      ),
+      delivered: await tx.run(`DELETE FROM delivered WHERE delivered_at < ?`, [ledgerBefore]),
+      runs: await tx.run(
+        `DELETE FROM run WHERE ended_at < ? AND id NOT IN (SELECT MAX(id) FROM run GROUP BY schedule)`,
+        [before(o.runHistoryDays)],
+      ),
+    }));
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,7 @@ import type { ScheduleSettings } from '@integration-client/schemas';
 import type { Command } from 'commander';
 import { scheduleRunner, type App } from '../app.js';
 import { EXIT } from '../exit-codes.js';
+import { keepHouse } from '../housekeeping.js';
 import { out } from '../output.js';
 import { DeliveryProgress } from '../progress.js';
 import { collect, fmtBytes, table, withApp, type HomeOptions } from './common.js';
@@ -247,6 +248,7 @@ export function scheduleCommands(ic: Command): void {
         } finally {
           progress?.end();
         }
+        await keepHouse(app);
         if (o.json) out.json(run);
         else {
           // A run that failed before any transfer started (a site's CA file, a destination that cannot open) has no rows.

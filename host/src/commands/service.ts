@@ -10,7 +10,8 @@ import { ConfigError, IcError } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
 import { icHome, openApp, scheduleRunner } from '../app.js';
 import { EXIT } from '../exit-codes.js';
-import { lastCommand, removeOldLogs } from '../logs.js';
+import { keepHouse } from '../housekeeping.js';
+import { lastCommand } from '../logs.js';
 import { out } from '../output.js';
 import { ServiceMetrics, startHealthServer } from '../service/health-server.js';
 import { alive, runningService, stateFile, type ServiceState } from '../service/state.js';
@@ -194,20 +195,14 @@ export function serviceCommands(ic: Command): void {
         );
       const app = await openApp(home, { log: 'service' });
       const metrics = new ServiceMetrics();
-      // Log files past logRemovalDays go at start (openApp), after every run and hourly: a service runs for months.
-      const sweepLogs = () =>
-        void app.db
-          .application()
-          .then(({ logRemovalDays: days }) => {
-            const removed = removeOldLogs(app.logDir, days);
-            if (removed.length) app.log.info({ removed, days }, 'removed old log files');
-          })
-          .catch((err: unknown) => app.log.warn({ err }, 'old log files could not be removed; tried again later'));
-      const sweeper = setInterval(sweepLogs, 3_600_000).unref();
+      // A service runs for years: old log files, ledger entries and runs go at start, after every run and hourly.
+      const sweep = () => void keepHouse(app);
+      sweep();
+      const sweeper = setInterval(sweep, 3_600_000).unref();
       const scheduler = new Scheduler(app.db, scheduleRunner(app), app.log, {
         onRun: (run) => {
           metrics.record(run);
-          sweepLogs();
+          sweep();
         },
       });
       const startedAt = new Date().toISOString();

@@ -21,6 +21,8 @@ interface SettingsOptions extends HomeOptions {
   pluginCallTimeout?: string;
   pluginMemoryLimit?: string;
   pluginNice?: string;
+  ledgerDays?: string;
+  runHistoryDays?: string;
 }
 
 export function settingsCommands(ic: Command): void {
@@ -49,6 +51,11 @@ export function settingsCommands(ic: Command): void {
       '--plugin-nice <n>',
       "how much lower destination workers' CPU priority is than the host's (Linux nice, 0-19, default 10)",
     )
+    .option(
+      '--ledger-days <n>',
+      'forget delivered items after this many days, at least 91: the appliance keeps sessions 90 days (default 120)',
+    )
+    .option('--run-history-days <n>', "keep runs this many days; each schedule's latest is kept (default 365)")
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic settings set --log-removal-days 30 --log-level info')
     .action(async (o: SettingsOptions, cmd: Command) => {
@@ -72,6 +79,8 @@ export function settingsCommands(ic: Command): void {
           ...(o.pluginCallTimeout !== undefined && { pluginCallTimeoutSeconds: num(o.pluginCallTimeout) }),
           ...(o.pluginMemoryLimit !== undefined && { pluginMemoryLimitMb: num(o.pluginMemoryLimit) }),
           ...(o.pluginNice !== undefined && { pluginNice: num(o.pluginNice) }),
+          ...(o.ledgerDays !== undefined && { ledgerDays: num(o.ledgerDays) }),
+          ...(o.runHistoryDays !== undefined && { runHistoryDays: num(o.runHistoryDays) }),
         });
         await app.db.putApplication(next);
         if (o.json) out.json({ saved: true });

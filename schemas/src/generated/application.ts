@@ -8,6 +8,14 @@ export type LogDirectory = string;
  * Delete log files older than this many days. Empty keeps them.
  */
 export type LogFileRemoval = number;
+/**
+ * Ledger entries of items delivered longer ago than this many days are removed (once a day). An appliance keeps sessions at most 90 days, so no run can bring such an item again; the margin over 90 covers host clocks that are off.
+ */
+export type DeliveredItemsLedger = number;
+/**
+ * Runs that ended longer ago than this many days are removed (once a day); each schedule's latest run is always kept.
+ */
+export type RunHistory = number;
 
 /**
  * Application and notification settings (the seed's Application Settings and Notification Settings windows).
@@ -46,6 +54,8 @@ export interface ApplicationSettings {
    * Each run pulls sessions that ended up to this many seconds before the appliance's now; later ones are left for the next run.
    */
   settleSeconds?: number;
+  ledgerDays?: DeliveredItemsLedger;
+  runHistoryDays?: RunHistory;
   notification?: Notification;
 }
 export interface Notification {
@@ -154,6 +164,20 @@ export const applicationSchema = {
       "minimum": 0,
       "default": 60,
       "description": "Each run pulls sessions that ended up to this many seconds before the appliance's now; later ones are left for the next run."
+    },
+    "ledgerDays": {
+      "type": "integer",
+      "minimum": 91,
+      "default": 120,
+      "title": "Delivered-items ledger",
+      "description": "Ledger entries of items delivered longer ago than this many days are removed (once a day). An appliance keeps sessions at most 90 days, so no run can bring such an item again; the margin over 90 covers host clocks that are off."
+    },
+    "runHistoryDays": {
+      "type": "integer",
+      "minimum": 1,
+      "default": 365,
+      "title": "Run history",
+      "description": "Runs that ended longer ago than this many days are removed (once a day); each schedule's latest run is always kept."
     },
     "notification": {
       "$ref": "#/definitions/notification"
