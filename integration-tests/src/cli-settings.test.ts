@@ -57,6 +57,12 @@ describe('ic settings commands (built binary, real settings database, simulator)
       '--ca-file',
       ApplianceSimulator.caFile,
     ];
+    // No secret, and no terminal to ask on: the missing flag by name, not the schema's "required property".
+    const noSecret = await ic(base);
+    expect(noSecret.code).toBe(2);
+    expect(noSecret.stderr).toMatch(
+      /IC_ERR_CONFIG_INVALID: site "main" needs --client-secret \(or IC_CLIENT_SECRET\); give it .* or run `ic site add main` on a terminal to be asked/,
+    );
     const bad = await ic([...base, '--client-secret', 'wrong-secret']);
     expect(bad.code).toBe(1);
     expect(bad.stdout).toMatch(/FAILED \(bad-secret\)/);
@@ -424,6 +430,31 @@ describe('ic settings commands (built binary, real settings database, simulator)
       expect(r.code).toBe(0);
       expect(r.stdout).toMatch(/Example/);
     }
+  });
+});
+
+describe('ic site add on a terminal', () => {
+  it('asks for the required fields it was not given, the client secret without echo, then tests and saves', async () => {
+    const a = sim.address;
+    const child = promisify(execFile)(
+      'script',
+      ['-qfec', `${process.execPath} ${IC_BIN} site add asked --ca-file ${ApplianceSimulator.caFile}`, '/dev/null'],
+      { env: { ...process.env, IC_HOME: home } },
+    );
+    child.child.stdin!.end(`${a.host}\n${a.clientId}\n${a.clientSecret}\n`);
+    const { stdout } = await child;
+    expect(stdout).toMatch(/Site host\r?\n/);
+    expect(stdout).toMatch(/Client Secret\r?\n/);
+    const promptLine = stdout.split(/\r?\n/).find((l) => l.includes('clientSecret (required):'))!;
+    expect(promptLine).not.toContain(a.clientSecret);
+    expect(stdout).toMatch(/^site "asked" saved \(client secret stored encrypted\)/m);
+    expect(json(await ic(['site', 'show', 'asked', '--json']))).toMatchObject({
+      host: a.host,
+      clientId: a.clientId,
+      clientSecret: '********',
+    });
+    expect((await ic(['site', 'test', 'asked'])).code).toBe(0); // the secret typed is the one stored
+    expect((await ic(['site', 'remove', 'asked'])).code).toBe(0);
   });
 });
 

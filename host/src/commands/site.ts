@@ -1,11 +1,12 @@
 import { resolve } from 'node:path';
 import { ConfigError } from '@integration-client/plugin-sdk';
 import { SiteClient, testCredentials, type CredentialsTest } from '@integration-client/core';
-import type { SiteSettings } from '@integration-client/schemas';
+import { siteSchema, type SiteSettings } from '@integration-client/schemas';
 import type { Command } from 'commander';
 import type { App } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
+import { promptConfig } from '../prompts.js';
 import { readableFile, refuseIfScheduled, removedLine, table, withApp, type HomeOptions } from './common.js';
 
 interface SiteOptions extends HomeOptions {
@@ -79,6 +80,42 @@ async function save(app: App, o: SiteOptions, base: Partial<SiteSettings>, name:
   return EXIT.ok;
 }
 
+/** The fields `site add` cannot do without, and how each is given on the command line. */
+const REQUIRED = [
+  ['host', '--host'],
+  ['clientId', '--client-id'],
+  ['clientSecret', '--client-secret (or IC_CLIENT_SECRET)'],
+] as const;
+
+/**
+ * `site add` with a required field missing: on a terminal it asks for them (from the site schema, the secret
+ * without echo); otherwise it says which flags are missing, instead of the schema's "must have required property".
+ */
+async function withRequired(name: string, o: SiteOptions): Promise<SiteOptions> {
+  const given: Record<string, unknown> = {
+    ...(o.host !== undefined && { host: o.host }),
+    ...(o.clientId !== undefined && { clientId: o.clientId }),
+    ...((o.clientSecret ?? process.env.IC_CLIENT_SECRET) !== undefined && {
+      clientSecret: o.clientSecret ?? process.env.IC_CLIENT_SECRET,
+    }),
+  };
+  const missing = REQUIRED.filter(([field]) => given[field] === undefined);
+  if (!missing.length) return o;
+  if (!process.stdin.isTTY || o.json)
+    throw new ConfigError(
+      `site ${JSON.stringify(name)} needs ${missing.map(([, flag]) => flag).join(', ')}; give ${missing.length > 1 ? 'them' : 'it'} (the secret best in IC_CLIENT_SECRET, which keeps it out of \`ps\`), or run \`ic site add ${name}\` on a terminal to be asked`,
+    );
+  const properties = siteSchema.properties as Record<string, unknown>;
+  const asked = await promptConfig(
+    {
+      properties: Object.fromEntries(missing.map(([field]) => [field, properties[field]])),
+      required: missing.map(([field]) => field),
+    },
+    given,
+  );
+  return { ...o, ...asked };
+}
+
 export function siteCommands(ic: Command): void {
   const site = ic.command('site').description("BeyondTrust sites to pull from (the seed's Site Configuration)");
   const fields = (c: Command) =>
@@ -95,7 +132,13 @@ export function siteCommands(ic: Command): void {
       .option('--rate-limit <perSecond>', 'client-side request limit (default 20)')
       .option('--no-test', 'save without the credentials test')
       .option('--json', 'print the result as JSON');
-  fields(site.command('add <name>').description('add a site; its credentials are tested before it is saved'))
+  fields(
+    site
+      .command('add <name>')
+      .description(
+        'add a site; its credentials are tested before it is saved (on a terminal, asks for required fields not given)',
+      ),
+  )
     .addHelpText(
       'after',
       '\nExample:\n  IC_CLIENT_SECRET=… ic site add main --host support.example.com --client-id 3b0c…',
@@ -104,7 +147,7 @@ export function siteCommands(ic: Command): void {
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
         if ((await app.db.sites()).some((s) => s.name === name))
           throw new ConfigError(`site ${JSON.stringify(name)} exists; use \`ic site edit\``);
-        return save(app, o, {}, name);
+        return save(app, await withRequired(name, o), {}, name);
       });
     });
   fields(site.command('edit <name>').description('change fields of a site (tested again before it is saved)'))
