@@ -392,6 +392,13 @@ describe('transfer engine', () => {
     const down = await r.runner.run('nightly');
     expect(down.outcome).toBe('failed');
     expect(down.error).toMatch(/IC_ERR_SITE_UNREACHABLE/);
+    // Said once per transfer: its presentations and its backup are not tried against the same unreachable host,
+    // and nothing counts as failed for good.
+    expect(down.transfers.map((t) => [t.transfer, t.haltedBy, t.failed, t.errors.length])).toEqual([
+      ['main->files', 'IC_ERR_SITE_UNREACHABLE', 0, 1],
+      ['main->archive', 'IC_ERR_SITE_UNREACHABLE', 0, 1],
+    ]);
+    expect(r.log.lines.filter((l) => Number(l.level) >= 50)).toHaveLength(2);
     expect(await r.db.cursors()).toEqual([]);
     expect(await r.db.deliveredCount()).toBe(0);
     await r.sim.start(port);
@@ -399,6 +406,23 @@ describe('transfer engine', () => {
     expect(back.outcome).toBe('succeeded');
     expect(sqlSessions(r.sqlFile)).toHaveLength(r.sim.closedSessions().length);
     expect((await r.db.cursors()).length).toBeGreaterThan(0);
+  });
+
+  it('a client secret regenerated on the appliance fails the run once per transfer, takes no backup, and passes nothing by', async () => {
+    const r = await rig({ sessions: 10 });
+    const secret = r.sim.rotateSecret();
+    const refused = await r.runner.run('nightly');
+    expect(refused.outcome).toBe('failed');
+    expect(refused.error).toMatch(/IC_ERR_SITE_AUTH_FAILED: .*update the site's credentials/);
+    for (const t of refused.transfers) expect(t).toMatchObject({ haltedBy: 'IC_ERR_SITE_AUTH_FAILED', failed: 0 });
+    const errors = r.log.lines.filter((l) => Number(l.level) >= 50).map((l) => String(l.msg));
+    expect(errors).toHaveLength(2);
+    expect(errors.every((m) => m.startsWith('pulling the report'))).toBe(true);
+    expect(r.sim.requests.filter((q) => q.path === API.backupPath)).toEqual([]);
+    expect(await r.db.failedItems()).toEqual([]);
+    await r.db.putSite({ ...(await r.db.site('main')), clientSecret: secret });
+    expect((await r.runner.run('nightly')).outcome).toBe('succeeded');
+    expect(sqlSessions(r.sqlFile)).toHaveLength(r.sim.closedSessions().length);
   });
 
   it.each([

@@ -270,9 +270,13 @@ export class TransferEngine {
         const e = toIcError(err, 'IC_ERR_INTERNAL');
         tally.retryable++;
         tally.errors.push(`${e.code}: ${e.message}`);
+        // An appliance that cannot be used at all (unreachable, refusing the credentials, its certificate not
+        // trusted) would fail the presentations and the backup the same way: the transfer stops here, said once.
+        // Not for a refused permission: the Backup API has its own.
+        if (haltsTransfer(e.code) && e.code !== 'IC_ERR_SITE_FORBIDDEN') tally.halted ??= e;
         log.error(
           { err: e, kind },
-          'pulling the report or recording its progress failed; the cursor stays and the next run catches up',
+          `pulling the report or recording its progress failed; ${tally.halted === e ? 'this transfer starts nothing more, ' : ''}the cursor stays and the next run catches up`,
         );
       }
     }
@@ -594,9 +598,9 @@ export class TransferEngine {
     } catch (err) {
       const e = toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
       tally.errors.push(`${e.code}: ${e.message}`);
-      if (e.retryable) tally.retryable++;
-      else tally.failed++;
-      log.error({ err: e }, 'site backup failed');
+      // Not a failed item: a backup has no cursor to pass it by, and the next run takes a new one.
+      tally.retryable++;
+      log.error({ err: e }, 'site backup failed; the next run takes a new one');
     }
   }
 
