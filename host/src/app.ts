@@ -106,7 +106,14 @@ export async function openApp(home: string, options: { create?: boolean; log?: L
     log.warn({ err: unreadable }, 'the stored application settings do not pass validation; used as stored');
   if (removed.length) log.info({ removed, days: application.logRemovalDays }, 'removed old log files');
   if (notification && notification.enabled !== false)
-    notifier = new Notifier(notification, (err) => log.warn({ err }, 'a notification mail could not be sent'));
+    notifier = new Notifier(notification, (err, retryInMs) =>
+      log.warn(
+        { err, ...(retryInMs !== undefined && { retryInSeconds: retryInMs / 1000 }) },
+        retryInMs === undefined
+          ? 'a notification mail could not be sent and was given up; the error is in this log'
+          : `a notification mail could not be sent; tried again in ${Math.round(retryInMs / 60_000)} min`,
+      ),
+    );
   const destinations = new DestinationLoader({
     db,
     logger: log,

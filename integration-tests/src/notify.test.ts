@@ -1,6 +1,6 @@
 /** Notifications through a real SMTP server (smtp-server on loopback): grouping, `ic notify`, errors → mails. */
 import { mkdtemp } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Notifier } from '@integration-client/core';
@@ -19,8 +19,9 @@ const mails: Mail[] = [];
 let smtp: SMTPServer;
 let port: number;
 
-beforeAll(async () => {
-  smtp = new SMTPServer({
+/** An SMTP server that keeps what it receives in `mails`. */
+const smtpServer = () =>
+  new SMTPServer({
     authOptional: true,
     disabledCommands: ['STARTTLS'],
     onAuth: (auth, _s, cb) => cb(null, { user: auth.username }),
@@ -38,6 +39,9 @@ beforeAll(async () => {
       });
     },
   });
+
+beforeAll(async () => {
+  smtp = smtpServer();
   await new Promise<void>((r) => smtp.listen(0, '127.0.0.1', r));
   port = (smtp.server.address() as AddressInfo).port;
 });
@@ -73,6 +77,57 @@ describe('notifications', () => {
       ]),
     );
     expect(mails.at(-1)!.to).toEqual(['ops@example.com']);
+  });
+
+  it('a mail the SMTP server does not take is tried again and marked as sent late; one given up is said in the next', async () => {
+    // A port nothing listens on yet.
+    const free = createServer();
+    await new Promise<void>((r) => free.listen(0, '127.0.0.1', r));
+    const latePort = (free.address() as AddressInfo).port;
+    await new Promise((r) => free.close(r));
+    const tries: (number | undefined)[] = [];
+    const n = new Notifier(
+      { ...settings(), smtpPort: latePort },
+      (_err, retryInMs) => tries.push(retryInMs),
+      undefined,
+      [300, 300, 300],
+    );
+    n.notify({ kind: 'IC_ERR_SITE_UNREACHABLE main', subject: 'appliance down at night', text: 'down' });
+    await waitFor(() => tries.length >= 1);
+    expect(tries[0]).toBe(300);
+    expect(n.waiting).toBe(1);
+    const late = smtpServer();
+    await new Promise<void>((r) => late.listen(latePort, '127.0.0.1', r));
+    await waitFor(() => mails.some((m) => m.subject === '[Integration Client] appliance down at night'));
+    const sent = mails.find((m) => m.subject === '[Integration Client] appliance down at night')!;
+    expect(sent.body).toMatch(/Sent late: the SMTP server did not take it at \S+; try [2-4]\./);
+    expect(n.waiting).toBe(0);
+    n.close();
+    await new Promise<void>((r) => late.close(() => r()));
+
+    // Given up after its last try: the next mail that goes says so. At stop (flush), a waiting mail gets a last try.
+    const given: (number | undefined)[] = [];
+    const m = new Notifier(
+      { ...settings(), smtpPort: latePort },
+      (_err, retryInMs) => given.push(retryInMs),
+      undefined,
+      [50],
+    );
+    m.notify({ kind: 'A', subject: 'lost one', text: 'a' });
+    await waitFor(() => given.length >= 2);
+    expect(given).toEqual([50, undefined]);
+    expect(m.waiting).toBe(0);
+    m.notify({ kind: 'B', subject: 'waits for the stop', text: 'b' });
+    await waitFor(() => given.length >= 3);
+    expect(m.waiting).toBe(1);
+    const back = smtpServer();
+    await new Promise<void>((r) => back.listen(latePort, '127.0.0.1', r));
+    await m.flush();
+    m.close();
+    await new Promise<void>((r) => back.close(() => r()));
+    const last = mails.find((x) => x.subject === '[Integration Client] waits for the stop')!;
+    expect(last.body).toMatch(/1 earlier notification mail\(s\) could not be sent at all; see the log/);
+    expect(mails.some((x) => x.subject.includes('lost one'))).toBe(false);
   });
 
   it('ic notify set/show/test through the built binary; errors of a run become mails, with the password-reset hint', async () => {
