@@ -12,11 +12,12 @@ import {
   DestinationLoader,
   eventFromLog,
   hasSettings,
+  openSecretBox,
   Notifier,
   PluginCatalog,
   readSettingsLocation,
   ScheduleRunner,
-  SecretBox,
+  type SecretBox,
   SettingsDb,
   SettingsValidator,
   tuneHeapForStreaming,
@@ -75,7 +76,7 @@ export async function openApp(home: string, options: { create?: boolean; log?: L
   tuneHeapForStreaming(); // every command that can move data opens the app first
   if (!options.create && !hasSettings(home))
     throw new ConfigError(`no settings database in ${home}; run \`ic init\` first (or pass --home / set IC_HOME)`);
-  const box = await SecretBox.open(join(home, 'secret.key'));
+  const box = await openSecretBox(home);
   const settings = await readSettingsLocation(home, box);
   const db = await SettingsDb.open(settings.connection, box);
   // Effective settings: what is stored, and the schema's default for the rest — the same values `ic settings show`

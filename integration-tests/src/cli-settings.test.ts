@@ -4,7 +4,8 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -42,6 +43,19 @@ describe('ic settings commands (built binary, real settings database, simulator)
     expect(json(r)).toMatchObject({ home, created: true, schemaVersion: 2 });
     const again = await ic(['init', '--json']);
     expect(json(again)).toMatchObject({ created: false });
+    // A lost key file is not silently replaced: a new key could not read what the old one sealed.
+    const key = join(home, 'secret.key');
+    await rename(key, `${key}.away`);
+    for (const args of [['site', 'list'], ['init']]) {
+      const lost = await ic(args);
+      expect(lost.code, args.join(' ')).toBe(2);
+      expect(lost.stderr).toMatch(
+        /IC_ERR_CONFIG_INVALID: the secret key file .*secret\.key is missing, but this data directory holds settings whose secrets were encrypted with it: restore the file from a backup \(mode 0600\) or set IC_SECRET_KEY/,
+      );
+    }
+    expect(existsSync(key)).toBe(false);
+    await rename(`${key}.away`, key);
+    expect((await ic(['site', 'list'])).code).toBe(0);
   });
 
   it('site add tests the credentials first, saves the secret encrypted, and never shows it', async () => {

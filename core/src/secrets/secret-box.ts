@@ -14,8 +14,16 @@ export const SECRET_KEY_ENV = 'IC_SECRET_KEY';
 export class SecretBox {
   private constructor(private readonly key: Buffer) {}
 
-  /** A box whose key comes from IC_SECRET_KEY or the key file (created, 0600, when missing). */
-  static async open(keyFile: string, env: NodeJS.ProcessEnv = process.env): Promise<SecretBox> {
+  /**
+   * A box whose key comes from IC_SECRET_KEY or the key file, created (0600) when missing — unless `create` is
+   * false: a data directory that already holds settings had its secrets sealed with the missing key, and a new one
+   * would only make them unreadable (and look like a working set-up until a run needs a secret).
+   */
+  static async open(
+    keyFile: string,
+    env: NodeJS.ProcessEnv = process.env,
+    { create = true }: { create?: boolean } = {},
+  ): Promise<SecretBox> {
     const fromEnv = env[SECRET_KEY_ENV];
     if (fromEnv) return new SecretBox(decodeKey(fromEnv, SECRET_KEY_ENV));
     const existing = await readFile(keyFile, 'utf8').catch((err: NodeJS.ErrnoException) =>
@@ -26,6 +34,10 @@ export class SecretBox {
       if (mode & 0o077) await chmod(keyFile, 0o600);
       return new SecretBox(decodeKey(existing.trim(), keyFile));
     }
+    if (!create)
+      throw new ConfigError(
+        `the secret key file ${keyFile} is missing, but this data directory holds settings whose secrets were encrypted with it: restore the file from a backup (mode 0600) or set ${SECRET_KEY_ENV}; a new key could not read them`,
+      );
     const key = randomBytes(32);
     await mkdir(dirname(keyFile), { recursive: true, mode: 0o700 });
     await writeFile(keyFile, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });

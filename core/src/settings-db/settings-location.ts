@@ -8,7 +8,7 @@ import { existsSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ConfigError, parseConnectionString } from '@integration-client/plugin-sdk';
-import type { SecretBox } from '../secrets/secret-box.js';
+import { SecretBox } from '../secrets/secret-box.js';
 
 export const SETTINGS_DB_ENV = 'IC_SETTINGS_DB';
 const LOCATION_FILE = 'settings-location.json';
@@ -23,6 +23,16 @@ export interface SettingsLocation {
 }
 
 export const defaultSettingsConnection = (home: string) => `sqlite:${join(home, 'settings.db')}`;
+
+/**
+ * The data directory's secret box (`secret.key`, or IC_SECRET_KEY). A key is made only for a data directory with no
+ * settings of its own yet: where its SQLite settings or its location file are, the secrets were sealed with the
+ * missing key, and opening refuses with what to restore.
+ */
+export function openSecretBox(home: string, env: NodeJS.ProcessEnv = process.env): Promise<SecretBox> {
+  const settled = existsSync(join(home, LOCATION_FILE)) || existsSync(join(home, 'settings.db'));
+  return SecretBox.open(join(home, 'secret.key'), env, { create: !settled });
+}
 
 /** Whether `home` has a settings database set up (or the environment names one). */
 export function hasSettings(home: string, env: NodeJS.ProcessEnv = process.env): boolean {

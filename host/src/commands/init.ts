@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import {
   hasSettings,
   readSettingsLocation,
-  SecretBox,
+  openSecretBox,
   SettingsDb,
   SETTINGS_DB_ENV,
   writeSettingsLocation,
@@ -32,7 +32,7 @@ export function initCommand(ic: Command): void {
       const home = icHome(cmd.optsWithGlobals<HomeOptions>().home);
       const existed = hasSettings(home);
       if (o.settings !== undefined) {
-        const box = await SecretBox.open(join(home, 'secret.key'));
+        const box = await openSecretBox(home);
         if (existed) {
           const now = await readSettingsLocation(home, box);
           if (!sameDatabase(now.connection, o.settings))
