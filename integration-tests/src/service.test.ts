@@ -50,6 +50,7 @@ const status = async () =>
     pid?: number;
     lastProgramRun?: { at: string; command: string };
     lastRun?: { id: number; outcome?: string; counts: Record<string, number> };
+    runningNow: { schedule: string; transfers: Record<string, { items: number; bytes: number }> }[];
     schedules: { name: string; nextRun?: string }[];
   };
 /** The process has ended: gone, or a zombie nobody reaps (a detached child whose parent exited, in a container). */
@@ -136,6 +137,14 @@ describe('ic service (built binary)', () => {
     expect((await status()).service).toBe('running');
     // Let some sessions land, then stop the service in the middle of the run.
     await until('some files', async () => ((await readdir(files).catch(() => [])).length >= 5 ? true : undefined));
+    // Under way, status says what the run has delivered so far and when its latest item came (slow or stuck?).
+    const under = await ic('service', 'status', '--unit-dir', join(home, 'units'));
+    expect(under.stdout).toMatch(
+      /^running now: hourly since \S+Z \(\d+ s ago\): [\w-]+->files \d+ items?(, [\d.]+ [KM]iB)?; last item \d+ s ago$/m,
+    );
+    const [now] = (await status()).runningNow;
+    expect(now!.schedule).toBe('hourly');
+    expect(Object.values(now!.transfers)[0]!.items).toBeGreaterThanOrEqual(5);
     first.child.kill('SIGTERM');
     const [code] = (await once(first.child, 'exit')) as [number];
     expect(code).toBe(0);

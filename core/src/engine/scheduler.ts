@@ -68,12 +68,28 @@ export interface SchedulerOptions {
   readonly onRun?: (run: ScheduleRun) => void;
 }
 
+/** What a run under way has delivered so far, per transfer (`/health`, `ic service status`). */
+export interface RunProgress {
+  readonly schedule: string;
+  readonly startedAt: string;
+  /** When the latest item was acknowledged (undefined: none yet): how an operator tells slow from stuck. */
+  readonly lastDeliveryAt?: string;
+  readonly transfers: Readonly<Record<string, { readonly items: number; readonly bytes: number }>>;
+}
+
+interface Tracked {
+  readonly startedAt: string;
+  lastDeliveryMs?: number;
+  readonly transfers: Record<string, { items: number; bytes: number }>;
+}
+
 export class Scheduler {
   readonly #jobs = new Map<string, Armed>();
   /** The stored text of every schedule last read (enabled or not). */
   readonly #texts = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
   readonly #running = new Map<string, Promise<void>>();
+  readonly #progress = new Map<string, Tracked>();
   readonly #stop = new AbortController();
   #reload: NodeJS.Timeout | undefined;
 
@@ -179,8 +195,15 @@ export class Scheduler {
   runNow(name: string): Promise<void> {
     const already = this.#running.get(name);
     if (already || this.#stop.signal.aborted) return already ?? Promise.resolve();
+    const tracked: Tracked = { startedAt: new Date().toISOString(), transfers: {} };
+    this.#progress.set(name, tracked);
     const p = this.runner
-      .run(name, this.#stop.signal)
+      .run(name, this.#stop.signal, (transfer, _op, bytes) => {
+        const t = (tracked.transfers[transfer] ??= { items: 0, bytes: 0 });
+        t.items++;
+        t.bytes += bytes;
+        tracked.lastDeliveryMs = Date.now();
+      })
       .then((run) => {
         this.options.onRun?.(run);
         const level = run.outcome === 'succeeded' ? 'info' : 'error';
@@ -193,7 +216,10 @@ export class Scheduler {
         if (isIcError(err) && err.code === 'IC_ERR_SCHEDULE_BUSY') this.log.info({ schedule: name }, err.message);
         else this.log.error({ err, schedule: name }, 'schedule run crashed');
       })
-      .finally(() => this.#running.delete(name));
+      .finally(() => {
+        this.#running.delete(name);
+        this.#progress.delete(name);
+      });
     this.#running.set(name, p);
     return p;
   }
@@ -205,6 +231,16 @@ export class Scheduler {
 
   get running(): string[] {
     return [...this.#running.keys()];
+  }
+
+  /** The runs under way and what each has delivered so far. */
+  progress(): RunProgress[] {
+    return [...this.#progress].map(([schedule, t]) => ({
+      schedule,
+      startedAt: t.startedAt,
+      ...(t.lastDeliveryMs !== undefined && { lastDeliveryAt: new Date(t.lastDeliveryMs).toISOString() }),
+      transfers: structuredClone(t.transfers),
+    }));
   }
 
   /** Stops arming runs, asks running ones to stop, waits for them. */

@@ -5,7 +5,13 @@ import { setTimeout as delay } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hasSettings, missingServiceNodeFlags, Scheduler, SERVICE_NODE_FLAGS } from '@integration-client/core';
+import {
+  hasSettings,
+  missingServiceNodeFlags,
+  Scheduler,
+  SERVICE_NODE_FLAGS,
+  type RunProgress,
+} from '@integration-client/core';
 import { ConfigError, IcError } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
 import { icHome, openApp, scheduleRunner } from '../app.js';
@@ -15,7 +21,7 @@ import { lastCommand } from '../logs.js';
 import { out } from '../output.js';
 import { ServiceMetrics, startHealthServer } from '../service/health-server.js';
 import { alive, runningService, stateFile, type ServiceState } from '../service/state.js';
-import { table, withApp, type HomeOptions } from './common.js';
+import { fmtBytes, table, withApp, type HomeOptions } from './common.js';
 import { opts } from './site.js';
 
 const UNIT = 'integration-client.service';
@@ -52,22 +58,31 @@ WantedBy=multi-user.target
 `;
 }
 
+interface Health {
+  pid?: number;
+  /** When it fires each schedule next. */
+  schedules?: { schedule: string; next?: string }[];
+  /** The runs under way. */
+  runs?: RunProgress[];
+}
+
 /** The running service's /health answer (undefined if it does not answer within 2 s). */
-async function health(
-  healthUrl: string,
-): Promise<{ pid?: number; schedules?: { schedule: string; next?: string }[] } | undefined> {
+async function health(healthUrl: string): Promise<Health | undefined> {
   try {
     const res = await fetch(`${healthUrl}/health`, { signal: AbortSignal.timeout(2000) });
-    return (await res.json()) as { pid?: number; schedules?: { schedule: string; next?: string }[] };
+    return (await res.json()) as Health;
   } catch {
     return undefined;
   }
 }
 
-/** When the running service fires each schedule next, from its /health (empty if it does not answer). */
-async function nextRuns(healthUrl: string): Promise<Map<string, string>> {
-  const schedules = (await health(healthUrl))?.schedules ?? [];
-  return new Map(schedules.flatMap((x) => (x.next ? [[x.schedule, x.next] as const] : [])));
+/** A run under way in words: `s1 since …: main->files 120 items, 4.1 MiB · main->db 200 items; last item 3 s ago`. */
+function runLine(r: RunProgress, now = Date.now()): string {
+  const ago = (iso: string) => `${Math.round((now - Date.parse(iso)) / 1000)} s ago`;
+  const each = Object.entries(r.transfers).map(
+    ([t, n]) => `${t} ${n.items} item${n.items === 1 ? '' : 's'}${n.bytes ? `, ${fmtBytes(n.bytes)}` : ''}`,
+  );
+  return `${r.schedule} since ${r.startedAt} (${ago(r.startedAt)}): ${each.length ? each.join(' · ') : 'nothing delivered yet'}${r.lastDeliveryAt ? `; last item ${ago(r.lastDeliveryAt)}` : ''}`;
 }
 
 /** The name of the account owning `path` (its uid when it has no name); undefined for root. */
@@ -336,7 +351,8 @@ export function serviceCommands(ic: Command): void {
         const running = runningService(app.home);
         const installed = existsSync(join(o.unitDir, UNIT));
         const lastRun = (await app.db.runs(undefined, 1))[0];
-        const next = running ? await nextRuns(running.healthUrl) : new Map<string, string>();
+        const answer = running ? await health(running.healthUrl) : undefined;
+        const next = new Map((answer?.schedules ?? []).flatMap((x) => (x.next ? [[x.schedule, x.next] as const] : [])));
         const schedules = await Promise.all(
           (await app.db.schedules()).map(async (x) => {
             const last = (await app.db.runs(x.name, 1))[0];
@@ -358,6 +374,7 @@ export function serviceCommands(ic: Command): void {
           pid: running?.pid,
           healthUrl: running?.healthUrl,
           lastProgramRun: lastCommand(app.logDir),
+          runningNow: answer?.runs ?? [],
           lastRun,
           failedItems,
           schedules,
@@ -367,6 +384,7 @@ export function serviceCommands(ic: Command): void {
           out.line(`service: ${status.service}${running ? ` (pid ${running.pid}, ${running.healthUrl}/health)` : ''}`);
           const program = status.lastProgramRun;
           out.line(`last program run: ${program ? `${program.at} (${program.command})` : 'never'}`);
+          for (const r of status.runningNow) out.line(`running now: ${runLine(r)}`);
           out.line(
             `last schedule run: ${lastRun ? `${lastRun.schedule} ${lastRun.startedAt} ${lastRun.outcome ?? 'running'}` : 'never'}`,
           );
@@ -384,7 +402,7 @@ export function serviceCommands(ic: Command): void {
                   x.timeOfDay ?? '',
                   String(x.transfers),
                   x.lastRun ?? 'never',
-                  x.outcome ?? '',
+                  x.outcome ?? (status.runningNow.some((r) => r.schedule === x.name) ? 'running' : ''),
                   x.nextRun ?? (!x.enabled ? 'disabled' : running ? '' : '(service not running)'),
                 ]),
               ]),

@@ -99,6 +99,7 @@ export function startHealthServer(
           pid: process.pid,
           startedAt,
           running: scheduler.running,
+          runs: scheduler.progress(),
           schedules: scheduler.nextRuns(),
         }),
       );
