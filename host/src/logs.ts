@@ -94,39 +94,74 @@ export function readable(line: string): string {
   return `${new Date(Number(o.time)).toISOString()} ${(LEVELS[Number(o.level)] ?? 'LEVEL').padEnd(5)} ${typeof o.msg === 'string' ? o.msg : ''}${err ? ` [${err.code ?? 'error'}: ${err.message ?? ''}]` : ''}${fields ? `  ${fields}` : ''}`;
 }
 
-/** Bytes read from the end of each client log file when looking for the last command. */
-const TAIL_BYTES = 1 << 20;
+/** Bytes read at a time when a log is read from its end. */
+const BLOCK_BYTES = 1 << 20;
 
 /**
- * The seed's "Last Program Run": when `ic` last ran a command, and which, from the client log's `command started`
- * lines (the newest files first, the last MiB of each), leaving out this process's own. Undefined when the log has
- * none (never run, or removed).
+ * The last `n` lines that `keep` accepts, oldest first, from `files` (oldest first): read from the end of the
+ * newest file backwards, a block at a time, on into older files only while fewer were found. Never holds a whole
+ * file: a day's log can be larger than a string may be (~512 MB), and `ic logs -n 20` should not read it all.
  */
-export function lastCommand(dir: string, exceptPid = process.pid): { at: string; command: string } | undefined {
-  for (const file of logFiles(dir, 'client').reverse()) {
-    let text: string;
-    const fd = openSync(file, 'r');
+export function tailLines(
+  files: readonly string[],
+  n: number,
+  keep: (line: string) => boolean,
+  blockBytes = BLOCK_BYTES,
+): string[] {
+  const found: string[] = []; // newest first
+  for (let f = files.length - 1; f >= 0 && found.length < n; f--) {
+    let fd: number;
     try {
-      const size = fstatSync(fd).size;
-      const length = Math.min(size, TAIL_BYTES);
-      const buf = Buffer.alloc(length);
-      readSync(fd, buf, 0, length, size - length);
-      text = buf.toString('utf8');
+      fd = openSync(files[f]!, 'r');
+    } catch {
+      continue; // removed meanwhile (log removal, a roll)
+    }
+    try {
+      let pos = fstatSync(fd).size;
+      let carry = Buffer.alloc(0); // the start of a line whose beginning is in an earlier block
+      while (pos > 0 && found.length < n) {
+        const length = Math.min(blockBytes, pos);
+        pos -= length;
+        const block = Buffer.alloc(length);
+        readSync(fd, block, 0, length, pos);
+        let text = Buffer.concat([block, carry]);
+        if (pos > 0) {
+          // Up to the first newline the line may go on before this block ('\n' is never inside a UTF-8 character).
+          const first = text.indexOf(10);
+          if (first === -1) {
+            carry = text;
+            continue;
+          }
+          carry = text.subarray(0, first);
+          text = text.subarray(first + 1);
+        }
+        const lines = text.toString('utf8').split('\n');
+        for (let i = lines.length - 1; i >= 0 && found.length < n; i--)
+          if (lines[i] && keep(lines[i]!)) found.push(lines[i]!);
+      }
     } finally {
       closeSync(fd);
     }
-    const lines = text.split('\n');
-    for (let i = lines.length - 1; i >= 0; i--) {
-      const line = lines[i]!;
-      if (!line.includes('"command started"')) continue;
-      try {
-        const o = JSON.parse(line) as { pid?: number; time?: number; command?: string; msg?: string };
-        if (o.msg === 'command started' && o.pid !== exceptPid && typeof o.time === 'number')
-          return { at: new Date(o.time).toISOString(), command: `ic ${o.command ?? ''}`.trim() };
-      } catch {
-        // the first line of a tail may be cut: not a record
-      }
-    }
   }
-  return undefined;
+  return found.reverse();
+}
+
+/**
+ * The seed's "Last Program Run": when `ic` last ran a command, and which, from the client log's `command started`
+ * lines (the newest first), leaving out this process's own. Undefined when the log has none (never run, or removed).
+ */
+export function lastCommand(dir: string, exceptPid = process.pid): { at: string; command: string } | undefined {
+  const started = (line: string) => {
+    if (!line.includes('"command started"')) return undefined;
+    try {
+      const o = JSON.parse(line) as { pid?: number; time?: number; command?: string; msg?: string };
+      return o.msg === 'command started' && o.pid !== exceptPid && typeof o.time === 'number'
+        ? { at: new Date(o.time).toISOString(), command: `ic ${o.command ?? ''}`.trim() }
+        : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  const [line] = tailLines(logFiles(dir, 'client'), 1, (l) => started(l) !== undefined);
+  return line === undefined ? undefined : started(line);
 }

@@ -1,9 +1,9 @@
-import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { createReadStream, statSync } from 'node:fs';
 import { ConfigError } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
 import { icHome, openApp } from '../app.js';
 import { EXIT } from '../exit-codes.js';
-import { atLeast, levelNumber, logFiles, readable, type LogKind } from '../logs.js';
+import { atLeast, levelNumber, logFiles, readable, tailLines, type LogKind } from '../logs.js';
 import { out } from '../output.js';
 import type { HomeOptions } from './common.js';
 
@@ -27,6 +27,7 @@ export function logsCommand(ic: Command): void {
       '\nExamples:\n  ic logs -n 200\n  ic logs --service --level warn -n 20\n  ic logs --service --follow',
     )
     .action(async (o: LogsOptions, cmd: Command) => {
+      if (!/^\d+$/.test(o.lines)) throw new ConfigError(`-n ${o.lines} is not a number of lines; e.g. -n 200`);
       const min = o.level === undefined ? 0 : levelNumber(o.level);
       if (min === undefined)
         throw new ConfigError(`--level ${o.level} is not a level; use trace, debug, info, warn, error or fatal`);
@@ -37,19 +38,12 @@ export function logsCommand(ic: Command): void {
       const kind: LogKind = o.service ? 'service' : 'client';
       const show = (line: string) => line && atLeast(line, min) && out.line(o.json ? line : readable(line));
       const files = logFiles(dir, kind);
-      const lines: string[] = [];
-      for (const f of files.slice(-2))
-        lines.push(
-          ...readFileSync(f, 'utf8')
-            .split('\n')
-            .filter((l) => l && atLeast(l, min)),
-        );
       if (!files.length && !o.follow) {
         out.line(`no ${kind} log yet in ${dir}`);
         process.exitCode = EXIT.ok;
         return;
       }
-      for (const l of lines.slice(-Number(o.lines))) show(l);
+      for (const l of tailLines(files, Number(o.lines), (line) => atLeast(line, min))) show(l);
       if (!o.follow) {
         process.exitCode = EXIT.ok;
         return;
