@@ -113,6 +113,30 @@ describe('Scheduler: one timer for every schedule', () => {
     await db.close();
   });
 
+  it('a settings database that cannot be read at reloads is said at the first, every 40th, and when it is back', async () => {
+    vi.useFakeTimers({
+      now: new Date('2026-03-02T10:00:30'),
+      toFake: ['setTimeout', 'clearTimeout', 'setInterval', 'clearInterval', 'Date'],
+    });
+    const { db } = await setup([]);
+    const lines: { level: number; msg: string; failedReloads?: number }[] = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l) as never) });
+    const scheduler = new Scheduler(db, {} as ScheduleRunner, log, { reloadMs: 15_000 });
+    await scheduler.start();
+    const down = vi.spyOn(db, 'scheduleTexts').mockRejectedValue(new Error('connection refused'));
+    await vi.advanceTimersByTimeAsync(100 * 15_000); // 100 reloads, 25 minutes
+    const warned = lines.filter((l) => l.level === 40);
+    expect(warned.map((l) => l.failedReloads)).toEqual([1, 40, 80]);
+    expect(warned[0]!.msg).toMatch(/could not be re-read \(1 reload\(s\) in a row\); the armed ones go on/);
+    down.mockRestore();
+    await vi.advanceTimersByTimeAsync(2 * 15_000);
+    expect(lines.filter((l) => /read again/.test(l.msg)).map((l) => l.msg)).toEqual([
+      'the schedules are read again, after 100 failed reload(s)',
+    ]);
+    await scheduler.stop();
+    await db.close();
+  });
+
   it('re-reads changes at each reload: disabled stops, edited re-arms, unchanged keeps its fire time', async () => {
     vi.useFakeTimers({
       now: new Date('2026-03-02T10:00:30'),

@@ -58,6 +58,9 @@ function patternOf(text: string): Cron {
   return p;
 }
 
+/** A settings database that cannot be read is said at the first failed reload and then every this many. */
+const RELOAD_WARN_EVERY = 40;
+
 /** setTimeout's longest delay (about 24.8 days); a later fire time is re-checked then. */
 const MAX_DELAY_MS = 2 ** 31 - 1;
 
@@ -107,13 +110,7 @@ export class Scheduler {
    */
   async start(): Promise<void> {
     await this.sync();
-    this.#reload = setInterval(
-      () =>
-        void this.sync().catch((err: unknown) =>
-          this.log.warn({ err }, 'the schedules could not be re-read; trying again at the next reload'),
-        ),
-      this.options.reloadMs ?? 15_000,
-    );
+    this.#reload = setInterval(() => void this.#reloadOnce(), this.options.reloadMs ?? 15_000);
     const now = Date.now();
     // The schedules sync() just read (their stored texts), not a second query.
     for (const s of [...this.#texts.values()].map((t) => JSON.parse(t) as ScheduleSettings)) {
@@ -164,6 +161,32 @@ export class Scheduler {
     }
     this.#arm();
   }
+
+  /**
+   * A reload: while the settings database cannot be read (down, failing over) the armed schedules go on as they
+   * were; that is said at the first failed reload and every RELOAD_WARN_EVERY after it (not every 15 s), and once
+   * more when the schedules are read again.
+   */
+  async #reloadOnce(): Promise<void> {
+    try {
+      await this.sync();
+      if (this.#failedReloads)
+        this.log.info(
+          { failedReloads: this.#failedReloads },
+          `the schedules are read again, after ${this.#failedReloads} failed reload(s)`,
+        );
+      this.#failedReloads = 0;
+    } catch (err) {
+      const n = ++this.#failedReloads;
+      if (n === 1 || n % RELOAD_WARN_EVERY === 0)
+        this.log.warn(
+          { err, failedReloads: n },
+          `the schedules could not be re-read (${n} reload(s) in a row); the armed ones go on, and it is tried at every reload (said again every ${RELOAD_WARN_EVERY})`,
+        );
+    }
+  }
+
+  #failedReloads = 0;
 
   #disarm(name: string, why: string): void {
     if (this.#jobs.delete(name)) this.log.info({ schedule: name }, why);
