@@ -145,6 +145,9 @@ describe('ic service (built binary)', () => {
     const [now] = (await status()).runningNow;
     expect(now!.schedule).toBe('hourly');
     expect(Object.values(now!.transfers)[0]!.items).toBeGreaterThanOrEqual(5);
+    const scraped = await (await fetch(`${first.url}/metrics`)).text();
+    expect(scraped).toMatch(/^ic_runs_in_progress 1$/m);
+    expect(scraped).toMatch(/^ic_notification_mails_waiting 0$/m);
     first.child.kill('SIGTERM');
     const [code] = (await once(first.child, 'exit')) as [number];
     expect(code).toBe(0);

@@ -209,7 +209,10 @@ export function serviceCommands(ic: Command): void {
           `a service already runs on ${home} (pid ${other.pid}, started ${other.startedAt}); run one service per data directory: stop it first (systemctl stop ${UNIT.replace(/\.service$/, '')}, or kill ${other.pid})`,
         );
       const app = await openApp(home, { log: 'service' });
-      const metrics = new ServiceMetrics();
+      const metrics = new ServiceMetrics(() => ({
+        mailsWaiting: app.notifier?.waiting ?? 0,
+        runsInProgress: scheduler.running.length,
+      }));
       // A service runs for years: old log files, ledger entries and runs go at start, after every run and hourly.
       const sweep = () => void keepHouse(app);
       sweep();

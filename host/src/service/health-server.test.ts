@@ -65,6 +65,15 @@ describe('/metrics', () => {
     expect(value(text, 'ic_items_delivered_total{site="main",destination="files"}')).toBe(3);
     expect(value(text, 'ic_item_failures_total{site="other",destination="arch"}')).toBe(1);
     expect(value(text, 'ic_runs_total{schedule="nightly",outcome="partly-failed"}')).toBe(2);
+    // Without a live source, nothing under way and no mail waiting; with one, what it says at the scrape.
+    expect(value(text, 'ic_runs_in_progress')).toBe(0);
+    let live = { mailsWaiting: 0, runsInProgress: 1 };
+    const withLive = new ServiceMetrics(() => live);
+    expect(value(await metricsText(withLive, db), 'ic_runs_in_progress')).toBe(1);
+    live = { mailsWaiting: 3, runsInProgress: 0 };
+    text = await metricsText(withLive, db);
+    expect(value(text, 'ic_notification_mails_waiting')).toBe(3);
+    expect(text).toMatch(/^# TYPE ic_notification_mails_waiting gauge\nic_notification_mails_waiting 3$/m);
   });
 
   it('counts the open failed items per destination: one per item however often it failed, none once delivered', async () => {

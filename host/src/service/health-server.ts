@@ -5,7 +5,15 @@
 import { createServer, type Server } from 'node:http';
 import { DEFAULT_SETTLE_SECONDS, type ScheduleRun, type Scheduler, type SettingsDb } from '@integration-client/core';
 
+/** What the service holds at a scrape, read then. */
+export interface LiveGauges {
+  /** Notification mails waiting for their next try (the SMTP server did not take them). */
+  readonly mailsWaiting: number;
+  readonly runsInProgress: number;
+}
+
 export class ServiceMetrics {
+  constructor(readonly live: () => LiveGauges = () => ({ mailsWaiting: 0, runsInProgress: 0 })) {}
   readonly runs = new Map<string, number>();
   readonly items = new Map<string, number>();
   readonly bytes = new Map<string, number>();
@@ -43,9 +51,11 @@ export async function metricsText(
   const lines: string[] = [];
   const family = (name: string, help: string, type: 'counter' | 'gauge', values: Map<string, number>) => {
     lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-    for (const [l, v] of values) lines.push(`${name}{${l}} ${v}`);
+    for (const [l, v] of values) lines.push(`${name}${l ? `{${l}}` : ''} ${v}`);
   };
+  const live = m.live();
   family('ic_runs_total', 'Schedule runs by outcome since the service started.', 'counter', m.runs);
+  family('ic_runs_in_progress', 'Schedule runs under way.', 'gauge', new Map([['', live.runsInProgress]]));
   family('ic_items_delivered_total', 'Items acknowledged by destinations.', 'counter', m.items);
   family('ic_bytes_delivered_total', 'Bytes of recordings and backups acknowledged.', 'counter', m.bytes);
   family('ic_item_failures_total', 'Items that failed (retryable or not).', 'counter', m.failures);
@@ -79,6 +89,12 @@ export async function metricsText(
     "Seconds a site's appliance clock is ahead of this host's (negative: behind), as its latest run in this service saw.",
     'gauge',
     new Map([...m.clockOffsets].map(([site, offset]) => [labels({ site }), offset])),
+  );
+  family(
+    'ic_notification_mails_waiting',
+    'Error mails the SMTP server did not take, waiting for their next try (more than 0: errors are not reaching anyone).',
+    'gauge',
+    new Map([['', live.mailsWaiting]]),
   );
   return `${lines.join('\n')}\n`;
 }
