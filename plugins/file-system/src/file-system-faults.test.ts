@@ -111,6 +111,12 @@ describe('File System plugin faults', () => {
       expect(await readdir(dir)).toEqual([]);
       const small = { ...item, meta: { ...item.meta, lsid: 'small', byteLength: 1000 }, stream: sampleStream(1000) };
       expect(await deliver(dest, small)).toMatchObject({ status: 'written', bytes: 1000 });
+      // The check says how much room there is, and that it is little (information: it still passes).
+      const check = await dest.check();
+      expect(check.ok).toBe(true);
+      expect(check.steps.find((x) => x.name === 'free space')?.message).toMatch(
+        /^0\.0 GiB free of 0\.0 GiB: little for recordings \(a full disk stops each transfer until there is room\)$/,
+      );
     }),
   );
 

@@ -181,7 +181,10 @@ describe('File System plugin', () => {
     await utimes(old, new Date(Date.now() - 7_200_000), new Date(Date.now() - 7_200_000));
     await writeFile(join(dir, 'user-file.part'), 'not ours');
     const { dest, ctx } = await makeDestination({ destinationDirectory: dir });
-    expect((await dest.check()).ok).toBe(true);
+    const check = await dest.check();
+    expect(check.ok).toBe(true);
+    expect(check.steps.map((x) => x.name)).toEqual(['directory', 'writable', 'free space']);
+    expect(check.steps[2]!.message).toMatch(/^\d+\.\d GiB free of \d+\.\d GiB/);
     expect(await listing(dir)).toEqual([`.ic-tmp-${process.ppid}-1-abcdef.part`, 'user-file.part']);
     expect(ctx.logs.some((l) => l.msg === 'removed temporary files left by an interrupted write')).toBe(true);
   });

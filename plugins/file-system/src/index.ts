@@ -2,7 +2,7 @@
  * The File System destination: session and presentation data as `.xml`, recordings as video files, site backups
  * as `.nsb`, in one directory, named by the File Name Format, written atomically (see atomic-writer.ts).
  */
-import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
@@ -107,6 +107,18 @@ class FileSystemDestination implements Destination {
         ok: false,
         message: toDestinationError(err, dir).message,
       });
+      return checkResult(steps);
+    }
+    // The seed asks for "storage space sufficient to retain all desired recordings": say what there is (information
+    // only; a file system that cannot say is not a failure).
+    const fs = await statfs(dir).catch(() => undefined);
+    if (fs) {
+      const free = fs.bavail * fs.bsize;
+      steps.push({
+        name: 'free space',
+        ok: true,
+        message: `${gib(free)} free of ${gib(fs.blocks * fs.bsize)}${free < LOW_SPACE_BYTES ? ': little for recordings (a full disk stops each transfer until there is room)' : ''}`,
+      });
     }
     return checkResult(steps);
   }
@@ -115,6 +127,10 @@ class FileSystemDestination implements Destination {
     return Promise.resolve();
   }
 }
+
+/** Under this much free space the check says it is little. */
+const LOW_SPACE_BYTES = 1024 ** 3;
+const gib = (bytes: number) => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
 
 export default defineDestination<FileSystemConfig>({
   id: 'file-system',
