@@ -385,6 +385,25 @@ describe('transfer engine', () => {
     expect((await xmlFiles(r.files)).length).toBe(20);
   });
 
+  it('a report the appliance takes long to make ends the window when it was asked for: a session that ended meanwhile is not passed by, even with no overlap', async () => {
+    const r = await rig({ sessions: 20 }, { overlapSeconds: 0, settleSeconds: 0 });
+    // Asked a second before one session ends; the report takes 2 s to make, so it has ended when the answer comes
+    // (its Date header) but is not in it.
+    const later = r.sim.closedSessions().sort((a, b) => a.end - b.end)[10]!;
+    r.sim.now = later.end - 1;
+    r.sim.reportSeconds = 2;
+    expect((await r.runner.run('nightly')).outcome).toBe('succeeded');
+    const first = sqlSessions(r.sqlFile);
+    expect(first).not.toContain(later.lsid);
+    expect(r.sim.closedSessions().map((x) => x.lsid)).toContain(later.lsid);
+    expect(await r.db.cursor(transferId('main', 'archive'), 'session-data')).toBeLessThan(later.end);
+    r.sim.reportSeconds = 0;
+    r.sim.now = later.end + 86_400; // everything has closed
+    expect((await r.runner.run('nightly')).outcome).toBe('succeeded');
+    expect(sqlSessions(r.sqlFile)).toHaveLength(20);
+    expect((await xmlFiles(r.files)).length).toBe(20);
+  });
+
   it('an unreachable appliance fails the run, keeps every cursor, and the next run catches up', async () => {
     const r = await rig({ sessions: 10 });
     const port = Number(new URL(r.sim.address.url).port);

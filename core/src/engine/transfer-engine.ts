@@ -320,7 +320,6 @@ export class TransferEngine {
   ): Promise<{ from: number; to: number }> {
     const overlap = options.overlapSeconds ?? 3600;
     const settle = options.settleSeconds ?? DEFAULT_SETTLE_SECONDS;
-    const nowS = () => Math.floor(spec.site.applianceNow() / 1000);
     const cursors = await Promise.all(types.map((t) => this.db.cursor(id, t)));
     if (usesLedger(options)) tally.openFailures ??= await this.#openFailures(spec);
     const from = cursors.some((c) => c === undefined)
@@ -336,6 +335,11 @@ export class TransferEngine {
           ? spec.site.sessions(params)
           : spec.site.presentations(params);
     let to: number | undefined;
+    // The window ends at the appliance's time when the report was asked for, less the settle time: the report holds
+    // what had ended by then. Not when its answer came: an appliance that took longer than the settle time to make
+    // a large report would have the cursor pass sessions that ended meanwhile, which only the overlap brought back.
+    const askedAt = Date.now();
+    const windowEnd = () => Math.floor((spec.site.applianceNow() - (Date.now() - askedAt)) / 1000) - settle;
     const inFlight = new InFlight();
     const limit = options.concurrency ?? DEFAULT_IN_FLIGHT;
     let turnStarted = performance.now();
@@ -346,7 +350,7 @@ export class TransferEngine {
           await spec.destination.ready; // a destination that cannot start fails the pull before any delivery
           started = true;
         }
-        to ??= nowS() - settle; // the answer's Date header has set the appliance clock by now
+        to ??= windowEnd(); // the answer's Date header has set the appliance clock by now
         if (options.signal?.aborted) throw stopped();
         if (tally.halted) break; // the rest waits for the next run, whose cursor has not passed it
         if (!parsed.ok) {
@@ -395,7 +399,7 @@ export class TransferEngine {
     // Stopped after the report was read but before every session was delivered: not a complete window.
     if (options.signal?.aborted) throw stopped();
     if (!started) await spec.destination.ready; // an empty window moves no cursor past a destination that cannot start
-    return { from, to: to ?? nowS() - settle };
+    return { from, to: to ?? windowEnd() };
   }
 
   /**

@@ -84,6 +84,12 @@ export class ApplianceSimulator {
   permissions: { reporting: boolean; backup: boolean };
   /** Indexes of sessions whose report entry is sent without its start time (an entry the client cannot use). */
   readonly invalidSessions = new Set<number>();
+  /**
+   * Seconds a session or presentation report takes to make (a real appliance can take minutes over a large
+   * window), waited in real time while the clock runs on as much: the report holds what had ended when it was asked
+   * for, its Date header says when it was sent. 0: at once, and the clock stands still.
+   */
+  reportSeconds = 0;
   #server: Server | undefined;
   #tokens = new Map<string, number>();
   #byLsid = new Map<string, { s: SimSession; presentation: boolean }>();
@@ -337,7 +343,14 @@ export class ApplianceSimulator {
         const selected = this.#select(presentation ? this.presentations : this.population, params);
         if (selected === undefined)
           return send(res, 200, 'text/xml', errorXml('Invalid combination of report parameters.', this.namespace), log);
-        return void this.#streamXml(res, root, selected, render, fault, log);
+        const making = this.reportSeconds;
+        if (!making) return void this.#streamXml(res, root, selected, render, fault, log);
+        const asked = this.now;
+        return void setTimeout(() => {
+          this.now = Math.max(this.now, asked + making); // reports made at the same time: the clock runs on once
+          res.setHeader('Date', new Date(this.now * 1000).toUTCString());
+          void this.#streamXml(res, root, selected, render, fault, log);
+        }, making * 1000);
       }
       case R.sessionRecording:
         return this.#recording(
