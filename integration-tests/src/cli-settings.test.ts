@@ -278,6 +278,25 @@ describe('ic settings commands (built binary, real settings database, simulator)
     expect((await ic(['logs', '-n', '20'])).stdout).toMatch(
       /settings database pruned \(once a day\): 1 ledger entries older than 120 days, 0 runs older than 365 days/,
     );
+    // Once a day after a run (unit-tested in settings-db.test.ts); `ic settings prune` does it now.
+    const again = new Database(join(home, 'settings.db'));
+    const insertOld = () =>
+      again
+        .prepare('INSERT INTO delivered (destination, item, delivered_at) VALUES (?, ?, ?)')
+        .run('files', 'session-data|retired.example.com|0f0e', longAgo);
+    insertOld();
+    expect(json(await ic(['settings', 'prune', '--json']))).toEqual({
+      delivered: 1,
+      failedItems: 0,
+      runs: 0,
+      ledgerDays: 120,
+      runHistoryDays: 365,
+    });
+    insertOld();
+    expect((await ic(['settings', 'prune'])).stdout).toMatch(
+      /^removed 1 delivered-items ledger entries older than 120 days \(with 0 failed-item attempts they had closed\) and 0 runs older than 365 days$/m,
+    );
+    again.close();
     const list = json<{ name: string; lastRun: { outcome: string } }[]>(await ic(['schedule', 'list', '--json']));
     expect(list[0]).toMatchObject({ name: 'nightly', lastRun: { outcome: 'succeeded' } });
     const detail = (await ic(['schedule', 'show', 'nightly'])).stdout;

@@ -108,6 +108,26 @@ export function settingsCommands(ic: Command): void {
         return EXIT.ok;
       });
     });
+  s.command('prune')
+    .description(
+      "remove now what goes once a day anyway: delivered-items ledger entries older than --ledger-days and runs older than --run-history-days (each schedule's latest is kept)",
+    )
+    .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  ic settings set --run-history-days 30 && ic settings prune')
+    .action(async (o: HomeOptions, cmd: Command) => {
+      process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        const a = app.validator.application(await app.db.application()); // with the schema's defaults
+        const days = { ledgerDays: a.ledgerDays!, runHistoryDays: a.runHistoryDays! };
+        const pruned = (await app.db.prune({ ...days, everyMs: 0 }))!;
+        app.log.info({ ...pruned, ...days }, 'settings database pruned (ic settings prune)');
+        if (o.json) out.json({ ...pruned, ...days });
+        else
+          out.line(
+            `removed ${pruned.delivered} delivered-items ledger entries older than ${days.ledgerDays} days (with ${pruned.failedItems} failed-item attempts they had closed) and ${pruned.runs} runs older than ${days.runHistoryDays} days`,
+          );
+        return EXIT.ok;
+      });
+    });
   s.command('migrate')
     .description(
       'copy everything (sites, destinations, schedules, cursors, the delivered-items ledger, runs, application settings) to another settings database, check it, and switch to it',
