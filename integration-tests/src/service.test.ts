@@ -130,6 +130,33 @@ describe('ic service (built binary)', () => {
     expect((await status()).service).toBe('not installed');
   });
 
+  it('status says when a running service does not answer its /health (busy or hung)', async () => {
+    // A process that is alive, and a health port that takes the connection but never answers.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const stand = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' });
+    const state = join(home, 'service.json');
+    await writeFile(
+      state,
+      JSON.stringify({
+        pid: stand.pid,
+        startedAt: new Date().toISOString(),
+        healthUrl: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+        home,
+      }),
+    );
+    try {
+      const text = await ic('service', 'status');
+      expect(text.stdout).toMatch(/^service: running \(pid \d+/m);
+      expect(text.stdout).toMatch(/^ {2}it did not answer http:\S+\/health within 2 s: busy or hung/m);
+      expect(await status()).toMatchObject({ service: 'running', healthAnswered: false, runningNow: [] });
+    } finally {
+      await rm(state, { force: true });
+      stand.kill();
+      silent.close();
+    }
+  });
+
   it('catches up at start; SIGTERM mid-run exits cleanly keeping the cursor; a restart completes without duplicates', async () => {
     const closed = sim.closedSessions().length;
     const recordings = sim.closedSessions().reduce((n, s) => n + (s.hasRecording ? 1 : 0) + s.shellInstances, 0);

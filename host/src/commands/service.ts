@@ -377,6 +377,7 @@ export function serviceCommands(ic: Command): void {
           pid: running?.pid,
           healthUrl: running?.healthUrl,
           lastProgramRun: lastCommand(app.logDir),
+          ...(running && { healthAnswered: answer !== undefined }),
           runningNow: answer?.runs ?? [],
           lastRun,
           failedItems,
@@ -385,6 +386,10 @@ export function serviceCommands(ic: Command): void {
         if (o.json) out.json(status);
         else {
           out.line(`service: ${status.service}${running ? ` (pid ${running.pid}, ${running.healthUrl}/health)` : ''}`);
+          if (running && !answer)
+            out.line(
+              `  it did not answer ${running.healthUrl}/health within 2 s: busy or hung (ic logs --service; a hung one: ic service stop)`,
+            );
           const program = status.lastProgramRun;
           out.line(`last program run: ${program ? `${program.at} (${program.command})` : 'never'}`);
           for (const r of status.runningNow) out.line(`running now: ${runLine(r)}`);
