@@ -212,10 +212,12 @@ describe('ic service (built binary)', () => {
       expect(await flvCount()).toBe(recordings);
       const names = await readdir(files);
       expect(names.filter((n) => /\.\d+\.(xml|flv)$/.test(n))).toEqual([]); // no AppendNumber copies
-      const health = (await (await fetch(`${second.url}/health`)).json()) as {
-        status: string;
-        schedules: { schedule: string; next?: string }[];
-      };
+      const health2 = async () =>
+        (await (await fetch(`${second.url}/health`)).json()) as {
+          status: string;
+          schedules: { schedule: string; next?: string }[];
+        };
+      const health = await health2();
       expect(health.status).toBe('ok');
       expect(health.schedules).toEqual([{ schedule: 'hourly', next: expect.any(String) }]);
       // status asks the running service when each schedule fires next
@@ -239,6 +241,16 @@ describe('ic service (built binary)', () => {
       expect(Math.abs(offset - (sim.now - Date.now() / 1000))).toBeLessThan(600);
       const busy = await ic('schedule', 'run', 'hourly');
       expect([0, 1]).toContain(busy.code);
+      // SIGHUP (a closed terminal, a manager's reload) re-reads the schedules; it does not end the service (Node's
+      // default would).
+      second.child.kill('SIGHUP');
+      await until('the SIGHUP logged', async () =>
+        /SIGHUP: the schedules are re-read now/.test((await ic('logs', '--service', '-n', '200')).stdout)
+          ? true
+          : undefined,
+      );
+      expect(second.child.exitCode).toBeNull();
+      expect((await health2()).status).toBe('ok');
       // A second service on this data directory is refused; one elsewhere on a taken health port says so.
       const twice = await ic('service', 'run', '--health-port', '0');
       expect(twice.code).toBe(1);

@@ -263,6 +263,14 @@ export function serviceCommands(ic: Command): void {
             .then(() => done());
         };
         process.once('SIGTERM', () => stop('SIGTERM')).once('SIGINT', () => stop('SIGINT'));
+        // SIGHUP (a closed terminal, `kill -HUP`, a manager's reload) ended the process on the spot, as Node does by
+        // default; a daemon re-reads its configuration instead: the schedules now, not at the next reload.
+        process.on('SIGHUP', () => {
+          app.log.info('SIGHUP: the schedules are re-read now');
+          void scheduler
+            .sync()
+            .catch((err: unknown) => app.log.warn({ err }, 'SIGHUP: the schedules could not be re-read'));
+        });
       });
       clearInterval(sweeper);
       rmSync(stateFile(home), { force: true });
