@@ -239,7 +239,14 @@ export function scheduleCommands(ic: Command): void {
     .action(async (name: string, o: HomeOptions, cmd: Command) => {
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
         const ac = new AbortController();
-        const stop = () => ac.abort(new Error('interrupted'));
+        // The first signal stops the run cleanly and says so (the deliveries under way can take a while); a second
+        // one, with no listener left, ends the process at once — safe too, as after a crash.
+        const stop = (signal: NodeJS.Signals) => {
+          process.stderr.write(
+            `\n${signal}: stopping: the deliveries under way finish and each cursor stays before what was not delivered; ${signal === 'SIGINT' ? 'Ctrl-C' : signal} again ends it at once (nothing is lost either way)\n`,
+          );
+          ac.abort(new Error('interrupted'));
+        };
         process.once('SIGINT', stop).once('SIGTERM', stop);
         const progress = o.json ? undefined : new DeliveryProgress();
         let run;
