@@ -14,9 +14,19 @@ export function logDirectory(home: string, configured?: string): string {
   return configured ? resolve(home, configured) : join(home, 'logs');
 }
 
-/** A rolling file destination for one kind of log. */
-export function rollingDestination(dir: string, kind: LogKind): DestinationStream {
-  return pino.transport({
+/**
+ * A rolling file destination for one kind of log. A log that cannot be written (its disk full, its folder gone
+ * or read-only) must not end the process — pino's transport emits an 'error' nobody listened to, which killed a
+ * run or the service mid-delivery. It is said once on standard error; the service's lines then go there (a
+ * service manager keeps them, e.g. in the journal), a command's are dropped. Errors are still mailed (the
+ * notifier hooks the logger, not the file).
+ */
+export function rollingDestination(
+  dir: string,
+  kind: LogKind,
+  fallback: { write(line: string): unknown } | undefined = kind === 'service' ? process.stderr : undefined,
+): DestinationStream {
+  const transport = pino.transport({
     target: 'pino-roll',
     options: {
       file: join(dir, kind),
@@ -26,6 +36,20 @@ export function rollingDestination(dir: string, kind: LogKind): DestinationStrea
       mkdir: true,
     },
   });
+  let failed = false;
+  transport.on('error', (err: Error) => {
+    if (failed) return;
+    failed = true;
+    process.stderr.write(
+      `warning: the ${kind} log in ${dir} cannot be written (${err.message}); ${fallback ? 'its lines go to standard error' : 'nothing more is logged'} until ic starts again: free space there or set another directory (ic settings set --log-directory)\n`,
+    );
+  });
+  return {
+    write(line: string) {
+      if (failed) fallback?.write(line);
+      else transport.write(line);
+    },
+  };
 }
 
 /** Removes log files (of every kind) whose date is more than `days` days ago. Returns the removed paths. */

@@ -1,9 +1,12 @@
 /** `ic logs` and `ic settings`: rolled JSON log files, readable output, removal after the configured days. */
-import { appendFile, mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { appendFile, mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runIc, addFilesDestination, addSimulatorSite } from './ic-helpers.js';
+import { IC_BIN } from './paths.js';
 import { ApplianceSimulator } from './simulator/index.js';
 
 describe('ic logs / ic settings (built binary)', () => {
@@ -85,4 +88,66 @@ describe('ic logs / ic settings (built binary)', () => {
       await sim.stop();
     }
   }, 60_000);
+
+  // A full log disk killed a run (and would kill the service): pino's transport emitted an 'error' nobody heard.
+  it.runIf(process.getuid?.() === 0)(
+    'a log directory on a full disk: a run and the service go on, say it once, and the service logs to stderr',
+    async () => {
+      const sim = new ApplianceSimulator({ sessions: 6 });
+      const address = await sim.start();
+      const home = await mkdtemp(join(tmpdir(), 'ic-fulllog-'));
+      const logs = join(home, 'full-logs');
+      await mkdir(logs);
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', logs]);
+      let child: ChildProcess | undefined;
+      try {
+        const ic = (...args: string[]) => runIc(home, args);
+        await ic('init');
+        expect((await addSimulatorSite(home, address, ApplianceSimulator.caFile)).code).toBe(0);
+        expect((await addFilesDestination(home, join(home, 'f'))).code).toBe(0);
+        expect((await ic('schedule', 'add', 'h', '--every', '1h', '--transfer', 'main:files:session-data')).code).toBe(
+          0,
+        );
+        expect((await ic('settings', 'set', '--log-directory', logs)).code).toBe(0);
+        await writeFile(join(logs, 'filler'), Buffer.alloc(64 * 1024)).catch(() => undefined); // the disk is full
+        const run = await ic('schedule', 'run', 'h');
+        expect(run.code).toBe(0);
+        expect(run.stdout).toMatch(/run 1 succeeded/);
+        expect(run.stderr).toMatch(
+          /warning: the client log in \S+ cannot be written \(ENOSPC[^)]*\); nothing more is logged until ic starts again/,
+        );
+        expect((await readdir(join(home, 'f'))).filter((n) => n.endsWith('.xml'))).toHaveLength(6);
+        // The service: up through a run (of a schedule that never ran, so it runs at start), its lines on standard
+        // error (a service manager keeps them).
+        expect((await ic('schedule', 'add', 'g', '--every', '1h', '--transfer', 'main:files:session-data')).code).toBe(
+          0,
+        );
+        child = spawn(process.execPath, [IC_BIN, 'service', 'run', '--health-port', '0'], {
+          env: { ...process.env, IC_HOME: home },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        let stderr = '';
+        child.stderr!.on('data', (c: Buffer) => (stderr += c.toString()));
+        const end = Date.now() + 30_000;
+        while (!/"msg":"schedule run finished"/.test(stderr) && child.exitCode === null && Date.now() < end)
+          await new Promise((r) => setTimeout(r, 100));
+        expect(child.exitCode).toBeNull();
+        expect(stderr).toMatch(
+          /warning: the service log in \S+ cannot be written \(ENOSPC[^)]*\); its lines go to standard error/,
+        );
+        expect(stderr).toMatch(/"msg":"schedule run finished"/);
+        child.kill('SIGTERM');
+        const [code] = (await once(child, 'exit')) as [number];
+        expect(code).toBe(0);
+      } finally {
+        if (child && child.exitCode === null) {
+          child.kill('SIGKILL');
+          await once(child, 'exit');
+        }
+        execFileSync('umount', [logs]);
+        await sim.stop();
+      }
+    },
+    60_000,
+  );
 });

@@ -3,7 +3,8 @@
  * database on the local server) — and `copySettings` between them. SQL Server runs the same code; its statements
  * are checked by a T-SQL grammar in core (settings-schema.test.ts) because no server runs here.
  */
-import { mkdtemp, readFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { copySettings, SecretBox, SettingsDb } from '@integration-client/core';
@@ -275,6 +276,30 @@ describe.each(['sqlite', 'postgres'] as const)('settings database on %s', (engin
     expect((await dbs[2]!.sites()).map((s) => s.name)).toEqual(['main']);
   });
 });
+
+// A data directory whose disk is full answered every command with "error: disk I/O error" and nothing more.
+it.runIf(process.getuid?.() === 0)(
+  'a SQLite settings database on a full disk is refused with a coded error that says the disk is full',
+  async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ic-fullsettings-'));
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dir]);
+    try {
+      const existing = await SettingsDb.open(`sqlite:${join(dir, 'settings.db')}`, box);
+      await existing.putSite(SITE);
+      await existing.close();
+      await writeFile(join(dir, 'filler'), Buffer.alloc(256 * 1024)).catch(() => undefined);
+      for (const file of ['settings.db', 'fresh.db'])
+        await expect(SettingsDb.open(`sqlite:${join(dir, file)}`, box), file).rejects.toMatchObject({
+          code: 'IC_ERR_SETTINGS_DB_UNAVAILABLE',
+          message: expect.stringMatching(
+            /cannot be opened or written \(SQLITE_\w+: .*\); the file system of \S+ is full/,
+          ),
+        });
+    } finally {
+      execFileSync('umount', [dir]);
+    }
+  },
+);
 
 describe('copySettings (ic settings migrate) between engines', () => {
   it('copies SQLite → PostgreSQL → SQLite with every row, sealed secrets, run ids and the ledger intact', async () => {

@@ -25,7 +25,7 @@ import {
   upsertRows,
   upsertSql,
 } from './settings-schema.js';
-import { openSqlConnection, type Param, type SqlConnection } from './sql-connection.js';
+import { openSqlConnection, sqliteTrouble, type Param, type SqlConnection } from './sql-connection.js';
 
 const LEDGER_COLUMNS = ['destination', 'item', 'delivered_at', 'location'] as const;
 const SITE_SECRETS = ['clientSecret', 'backupPassword'] as const;
@@ -145,7 +145,7 @@ export class SettingsDb {
       await migrate(sql);
     } catch (err) {
       await sql.close();
-      throw err;
+      throw sql.dialect === 'sqlite' ? sqliteTrouble(sql.location.slice('sqlite:'.length), err) : err;
     }
     return new SettingsDb(sql, box);
   }

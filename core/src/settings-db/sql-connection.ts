@@ -7,12 +7,13 @@
  * SQL Server: NOT RUN AGAINST A LIVE SERVER (none can run here); its statements are parsed by a T-SQL grammar
  * in tests and the repository above is the one tested live on SQLite and PostgreSQL.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statfsSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { PoolClient } from 'pg';
 import { dirname } from 'node:path';
 import {
   ConfigError,
+  IcError,
   mssqlConnectionConfig,
   parseConnectionString,
   pgTransaction,
@@ -123,15 +124,53 @@ function gateOf(file: string): Gate {
   return g;
 }
 
+/**
+ * A SQLite settings file that cannot be opened or written, as a coded error that says what to do: its file system
+ * full (SQLite says `SQLITE_FULL`, or only `disk I/O error` when it cannot even make its WAL index), read-only, or
+ * the file or folder not this user's to write. Anything else is returned as it was.
+ */
+export function sqliteTrouble(file: string, err: unknown): unknown {
+  const code = (err as { code?: unknown }).code;
+  if (typeof code !== 'string' || !/^SQLITE_(FULL|IOERR|READONLY|CANTOPEN|PERM)/.test(code)) return err;
+  let free: number | undefined;
+  try {
+    const fs = statfsSync(dirname(file));
+    free = fs.bavail * fs.bsize;
+  } catch {
+    // the folder itself is not there: the message below says so
+  }
+  const why =
+    code.startsWith('SQLITE_FULL') || (code.startsWith('SQLITE_IOERR') && free !== undefined && free < 1 << 20)
+      ? `the file system of ${dirname(file)} is full (${free ?? 0} bytes free): free some space there`
+      : code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_PERM') || code.startsWith('SQLITE_CANTOPEN')
+        ? `check that ${dirname(file)} exists and that this user may write it and ${file} (a read-only file system?)`
+        : `check the disk of ${dirname(file)}`;
+  return new IcError(
+    'IC_ERR_SETTINGS_DB_UNAVAILABLE',
+    `the settings database sqlite:${file} cannot be opened or written (${code}: ${(err as Error).message}); ${why}`,
+    { cause: err, details: { sqlite: code } },
+  );
+}
+
 async function openSqlite(file: string): Promise<SqlConnection> {
   const { default: Database } = await import('better-sqlite3');
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  // WAL + NORMAL: a commit survives a killed process (it is in the WAL); after a power loss the last ledger or
-  // cursor updates may be lost, which only makes the next run re-read and re-deliver, never lose data.
-  db.pragma('synchronous = NORMAL');
-  db.pragma('busy_timeout = 10000');
+  let db: BetterSqlite3.Database | undefined;
+  try {
+    db = new Database(file);
+    db.pragma('journal_mode = WAL');
+    // WAL + NORMAL: a commit survives a killed process (it is in the WAL); after a power loss the last ledger or
+    // cursor updates may be lost, which only makes the next run re-read and re-deliver, never lose data.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('busy_timeout = 10000');
+  } catch (err) {
+    try {
+      db?.close();
+    } catch {
+      // closing what could not be opened: the error that matters is the one thrown
+    }
+    throw sqliteTrouble(file, err);
+  }
   const statements = new Map<string, BetterSqlite3.Statement<Param[]>>();
   const exec: Runner = (sql, params) => {
     let s = statements.get(sql);
