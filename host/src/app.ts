@@ -3,7 +3,6 @@
  * and which plugins are available. Commands get everything from here.
  */
 import { createRequire } from 'node:module';
-import { mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import type { Logger } from 'pino';
@@ -93,7 +92,6 @@ export async function openApp(home: string, options: { create?: boolean; log?: L
   }
   const notification = application.notification;
   const logDir = logDirectory(home, application.logDirectory);
-  mkdirSync(logDir, { recursive: true, mode: 0o700 });
   const removed = removeOldLogs(logDir, application.logRemovalDays);
   let notifier: Notifier | undefined;
   const log: Logger = createLogger({

@@ -4,7 +4,7 @@
  * whenever a command or the service opens the log, and by the service after every run and hourly.
  * `ic logs` prints them readably.
  */
-import { closeSync, fstatSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino, type DestinationStream } from 'pino';
 
@@ -26,6 +26,18 @@ export function rollingDestination(
   kind: LogKind,
   fallback: { write(line: string): unknown } | undefined = kind === 'service' ? process.stderr : undefined,
 ): DestinationStream {
+  const unusable = (why: string) =>
+    process.stderr.write(
+      `warning: the ${kind} log in ${dir} cannot be written (${why}); ${fallback ? 'its lines go to standard error' : 'nothing more is logged'} until ic starts again: make room there or fix it, or set another directory (ic settings set --log-directory)\n`,
+    );
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  } catch (err) {
+    // A directory that cannot be made (a file in its path, no permission) must not lock every command out —
+    // `ic settings set --log-directory` included, which is how it is put right.
+    unusable((err as Error).message);
+    return { write: (line: string) => void fallback?.write(line) };
+  }
   const transport = pino.transport({
     target: 'pino-roll',
     options: {
@@ -40,9 +52,7 @@ export function rollingDestination(
   transport.on('error', (err: Error) => {
     if (failed) return;
     failed = true;
-    process.stderr.write(
-      `warning: the ${kind} log in ${dir} cannot be written (${err.message}); ${fallback ? 'its lines go to standard error' : 'nothing more is logged'} until ic starts again: free space there or set another directory (ic settings set --log-directory)\n`,
-    );
+    unusable(err.message);
   });
   return {
     write(line: string) {

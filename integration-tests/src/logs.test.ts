@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runIc, addFilesDestination, addSimulatorSite } from './ic-helpers.js';
 import { IC_BIN } from './paths.js';
+import Database from 'better-sqlite3';
 import { ApplianceSimulator } from './simulator/index.js';
 
 describe('ic logs / ic settings (built binary)', () => {
@@ -88,6 +89,34 @@ describe('ic logs / ic settings (built binary)', () => {
       await sim.stop();
     }
   }, 60_000);
+
+  it('a log directory that cannot be made is refused when set, and one set before locks no command out', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'ic-badlog-'));
+    const ic = (...args: string[]) => runIc(home, args);
+    await ic('init');
+    const underAFile = join(home, 'secret.key', 'logs');
+    const refused = await ic('settings', 'set', '--log-directory', underAFile);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      /IC_ERR_CONFIG_INVALID: --log-directory \S+ cannot be used \(ENOTDIR[^)]*\); give a directory this user can create and write in/,
+    );
+    // Stored anyway (by hand, an older version, a directory that went away and is now a file): every command ran
+    // into "ENOTDIR … mkdir" and failed, `ic settings set --log-directory` too.
+    const db = new Database(join(home, 'settings.db'));
+    db.prepare(`INSERT INTO ic_settings_meta (key, value) VALUES ('application', ?)`).run(
+      JSON.stringify({ logDirectory: underAFile }),
+    );
+    db.close();
+    const list = await ic('site', 'list');
+    expect(list.code).toBe(0);
+    expect(list.stderr).toMatch(
+      /warning: the client log in \S+ cannot be written \(ENOTDIR[^)]*\); nothing more is logged/,
+    );
+    expect((await ic('settings', 'set', '--log-directory', 'logs')).code).toBe(0);
+    const again = await ic('site', 'list');
+    expect(again.stderr).toBe('');
+    expect(await readdir(join(home, 'logs'))).not.toEqual([]);
+  });
 
   // A full log disk killed a run (and would kill the service): pino's transport emitted an 'error' nobody heard.
   it.runIf(process.getuid?.() === 0)(

@@ -1,6 +1,9 @@
 import { copySettings, SettingsDb, SETTINGS_DB_ENV, writeSettingsLocation } from '@integration-client/core';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigError } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
+import { logDirectory } from '../logs.js';
 import { runningService } from '../service/state.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
@@ -23,6 +26,20 @@ interface SettingsOptions extends HomeOptions {
   pluginNice?: string;
   ledgerDays?: string;
   runHistoryDays?: string;
+}
+
+/** Refuses a log directory this user cannot create and write in (every command would log nowhere). */
+function usableLogDirectory(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    const probe = join(dir, `.ic-probe-${process.pid}`);
+    writeFileSync(probe, '');
+    rmSync(probe);
+  } catch (err) {
+    throw new ConfigError(
+      `--log-directory ${dir} cannot be used (${(err as Error).message}); give a directory this user can create and write in`,
+    );
+  }
 }
 
 export function settingsCommands(ic: Command): void {
@@ -62,6 +79,7 @@ export function settingsCommands(ic: Command): void {
       if (o.keepLogs && o.logRemovalDays !== undefined)
         throw new ConfigError('give --log-removal-days or --keep-logs, not both');
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
+        if (o.logDirectory !== undefined) usableLogDirectory(logDirectory(app.home, o.logDirectory));
         const num = (v: string | undefined) => (v === undefined ? undefined : Number(v));
         const stored = await app.db.application();
         if (o.keepLogs) delete stored.logRemovalDays; // back to keeping every log file
