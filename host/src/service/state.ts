@@ -25,10 +25,25 @@ export function alive(pid: number): boolean {
   }
 }
 
+/**
+ * Whether `pid` runs `ic service run` (its command line, where /proc tells). A service killed without cleaning up
+ * leaves its pid in service.json, and another program can get that pid later — a restarted container hands out
+ * the same low pids, even to the new service itself, which then refused to start "because a service runs".
+ */
+function isService(pid: number): boolean {
+  if (pid === process.pid) return false; // this process reads the file: it is not the one that wrote it
+  try {
+    const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    return args.includes('service') && args.includes('run');
+  } catch {
+    return true; // no /proc here: alive() is the answer
+  }
+}
+
 /** The state of the service running on `home`, or undefined when none is. */
 export function runningService(home: string): ServiceState | undefined {
   const file = stateFile(home);
   if (!existsSync(file)) return undefined;
   const state = JSON.parse(readFileSync(file, 'utf8')) as ServiceState;
-  return alive(state.pid) ? state : undefined;
+  return alive(state.pid) && isService(state.pid) ? state : undefined;
 }
