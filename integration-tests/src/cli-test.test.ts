@@ -1,5 +1,5 @@
 /** `ic test`, the API tester: windows, lsids and saved XML files into destinations, without moving cursors. */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addFilesDestination, addSimulatorSite, addSqlDestination, runIc } from './ic-helpers.js';
 import { IC_BIN } from './paths.js';
 import { ApplianceSimulator } from './simulator/index.js';
+import { isRoot, tmpfs } from './tmpfs.js';
 
 let home: string;
 let sim: ApplianceSimulator;
@@ -206,11 +207,11 @@ describe('ic test (built binary)', () => {
     expect(Math.abs(Date.parse(said![1]!) / 1000 - sim.now)).toBeLessThan(120);
   });
 
-  it.runIf(process.getuid?.() === 0)(
+  it.runIf(isRoot)(
     'says when a destination cannot take anything (a read-only file system) and that nothing more was tried for it',
     async () => {
-      const dir = await mkdtemp(join(tmpdir(), 'ic-tester-ro-'));
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,ro', 'tmpfs', dir]);
+      const fs = await tmpfs('size=1m,ro');
+      const dir = fs.dir;
       try {
         const addRo = (...more: string[]) =>
           ic('destination', 'add', 'ro', '--plugin', 'file-system', '--set', `destinationDirectory=${dir}`, ...more);
@@ -229,7 +230,7 @@ describe('ic test (built binary)', () => {
           /^main->ro: the destination cannot take anything now \(IC_ERR_DESTINATION_PERMISSION_DENIED\), so nothing more was tried for it/m,
         );
       } finally {
-        execFileSync('umount', [dir]);
+        fs.done();
         await ic('destination', 'remove', 'ro');
       }
     },

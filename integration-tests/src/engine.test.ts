@@ -2,7 +2,6 @@
  * The transfer engine end to end: appliance simulator over HTTPS → site client → report parser → engine →
  * the File System and SQL plugins (loaded from their packages), with a real SQLite settings database.
  */
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,6 +31,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './paths.js';
 import { captureLogger, collectGarbage, FAST_RETRY } from './site-helpers.js';
 import { ApplianceSimulator, type SimulatorOptions } from './simulator/index.js';
+import { isRoot, tmpfs } from './tmpfs.js';
 
 const BUNDLED = [join(REPO_ROOT, 'plugins/file-system'), join(REPO_ROOT, 'plugins/sql')];
 const ALL_FILE_TYPES = OPERATIONS.filter((op) => op !== 'system-information');
@@ -610,18 +610,7 @@ describe('isolated destinations start while the report is requested', () => {
   });
 });
 
-describe.runIf(process.getuid?.() === 0)('a file-system destination that cannot take anything (real tmpfs)', () => {
-  /** A tmpfs at a fresh directory, mounted with `options`; `remount(o)` changes them; `done()` unmounts it. */
-  async function tmpfs(options: string) {
-    const dir = await mkdtemp(join(tmpdir(), 'ic-engine-tmpfs-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir]);
-    return {
-      dir,
-      remount: (o: string) => execFileSync('mount', ['-o', `remount,${o}`, dir]),
-      done: () => execFileSync('umount', [dir]),
-    };
-  }
-
+describe.runIf(isRoot)('a file-system destination that cannot take anything (real tmpfs)', () => {
   async function edgeRig(dir: string) {
     const r = await rig({ sessions: 30 });
     await r.db.putDestination({ name: 'edge', plugin: 'file-system', config: { destinationDirectory: dir } }, []);

@@ -1,12 +1,13 @@
 /** `ic logs` and `ic settings`: rolled JSON log files, readable output, removal after the configured days. */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { appendFile, mkdir, mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { appendFile, mkdtemp, readdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { runIc, addFilesDestination, addSimulatorSite } from './ic-helpers.js';
 import { IC_BIN } from './paths.js';
+import { isRoot, tmpfs } from './tmpfs.js';
 import Database from 'better-sqlite3';
 import { ApplianceSimulator } from './simulator/index.js';
 
@@ -119,15 +120,14 @@ describe('ic logs / ic settings (built binary)', () => {
   });
 
   // A full log disk killed a run (and would kill the service): pino's transport emitted an 'error' nobody heard.
-  it.runIf(process.getuid?.() === 0)(
+  it.runIf(isRoot)(
     'a log directory on a full disk: a run and the service go on, say it once, and the service logs to stderr',
     async () => {
       const sim = new ApplianceSimulator({ sessions: 6 });
       const address = await sim.start();
       const home = await mkdtemp(join(tmpdir(), 'ic-fulllog-'));
-      const logs = join(home, 'full-logs');
-      await mkdir(logs);
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', logs]);
+      const fs = await tmpfs('size=64k');
+      const logs = fs.dir;
       let child: ChildProcess | undefined;
       try {
         const ic = (...args: string[]) => runIc(home, args);
@@ -173,7 +173,7 @@ describe('ic logs / ic settings (built binary)', () => {
           child.kill('SIGKILL');
           await once(child, 'exit');
         }
-        execFileSync('umount', [logs]);
+        fs.done();
         await sim.stop();
       }
     },

@@ -3,12 +3,12 @@
  * database on the local server) — and `copySettings` between them. SQL Server runs the same code; its statements
  * are checked by a T-SQL grammar in core (settings-schema.test.ts) because no server runs here.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { copySettings, SecretBox, SettingsDb } from '@integration-client/core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { isRoot, tmpfs } from './tmpfs.js';
 
 const box = SecretBox.withKey(Buffer.alloc(32, 7));
 const { createDatabase } = (await import('../../plugins/sql/dist/test-helpers.js')) as {
@@ -278,11 +278,11 @@ describe.each(['sqlite', 'postgres'] as const)('settings database on %s', (engin
 });
 
 // A data directory whose disk is full answered every command with "error: disk I/O error" and nothing more.
-it.runIf(process.getuid?.() === 0)(
+it.runIf(isRoot)(
   'a SQLite settings database on a full disk is refused with a coded error that says the disk is full',
   async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ic-fullsettings-'));
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dir]);
+    const fs = await tmpfs('size=256k');
+    const dir = fs.dir;
     try {
       const existing = await SettingsDb.open(`sqlite:${join(dir, 'settings.db')}`, box);
       await existing.putSite(SITE);
@@ -296,7 +296,7 @@ it.runIf(process.getuid?.() === 0)(
           ),
         });
     } finally {
-      execFileSync('umount', [dir]);
+      fs.done();
     }
   },
 );
