@@ -292,6 +292,17 @@ describe('ic settings commands (built binary, real settings database, simulator)
       ledgerDays: 120,
       runHistoryDays: 365,
     });
+    const held = json<{ holdings: { ledgerEntries: number; runs: number; lastPrunedAt: string } }>(
+      await ic(['settings', 'show', '--json']),
+    ).holdings;
+    expect(held).toEqual({ ledgerEntries: before - 1, runs: 2, lastPrunedAt: expect.any(String) });
+    expect(Date.now() - Date.parse(held.lastPrunedAt)).toBeLessThan(60_000);
+    expect((await ic(['settings', 'show'])).stdout).toMatch(
+      new RegExp(
+        `^the settings database holds ${before - 1} delivered-items ledger entries and 2 runs; last pruned \\S+Z \\(ic settings prune\\)$`,
+        'm',
+      ),
+    );
     insertOld();
     expect((await ic(['settings', 'prune'])).stdout).toMatch(
       /^removed 1 delivered-items ledger entries older than 120 days \(with 0 failed-item attempts they had closed\) and 0 runs older than 365 days$/m,

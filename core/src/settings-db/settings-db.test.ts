@@ -92,6 +92,7 @@ describe('settings database on SQL Server (recording connection; no server here)
     await db.failedItemCounts();
     await db.dropFailedItems([{ destination: 'd', item: 'i' }]);
     await db.prune({ ledgerDays: 120, runHistoryDays: 365 });
+    await db.holdings();
 
     // A copy from a real SQLite settings database into the recording one: every statement of the copy is sent,
     // and since the recorder counts 0 rows afterwards, the verification refuses to call it done.

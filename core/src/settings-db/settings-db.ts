@@ -656,6 +656,17 @@ export class SettingsDb {
 
   // ---- housekeeping ----
 
+  /** What the settings database holds that grows with use, and when prune() last ran (ic settings show). */
+  async holdings(): Promise<{ ledgerEntries: number; runs: number; lastPrunedAt?: string }> {
+    const runs = await this.#one<{ n: number | string }>(`SELECT COUNT(*) AS n FROM run`, []);
+    const pruned = await this.#one<{ value: string }>(`SELECT "value" FROM ${META} WHERE "key" = 'pruned_at'`, []);
+    return {
+      ledgerEntries: await this.deliveredCount(),
+      runs: Number(runs?.n ?? 0),
+      ...(pruned && { lastPrunedAt: pruned.value }),
+    };
+  }
+
   /**
    * Removes what need not be kept any more, at most once per `everyMs` across every process on this database
    * (the time is kept in the marker table; two processes due at once both prune, which is harmless): ledger

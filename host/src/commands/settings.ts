@@ -121,8 +121,15 @@ export function settingsCommands(ic: Command): void {
           logRemovalDays: a.logRemovalDays ?? (o.json ? null : 'never: log files are kept'),
           ...(a.notification && { notification: maskPassword(a.notification) }),
         };
-        if (o.json) out.json(shown);
-        else printSettings(shown, stored, ['settingsDatabase']);
+        // What grows with use, and whether the daily pruning (ledgerDays, runHistoryDays) keeps up.
+        const held = await app.db.holdings();
+        if (o.json) out.json({ ...shown, holdings: held });
+        else {
+          printSettings(shown, stored, ['settingsDatabase']);
+          out.line(
+            `\nthe settings database holds ${held.ledgerEntries} delivered-items ledger entries and ${held.runs} runs; ${held.lastPrunedAt ? `last pruned ${held.lastPrunedAt}` : 'not pruned yet'} (ic settings prune)`,
+          );
+        }
         return EXIT.ok;
       });
     });
