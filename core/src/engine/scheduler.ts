@@ -91,8 +91,8 @@ export class Scheduler {
   /** The stored text of every schedule last read (enabled or not). */
   readonly #texts = new Map<string, string>();
   #timer: NodeJS.Timeout | undefined;
-  readonly #running = new Map<string, Promise<void>>();
-  readonly #progress = new Map<string, Tracked>();
+  /** The runs under way: each one's end and what it has delivered so far. */
+  readonly #running = new Map<string, { readonly done: Promise<void>; readonly tracked: Tracked }>();
   readonly #stop = new AbortController();
   #reload: NodeJS.Timeout | undefined;
 
@@ -216,10 +216,9 @@ export class Scheduler {
 
   /** Runs a schedule now unless it is running; resolves when it has finished. */
   runNow(name: string): Promise<void> {
-    const already = this.#running.get(name);
+    const already = this.#running.get(name)?.done;
     if (already || this.#stop.signal.aborted) return already ?? Promise.resolve();
     const tracked: Tracked = { startedAt: new Date().toISOString(), transfers: {} };
-    this.#progress.set(name, tracked);
     const p = this.runner
       .run(name, this.#stop.signal, (transfer, _op, bytes) => {
         const t = (tracked.transfers[transfer] ??= { items: 0, bytes: 0 });
@@ -239,11 +238,8 @@ export class Scheduler {
         if (isIcError(err) && err.code === 'IC_ERR_SCHEDULE_BUSY') this.log.info({ schedule: name }, err.message);
         else this.log.error({ err, schedule: name }, 'schedule run crashed');
       })
-      .finally(() => {
-        this.#running.delete(name);
-        this.#progress.delete(name);
-      });
-    this.#running.set(name, p);
+      .finally(() => this.#running.delete(name));
+    this.#running.set(name, { done: p, tracked });
     return p;
   }
 
@@ -258,7 +254,7 @@ export class Scheduler {
 
   /** The runs under way and what each has delivered so far. */
   progress(): RunProgress[] {
-    return [...this.#progress].map(([schedule, t]) => ({
+    return [...this.#running].map(([schedule, { tracked: t }]) => ({
       schedule,
       startedAt: t.startedAt,
       ...(t.lastDeliveryMs !== undefined && { lastDeliveryAt: new Date(t.lastDeliveryMs).toISOString() }),
@@ -272,6 +268,6 @@ export class Scheduler {
     clearTimeout(this.#timer);
     this.#jobs.clear();
     this.#stop.abort(new Error('the service is stopping'));
-    await Promise.allSettled(this.#running.values());
+    await Promise.allSettled([...this.#running.values()].map((r) => r.done));
   }
 }

@@ -173,12 +173,17 @@ export class SettingsDb {
     return (await this.sql.all<T>(sql, params))[0];
   }
 
+  /** A value of the marker table (application settings, when prune() last ran). */
+  async #meta(key: string): Promise<string | undefined> {
+    return (await this.#one<{ value: string }>(`SELECT "value" FROM ${META} WHERE "key" = ?`, [key]))?.value;
+  }
+
   // ---- application settings (notification, log, engine) ----
 
   /** The application settings, with the SMTP password opened. */
   async application(): Promise<ApplicationSettings> {
-    const row = await this.#one<{ value: string }>(`SELECT "value" FROM ${META} WHERE "key" = 'application'`, []);
-    const a = row ? (JSON.parse(row.value) as ApplicationSettings) : {};
+    const value = await this.#meta('application');
+    const a = value ? (JSON.parse(value) as ApplicationSettings) : {};
     if (a.notification)
       a.notification = openFields(this.box, a.notification as unknown as Record<string, unknown>, [
         'password',
@@ -659,11 +664,11 @@ export class SettingsDb {
   /** What the settings database holds that grows with use, and when prune() last ran (ic settings show). */
   async holdings(): Promise<{ ledgerEntries: number; runs: number; lastPrunedAt?: string }> {
     const runs = await this.#one<{ n: number | string }>(`SELECT COUNT(*) AS n FROM run`, []);
-    const pruned = await this.#one<{ value: string }>(`SELECT "value" FROM ${META} WHERE "key" = 'pruned_at'`, []);
+    const lastPrunedAt = await this.#meta('pruned_at');
     return {
       ledgerEntries: await this.deliveredCount(),
       runs: Number(runs?.n ?? 0),
-      ...(pruned && { lastPrunedAt: pruned.value }),
+      ...(lastPrunedAt && { lastPrunedAt }),
     };
   }
 
@@ -680,8 +685,8 @@ export class SettingsDb {
     o: { ledgerDays: number; runHistoryDays: number; everyMs?: number },
     now = Date.now(),
   ): Promise<Pruned | undefined> {
-    const last = await this.#one<{ value: string }>(`SELECT "value" FROM ${META} WHERE "key" = 'pruned_at'`, []);
-    if (last && now - Date.parse(last.value) < (o.everyMs ?? PRUNE_EVERY_MS)) return undefined;
+    const last = await this.#meta('pruned_at');
+    if (last && now - Date.parse(last) < (o.everyMs ?? PRUNE_EVERY_MS)) return undefined;
     await this.#upsert(META, ['key'], { key: 'pruned_at', value: new Date(now).toISOString() });
     await this.flushDelivered();
     const before = (days: number) => new Date(now - days * 86_400_000).toISOString();

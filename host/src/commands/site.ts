@@ -22,6 +22,9 @@ interface SiteOptions extends HomeOptions {
   test?: boolean;
 }
 
+/** The client secret given: `--client-secret`, else IC_CLIENT_SECRET. */
+const secretOf = (o: SiteOptions): string | undefined => o.clientSecret ?? process.env.IC_CLIENT_SECRET;
+
 async function credentialsTest(app: App, site: SiteSettings): Promise<CredentialsTest> {
   const client = await SiteClient.create({ site, logger: app.log, retry: { attempts: 2 } });
   try {
@@ -46,9 +49,7 @@ async function save(app: App, o: SiteOptions, base: Partial<SiteSettings>, name:
     name,
     ...(o.host !== undefined && { host: o.host }),
     ...(o.clientId !== undefined && { clientId: o.clientId }),
-    ...((o.clientSecret ?? process.env.IC_CLIENT_SECRET) !== undefined && {
-      clientSecret: o.clientSecret ?? process.env.IC_CLIENT_SECRET,
-    }),
+    ...(secretOf(o) !== undefined && { clientSecret: secretOf(o) }),
     ...(typeof backupPassword === 'string' && { backupPassword }),
     // Absolute: the service does not run in the directory this was typed in.
     ...(typeof o.caFile === 'string' && { caFile: resolve(o.caFile) }),
@@ -95,9 +96,7 @@ async function withRequired(name: string, o: SiteOptions): Promise<SiteOptions> 
   const given: Record<string, unknown> = {
     ...(o.host !== undefined && { host: o.host }),
     ...(o.clientId !== undefined && { clientId: o.clientId }),
-    ...((o.clientSecret ?? process.env.IC_CLIENT_SECRET) !== undefined && {
-      clientSecret: o.clientSecret ?? process.env.IC_CLIENT_SECRET,
-    }),
+    ...(secretOf(o) !== undefined && { clientSecret: secretOf(o) }),
   };
   const missing = REQUIRED.filter(([field]) => given[field] === undefined);
   if (!missing.length) return o;
