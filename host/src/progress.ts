@@ -79,3 +79,10 @@ export class DeliveryProgress {
     this.#bar.status(`${each.length ? each.join('  ·  ') : 'nothing delivered yet'}  (${seconds} s)`, force);
   }
 }
+
+/** Says on standard error that a transfer waits for another run of its pair (ScheduleRunner's / withPair's onWaiting). */
+export function sayWaiting(transfer: string, heldBy: string): void {
+  process.stderr.write(
+    `${process.stderr.isTTY ? '\r\x1b[K' : ''}${transfer} waits: another run is moving this pair (${heldBy}); it goes on from where that one leaves off\n`,
+  );
+}

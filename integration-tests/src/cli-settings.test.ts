@@ -423,6 +423,38 @@ describe('ic settings commands (built binary, real settings database, simulator)
     }
   }, 120_000);
 
+  it('a schedule cannot name one pair twice; a run whose pair another run is moving waits for it and says so', async () => {
+    const dup = await ic([
+      'schedule',
+      'add',
+      'dup',
+      '--every',
+      '1h',
+      '--transfer',
+      'main:files:session-data',
+      '--transfer',
+      'main:files:site-backup',
+    ]);
+    expect(dup.code).toBe(2);
+    expect(dup.stderr).toMatch(
+      /IC_ERR_CONFIG_INVALID: schedule "dup" is invalid: \/transfers\/1: repeats site "main" → destination "files" of transfer 1: name all the data types of a pair in one transfer \(main:files:session-data,site-backup\)/,
+    );
+    // Another host's run (the settings database shared) moves main->files for 3 more seconds.
+    const settings = new Database(join(home, 'settings.db'));
+    const holder = 'elsewhere:1 run 9 of schedule "x", transfer 1';
+    settings
+      .prepare('INSERT INTO lease (name, holder, expires_at) VALUES (?, ?, ?)')
+      .run('transfer:main->files', holder, Math.floor(Date.now() / 1000) + 3);
+    settings.close();
+    const t0 = Date.now();
+    const r = await ic(['schedule', 'run', 'again']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe(
+      `main->files waits: another run is moving this pair (${holder}); it goes on from where that one leaves off\n`,
+    );
+    expect(Date.now() - t0).toBeGreaterThan(1500);
+  });
+
   it('schedule run shows on a terminal what each transfer has delivered so far (not in --json or a pipe)', async () => {
     await ic([
       'destination',

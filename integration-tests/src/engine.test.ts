@@ -40,6 +40,8 @@ interface Rig {
   sim: ApplianceSimulator;
   db: SettingsDb;
   runner: ScheduleRunner;
+  /** Another runner on the same settings database, as another process has (`ic schedule run` beside the service). */
+  otherRunner: () => ScheduleRunner;
   files: string;
   sqlFile: string;
   home: string;
@@ -89,17 +91,25 @@ async function rig(
       { site: 'main', destination: 'archive', dataTypes: ['system-information', 'session-data'] },
     ],
   });
-  const loader = new DestinationLoader({
-    db,
-    logger: log.logger,
-    catalog: new PluginCatalog({ bundledDirs: BUNDLED, pluginsDir: join(home, 'plugins'), hostVersion: '0.1.0' }),
-    dataDir: join(home, 'data'),
-    hostVersion: '0.1.0',
-  });
+  const runner = () =>
+    new ScheduleRunner(
+      db,
+      new DestinationLoader({
+        db,
+        logger: log.logger,
+        catalog: new PluginCatalog({ bundledDirs: BUNDLED, pluginsDir: join(home, 'plugins'), hostVersion: '0.1.0' }),
+        dataDir: join(home, 'data'),
+        hostVersion: '0.1.0',
+      }),
+      log.logger,
+      engine,
+      { retry: FAST_RETRY },
+    );
   const r = {
     sim: s,
     db,
-    runner: new ScheduleRunner(db, loader, log.logger, engine, { retry: FAST_RETRY }),
+    runner: runner(),
+    otherRunner: runner,
     files,
     sqlFile,
     home,
@@ -174,6 +184,75 @@ describe('transfer engine', () => {
     raw.close();
     expect(dump).not.toContain(r.sim.clientSecret);
     expect(dump).not.toContain(r.sqlFile);
+  });
+
+  it('two schedules sharing a site → destination pair, run at once, move it one after the other: each item delivered once, no race in the destination', async () => {
+    // Each report takes a second to make: both runs hold their windows before either delivers anything.
+    const r = await rig({ sessions: 60 }, { overlapSeconds: 30 * 86400, settleSeconds: 0 });
+    r.sim.reportSeconds = 1;
+    const closed = r.sim.closedSessions();
+    await r.db.putSchedule({
+      name: 'hourly',
+      period: '1h',
+      enabled: true,
+      transfers: [
+        { site: 'main', destination: 'archive', dataTypes: ['session-data'] },
+        { site: 'main', destination: 'files', dataTypes: ['session-data'] },
+      ],
+    });
+    const [a, b] = await Promise.all([r.runner.run('nightly'), r.otherRunner().run('hourly')]);
+    expect([a.outcome, b.outcome]).toEqual(['succeeded', 'succeeded']);
+    const sum = (op: Operation, dest: string) =>
+      [...a.transfers, ...b.transfers]
+        .filter((t) => t.transfer === transferId('main', dest))
+        .reduce((n, t) => n + (t.byType[op] ?? 0), 0);
+    // Without the pair's lease both runs pulled the same window and delivered it twice (and the SQL plugin's replace
+    // raced the other run's system information).
+    expect(sum('session-data', 'archive')).toBe(closed.length);
+    expect(sum('session-data', 'files')).toBe(closed.length);
+    expect(sum('system-information', 'archive')).toBe(closed.length);
+    expect(sqlSessions(r.sqlFile)).toEqual(closed.map((s) => s.lsid).sort());
+    expect((await xmlFiles(r.files)).length).toBe(closed.length);
+    const waits = r.log.lines.filter((l) => String(l.msg).startsWith('another run is moving this site'));
+    expect(waits.length).toBeGreaterThanOrEqual(1);
+    expect(String(waits[0]!.heldBy)).toMatch(/ run \d+ of schedule "(nightly|hourly)", transfer [12]$/);
+    expect(await r.db.leases()).toEqual([]); // all released
+  });
+
+  it('a schedule stored with two transfers of one pair runs them one after the other: nothing delivered twice', async () => {
+    const r = await rig({ sessions: 20 }, { overlapSeconds: 30 * 86400, settleSeconds: 0 });
+    const closed = r.sim.closedSessions();
+    // Refused by `ic schedule add` now (SettingsValidator); one stored by an older version still runs safely.
+    await r.db.putSchedule({
+      name: 'twice',
+      period: '1h',
+      enabled: true,
+      transfers: [
+        { site: 'main', destination: 'archive', dataTypes: ['session-data'] },
+        { site: 'main', destination: 'archive', dataTypes: ['session-data', 'system-information'] },
+      ],
+    });
+    const run = await r.runner.run('twice');
+    expect(run.outcome).toBe('succeeded');
+    expect(run.transfers.reduce((n, t) => n + (t.byType['session-data'] ?? 0), 0)).toBe(closed.length);
+    expect(run.transfers.reduce((n, t) => n + t.skipped, 0)).toBe(closed.length); // the second found them delivered
+  });
+
+  it('a transfer waiting for its pair when the run is stopped does not start: retryable, its cursors stay, the lease left to its holder', async () => {
+    const r = await rig({ sessions: 10 });
+    // Another host's run holds main->files (a settings database shared by two hosts).
+    expect(await r.db.tryLease(`transfer:${transferId('main', 'files')}`, 'elsewhere:1 run 9', 120)).toBe(true);
+    const stop = new AbortController();
+    setTimeout(() => stop.abort(), 300);
+    const run = await r.runner.run('nightly', stop.signal);
+    const files = run.transfers.find((t) => t.transfer === transferId('main', 'files'))!;
+    expect(files).toMatchObject({ delivered: 0, retryable: 1, cursorsMoved: [] });
+    expect(files.errors[0]).toMatch(
+      /^IC_ERR_SITE_UNAVAILABLE: main->files did not start: stopped while it waited for another run of its pair$/,
+    );
+    expect(await r.db.cursor(transferId('main', 'files'), 'session-data')).toBeUndefined();
+    expect(r.sim.requests.filter((q) => q.path === API.backupPath)).toEqual([]);
+    expect((await r.db.leases()).map((l) => l.holder)).toEqual(['elsewhere:1 run 9']);
   });
 
   it('keeps many sessions in flight but downloads at most `downloads` recordings at a time', async () => {

@@ -85,8 +85,17 @@ describe('ic failed (built binary)', () => {
     expect((await ic('schedule', 'run', 'rec')).code).toBe(0);
     expect((await listed()).length).toBe(1);
 
+    // A run elsewhere moves main->files for 2 more seconds: the retry waits for it, as a scheduled run would.
+    const held = new Database(join(home, 'settings.db'));
+    held
+      .prepare('INSERT INTO lease (name, holder, expires_at) VALUES (?, ?, ?)')
+      .run('transfer:main->files', 'elsewhere:1 run 3', Math.floor(Date.now() / 1000) + 2);
+    held.close();
     const retry = await ic('failed', 'retry', '--all', '--json');
     expect(retry.code).toBe(0);
+    expect(retry.stderr).toBe(
+      'main->files waits: another run is moving this pair (elsewhere:1 run 3); it goes on from where that one leaves off\n',
+    );
     expect(JSON.parse(retry.stdout)).toMatchObject({
       ok: true,
       delivered: 1,

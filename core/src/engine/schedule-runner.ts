@@ -4,33 +4,17 @@
  * with the cursor kept — not, as in the seed, a schedule marked complete.
  */
 import { setMaxListeners } from 'node:events';
-import { hostname } from 'node:os';
-import { IcError, type Operation } from '@integration-client/plugin-sdk';
+import { IcError, toIcError, type Operation } from '@integration-client/plugin-sdk';
 import type { ScheduleSettings } from '@integration-client/schemas';
 import type { Logger } from 'pino';
 import type { SettingsDb, RunOutcome } from '../settings-db/settings-db.js';
 import { checkRouting } from '../settings/settings-validator.js';
 import { SiteClient, type SiteClientOptions } from '../site/site-client.js';
 import type { DestinationLoader } from './destinations.js';
+import { HOLDER, holderGone, LEASE_SECONDS, withPair } from './pair-lease.js';
 import { Semaphore } from './semaphore.js';
 import { transferId } from '../settings-db/settings-db.js';
 import { TransferEngine, type EngineOptions, type OpenDestination, type TransferOutcome } from './transfer-engine.js';
-
-/** Who holds a schedule's lease: this process. A crashed holder's lease expires after LEASE_SECONDS. */
-const HOLDER = `${hostname()}:${process.pid}`;
-const LEASE_SECONDS = 120;
-
-/** A holder on this host whose process has ended (killed, crashed) does not hold its lease any more. */
-function holderGone(holder: string): boolean {
-  const at = holder.lastIndexOf(':');
-  if (holder.slice(0, at) !== hostname()) return false;
-  try {
-    process.kill(Number(holder.slice(at + 1)), 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
-}
 
 export interface ScheduleRun {
   readonly runId: number;
@@ -74,8 +58,16 @@ export class ScheduleRunner {
     return s;
   }
 
-  /** Runs a schedule once; `onDelivered` hears of every acknowledged item, by transfer (`site->destination`). */
-  async run(name: string, signal?: AbortSignal, onDelivered?: DeliveryListener): Promise<ScheduleRun> {
+  /**
+   * Runs a schedule once; `onDelivered` hears of every acknowledged item, by transfer (`site->destination`), and
+   * `onWaiting` of a transfer that waits for another run of its pair (see withPair), with that run's holder.
+   */
+  async run(
+    name: string,
+    signal?: AbortSignal,
+    onDelivered?: DeliveryListener,
+    onWaiting?: (transfer: string, heldBy: string) => void,
+  ): Promise<ScheduleRun> {
     const t0 = Date.now();
     const schedule = await this.db.schedule(name);
     const lease = `schedule:${name}`;
@@ -93,11 +85,33 @@ export class ScheduleRunner {
       const abandoned = await this.db.closeAbandonedRuns(name);
       if (abandoned)
         this.log.warn({ schedule: name, abandoned }, 'earlier runs ended with their process; marked failed');
-      return await this.#run(name, schedule, t0, signal, onDelivered);
+      return await this.#run(name, schedule, t0, signal, onDelivered, onWaiting);
     } finally {
       clearInterval(renew);
       await this.db.releaseLease(lease, HOLDER);
     }
+  }
+
+  /** The outcome of a transfer that did not start (see withPair): nothing moved, its cursors stay (retryable). */
+  #notStarted(id: string, err: unknown): TransferOutcome {
+    const e = toIcError(err, 'IC_ERR_INTERNAL');
+    // Stopped (SIGTERM) while it waited is what was asked for: a warning, not a mailed error.
+    this.log[e.details?.reason === 'stopped' ? 'warn' : 'error'](
+      { err: e, transfer: id },
+      'the transfer did not start; its cursors stay and the next run retries',
+    );
+    return {
+      transfer: id,
+      delivered: 0,
+      skipped: 0,
+      deferred: 0,
+      bytes: 0,
+      failed: 0,
+      retryable: 1,
+      cursorsMoved: [],
+      errors: [`${e.code}: ${e.message}`],
+      byType: {},
+    };
   }
 
   async #run(
@@ -106,6 +120,7 @@ export class ScheduleRunner {
     t0: number,
     signal?: AbortSignal,
     onDelivered?: DeliveryListener,
+    onWaiting?: (transfer: string, heldBy: string) => void,
   ): Promise<ScheduleRun> {
     const runId = await this.db.startRun(name);
     // Every in-flight delivery listens on the run's signal.
@@ -127,29 +142,34 @@ export class ScheduleRunner {
             backupPassword: site.backupPassword,
           });
         }
+      // Each transfer holds its pair while it runs (withPair); one that cannot start is a retryable outcome of its
+      // own, so the others' outcomes are kept.
       const results = await Promise.all(
-        schedule.transfers.map((t) =>
-          this.#overall.use(() =>
-            this.#site(t.site).use(() =>
-              this.#engine.run(
-                {
-                  siteName: t.site,
-                  site: sites.get(t.site)!.client,
-                  backupPassword: sites.get(t.site)!.backupPassword,
-                  destination: opened.get(t.destination)!,
-                  dataTypes: t.dataTypes,
-                },
-                {
-                  ...this.engineOptions,
-                  runId,
-                  signal,
-                  onDelivered:
-                    onDelivered && ((op, bytes) => onDelivered(transferId(t.site, t.destination), op, bytes)),
-                },
+        schedule.transfers.map((t, i) => {
+          const id = transferId(t.site, t.destination);
+          const what = `run ${runId} of schedule ${JSON.stringify(name)}, transfer ${i + 1}`;
+          return withPair(this.db, this.log, t, what, { signal, onWaiting }, () =>
+            this.#overall.use(() =>
+              this.#site(t.site).use(() =>
+                this.#engine.run(
+                  {
+                    siteName: t.site,
+                    site: sites.get(t.site)!.client,
+                    backupPassword: sites.get(t.site)!.backupPassword,
+                    destination: opened.get(t.destination)!,
+                    dataTypes: t.dataTypes,
+                  },
+                  {
+                    ...this.engineOptions,
+                    runId,
+                    signal,
+                    onDelivered: onDelivered && ((op, bytes) => onDelivered(id, op, bytes)),
+                  },
+                ),
               ),
             ),
-          ),
-        ),
+          ).catch((err: unknown) => this.#notStarted(id, err));
+        }),
       );
       transfers.push(...results);
     } catch (err) {

@@ -42,6 +42,22 @@ describe('SettingsValidator', () => {
     ).toThrow(expect.objectContaining({ message: expect.stringContaining('/transfers/0/dataTypes/0') }));
   });
 
+  it('refuses a schedule naming one site → destination pair in two transfers, and says how to merge them', () => {
+    const t = (site: string, destination: string, ...dataTypes: string[]) => ({ site, destination, dataTypes });
+    const schedule = (...transfers: unknown[]) => v.schedule({ name: 's', period: '1h', transfers });
+    expect(() =>
+      schedule(t('main', 'files', 'session-data'), t('main', 'db', 'session-data'), t('main', 'files', 'site-backup')),
+    ).toThrow(
+      expect.objectContaining({
+        code: 'IC_ERR_CONFIG_INVALID',
+        message:
+          'schedule "s" is invalid: /transfers/2: repeats site "main" → destination "files" of transfer 1: name all the data types of a pair in one transfer (main:files:session-data,site-backup)',
+      }),
+    );
+    // Another site into the same destination, or the same site into another, is a pair of its own.
+    expect(schedule(t('main', 'files', 'session-data'), t('eu', 'files', 'session-data')).transfers).toHaveLength(2);
+  });
+
   it('validates destinations and application settings', () => {
     expect(v.destination({ name: 'files', plugin: 'file-system', config: {} }).plugin).toBe('file-system');
     expect(() => v.destination({ name: 'files', plugin: 'File System', config: {} })).toThrow(

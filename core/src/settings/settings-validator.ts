@@ -69,6 +69,16 @@ export class SettingsValidator {
     if (minutes > MAX_PERIOD_MINUTES) issues.push({ path: '/period', message: 'must be at most 7d' });
     if (schedule.timeOfDay !== undefined && minutes % UNIT_MINUTES.d !== 0)
       issues.push({ path: '/timeOfDay', message: 'is only allowed for periods in whole days' });
+    // Two transfers of one pair would move its data at once (they share its cursors and ledger) and race each other
+    // in the destination: a pair's data types go in one transfer.
+    schedule.transfers.forEach((t, i) => {
+      const first = schedule.transfers.findIndex((o) => o.site === t.site && o.destination === t.destination);
+      if (first < i)
+        issues.push({
+          path: `/transfers/${i}`,
+          message: `repeats site ${JSON.stringify(t.site)} → destination ${JSON.stringify(t.destination)} of transfer ${first + 1}: name all the data types of a pair in one transfer (${t.site}:${t.destination}:${[...new Set([...schedule.transfers[first]!.dataTypes, ...t.dataTypes])].join(',')})`,
+        });
+    });
     if (issues.length) checkValid(rejectWith(issues), schedule, what);
     return schedule;
   }

@@ -9,6 +9,7 @@ import {
   haltedWhy,
   SiteClient,
   TransferEngine,
+  withPair,
   type FailedItem,
   type OpenDestination,
   type TransferOutcome,
@@ -18,6 +19,7 @@ import type { Command } from 'commander';
 import type { App } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { errorText, out } from '../output.js';
+import { sayWaiting } from '../progress.js';
 import { table, withApp, type HomeOptions } from './common.js';
 import { opts } from './site.js';
 
@@ -264,18 +266,17 @@ async function retryFromSite(
       let outcome: TransferOutcome | undefined;
       let thrown: unknown;
       try {
-        outcome = await engine.run(
-          {
-            siteName,
-            site: client,
-            destination,
-            dataTypes: [...new Set(these.map((i) => i.operation))],
-          },
-          {
-            query: { [API.params.lsids]: [...chunk].join(',') },
-            ledger: true,
-            onSettled: (lsid) => seen.add(lsid),
-          },
+        // Holding the pair, as a scheduled run does: a run moving it now would race this one in the destination.
+        const pair = { site: siteName, destination: destination.name };
+        outcome = await withPair(app.db, app.log, pair, 'ic failed retry', { onWaiting: sayWaiting }, () =>
+          engine.run(
+            { siteName, site: client, destination, dataTypes: [...new Set(these.map((i) => i.operation))] },
+            {
+              query: { [API.params.lsids]: [...chunk].join(',') },
+              ledger: true,
+              onSettled: (lsid) => seen.add(lsid),
+            },
+          ),
         );
       } catch (err) {
         thrown = err;

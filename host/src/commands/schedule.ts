@@ -6,7 +6,7 @@ import { scheduleRunner, type App } from '../app.js';
 import { EXIT } from '../exit-codes.js';
 import { keepHouse } from '../housekeeping.js';
 import { out } from '../output.js';
-import { DeliveryProgress } from '../progress.js';
+import { DeliveryProgress, sayWaiting } from '../progress.js';
 import { collect, fmtBytes, table, withApp, type HomeOptions } from './common.js';
 import { checkScheduleRouting } from './destination.js';
 import { opts } from './site.js';
@@ -61,7 +61,7 @@ async function save(app: App, name: string, o: ScheduleOptions, base?: ScheduleS
     );
     for (const s of shared)
       out.line(
-        `note: ${s.transfer} ${s.dataTypes.join(',')} is also moved by schedule ${JSON.stringify(s.schedule)}: the two share its cursor (a cursor belongs to the site → destination pair), so each run goes on from where either left off`,
+        `note: ${s.transfer} ${s.dataTypes.join(',')} is also moved by schedule ${JSON.stringify(s.schedule)}: the two share its cursor (a cursor belongs to the site → destination pair), so each run goes on from where either left off (when both are due, one waits for the other)`,
       );
   }
   return EXIT.ok;
@@ -251,7 +251,7 @@ export function scheduleCommands(ic: Command): void {
         const progress = o.json ? undefined : new DeliveryProgress();
         let run;
         try {
-          run = await scheduleRunner(app).run(name, ac.signal, progress?.listener);
+          run = await scheduleRunner(app).run(name, ac.signal, progress?.listener, sayWaiting);
         } finally {
           progress?.end();
         }
