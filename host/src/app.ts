@@ -157,6 +157,7 @@ export function scheduleRunner(app: App): ScheduleRunner {
       ...(a.settleSeconds !== undefined && { settleSeconds: a.settleSeconds }),
       ...(a.sessionsInFlight !== undefined && { concurrency: a.sessionsInFlight }),
       ...(a.downloadsPerTransfer !== undefined && { downloads: a.downloadsPerTransfer }),
+      ...(a.giveUpHours !== undefined && { giveUpHours: a.giveUpHours }),
     },
     {},
     { maxConcurrentTransfers: a.maxConcurrentTransfers, maxConcurrentPerSite: a.maxConcurrentPerSite },

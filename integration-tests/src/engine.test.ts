@@ -255,6 +255,66 @@ describe('transfer engine', () => {
     expect((await r.db.leases()).map((l) => l.holder)).toEqual(['elsewhere:1 run 9']);
   });
 
+  it('a recording the appliance never serves holds its cursor back until it has failed in 3 runs over giveUpHours; then it is a failed item and the cursor moves on', async () => {
+    const r = await rig({ sessions: 20 }, { overlapSeconds: 3600, settleSeconds: 0 });
+    await r.db.putSchedule({
+      name: 'rec',
+      period: '1h',
+      enabled: true,
+      transfers: [{ site: 'main', destination: 'files', dataTypes: ['session-data', 'session-recording'] }],
+    });
+    const closed = r.sim.closedSessions();
+    const bad = closed.find((s) => s.hasRecording)!;
+    r.sim.brokenRecordings.add(bad.lsid); // HTTP 500 every time
+    const id = transferId('main', 'files');
+    const item = `session-recording|${r.sim.address.host}|${bad.lsid}`;
+    const runs = [];
+    for (let i = 0; i < 3; i++) runs.push(await r.runner.run('rec'));
+    // Three runs within the hour: retried each time, the cursor kept, nothing given up yet.
+    for (const run of runs) {
+      expect(run.transfers[0]).toMatchObject({ failed: 0, retryable: 1, cursorsMoved: ['session-data'] });
+      expect(run.transfers[0]!.errors[0]).toMatch(/^IC_ERR_SITE_UNAVAILABLE: .*HTTP 500$/);
+    }
+    expect(await r.db.cursor(id, 'session-recording')).toBeUndefined();
+    expect(await r.db.failedItems({ destination: 'files' })).toEqual([]);
+    // A day passes (the first failure, as the settings database has it, is 25 hours old).
+    const settings = new Database(join(r.home, 'settings.db'));
+    settings
+      .prepare('UPDATE retrying SET first_at = ? WHERE item = ?')
+      .run(new Date(Date.now() - 25 * 3_600_000).toISOString(), item);
+    settings.close();
+    const fourth = await r.runner.run('rec');
+    expect(fourth.transfers[0]).toMatchObject({ failed: 1, retryable: 0 });
+    expect(fourth.transfers[0]!.cursorsMoved).toEqual(['session-data', 'session-recording']);
+    expect(fourth.transfers[0]!.errors[0]).toMatch(
+      /HTTP 500 \(failed in 4 runs since \S+: given up after 24 h \(setting giveUpHours\), so its cursor can move on\)$/,
+    );
+    const [failed, ...more] = await r.db.failedItems({ destination: 'files' });
+    expect(more).toEqual([]);
+    expect(failed).toMatchObject({ item, code: 'IC_ERR_SITE_UNAVAILABLE' });
+    const given = r.log.lines.filter(
+      (l) => l.msg === 'delivery failed for good; recorded as a failed item (ic failed list), the others go on',
+    );
+    expect(given).toHaveLength(1);
+    expect(given[0]!.level).toBe(50); // an error: mailed
+    expect((await r.runner.run('rec')).outcome).toBe('succeeded'); // the next run is clean
+    // Every other recording landed once; the broken one is the failed item.
+    const flv = (await readdir(r.files)).filter((f) => f.endsWith('.flv'));
+    expect(flv).toHaveLength(closed.filter((s) => s.hasRecording).length - 1);
+  });
+
+  it('giveUpHours 0 never gives up, nor counts failures', async () => {
+    const r = await rig({ sessions: 10 }, { overlapSeconds: 3600, settleSeconds: 0, giveUpHours: 0 });
+    const bad = r.sim.closedSessions().find((s) => s.hasRecording)!;
+    r.sim.brokenRecordings.add(bad.lsid);
+    for (let i = 0; i < 3; i++) await r.runner.run('nightly');
+    const settings = new Database(join(r.home, 'settings.db'), { readonly: true });
+    const rows = settings.prepare('SELECT COUNT(*) AS n FROM retrying').get() as { n: number };
+    settings.close();
+    expect(rows.n).toBe(0); // not even counted
+    expect(await r.db.failedItems({ destination: 'files' })).toEqual([]);
+  });
+
   it('keeps many sessions in flight but downloads at most `downloads` recordings at a time', async () => {
     const r = await rig({ sessions: 40 });
     const settings = { ...(await r.db.site('main')), rateLimitPerSecond: 1000 };

@@ -252,6 +252,25 @@ describe.each(['sqlite', 'postgres'] as const)('settings database on %s', (engin
     });
   });
 
+  it("counts an item's retryable failures per run from the first, forgets them when given up, prunes them past ledgerDays", async () => {
+    const db = await open(await fresh(engine));
+    const t0 = Date.parse('2026-12-01T00:00:00Z');
+    expect(await db.noteRetryable('d', 'rec|h|1', t0)).toEqual({ runs: 1, since: '2026-12-01T00:00:00.000Z' });
+    expect(await db.noteRetryable('d', 'rec|h|1', t0 + 3_600_000)).toEqual({
+      runs: 2,
+      since: '2026-12-01T00:00:00.000Z',
+    });
+    expect(await db.noteRetryable('other', 'rec|h|1', t0)).toMatchObject({ runs: 1 }); // per destination
+    await db.forgetRetrying('d', 'rec|h|1');
+    expect(await db.noteRetryable('d', 'rec|h|1', t0 + 7_200_000)).toEqual({
+      runs: 1,
+      since: '2026-12-01T02:00:00.000Z',
+    });
+    await db.prune({ ledgerDays: 120, runHistoryDays: 365 }, t0 + 121 * 86_400_000);
+    expect(await db.noteRetryable('d', 'rec|h|1', t0 + 121 * 86_400_000)).toMatchObject({ runs: 1 });
+    expect(await db.removeDestination('other')).toBeUndefined(); // no such destination: nothing forgotten
+  });
+
   it('leases: one holder at a time across connections; a gone holder is taken over; renewals are compare-and-set', async () => {
     const connection = await fresh(engine);
     const [a, b] = [await open(connection), await open(connection)];
@@ -271,7 +290,7 @@ describe.each(['sqlite', 'postgres'] as const)('settings database on %s', (engin
   it('opens concurrently on an empty database: the migration runs once under its lock', async () => {
     const connection = await fresh(engine);
     const dbs = await Promise.all([1, 2, 3].map(() => open(connection)));
-    for (const db of dbs) expect(db.schemaVersion()).toBe(2);
+    for (const db of dbs) expect(db.schemaVersion()).toBe(3);
     await dbs[0]!.putSite(SITE);
     expect((await dbs[2]!.sites()).map((s) => s.name)).toEqual(['main']);
   });

@@ -102,6 +102,12 @@ export interface EngineOptions {
   readonly source?: AsyncIterable<ParsedItem<Session>>;
   /** Called after each acknowledged item with the bytes its destination reported (progress display). */
   readonly onDelivered?: (op: Operation, bytes: number) => void;
+  /**
+   * Hours after which an item that keeps failing with a retryable error of its own (not its whole destination or
+   * appliance) is given up on: recorded as failed for good, so its data type's cursor moves on (default 24; 0:
+   * never). It must also have failed in GIVE_UP_RUNS runs. Only where the ledger is used.
+   */
+  readonly giveUpHours?: number;
 }
 
 /** What one transfer run did. */
@@ -149,6 +155,9 @@ const DEFAULT_IN_FLIGHT = 1000;
 /** Seconds a session must have been closed before it is pulled (application setting settleSeconds). */
 export const DEFAULT_SETTLE_SECONDS = 60;
 const DEFAULT_DOWNLOADS = 4;
+/** See EngineOptions.giveUpHours: an item is given up on after this many hours and this many runs. */
+const DEFAULT_GIVE_UP_HOURS = 24;
+const GIVE_UP_RUNS = 3;
 
 /**
  * The longest the report's reader runs before it lets the event loop turn. A report whose bytes are already
@@ -485,27 +494,34 @@ export class TransferEngine {
           } catch (err) {
             const e = toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
             const wide = haltsTransfer(e.code);
-            if (e.retryable || wide) {
+            // An item of its own that keeps failing retryably would hold its cursor back every run until the
+            // appliance drops its session (90 days): after a while it becomes a failed item (ic failed retry).
+            const givenUp =
+              e.retryable && !wide && ledger && !options.signal?.aborted
+                ? await this.#givesUp(spec.destination.name, key, options, log)
+                : undefined;
+            const why = givenUp ? `${e.message} (${givenUp})` : e.message;
+            if ((e.retryable && !givenUp) || wide) {
               tally.retryable++;
               tally.blocked.add(op);
             }
             // A destination that cannot take anything (unreachable, full, refusing) is said once per transfer: the
             // deliveries already on their way when it was found fail the same way and are only counted.
             if (wide && tally.halted) continue;
-            tally.errors.push(`${e.code}: ${e.message}`);
+            tally.errors.push(`${e.code}: ${why}`);
             if (wide) {
               tally.halted = e;
               log.error(
                 { err: e, item: key },
                 `${haltedWhy(e.code)}: this transfer starts nothing more; its cursors stay and the next run retries`,
               );
-            } else if (e.retryable)
+            } else if (e.retryable && !givenUp)
               log.warn({ err: e, item: key }, 'delivery failed (retryable); the cursor stays and the next run retries');
             else {
               tally.failed++;
-              if (ledger) await this.db.recordFailure(options.runId, spec.destination.name, key, e.code, e.message);
+              if (ledger) await this.db.recordFailure(options.runId, spec.destination.name, key, e.code, why);
               log.error(
-                { err: e, item: key },
+                { err: e, item: key, ...(givenUp && { givenUp }) },
                 `delivery failed for good; ${ledger ? 'recorded as a failed item (ic failed list), ' : ''}the others go on`,
               );
             }
@@ -525,6 +541,25 @@ export class TransferEngine {
       for (const t of types) tally.blocked.add(t);
       tally.errors.push(`${e.code}: ${e.message}`);
       log.error({ err: e, lsid }, 'a delivery failed unexpectedly; the cursor stays');
+    }
+  }
+
+  /**
+   * Notes a retryable failure of an item of its own and says whether to give up on it now: failed in GIVE_UP_RUNS
+   * runs, the first at least `giveUpHours` ago. Returns the reason in words, or undefined to retry it next run (also
+   * when the settings database cannot say: then nothing is given up).
+   */
+  async #givesUp(destination: string, key: string, options: EngineOptions, log: Logger): Promise<string | undefined> {
+    const hours = options.giveUpHours ?? DEFAULT_GIVE_UP_HOURS;
+    if (hours <= 0) return undefined;
+    try {
+      const { runs, since } = await this.db.noteRetryable(destination, key);
+      if (runs < GIVE_UP_RUNS || Date.now() - Date.parse(since) < hours * 3_600_000) return undefined;
+      await this.db.forgetRetrying(destination, key);
+      return `failed in ${runs} runs since ${since}: given up after ${hours} h (setting giveUpHours), so its cursor can move on`;
+    } catch (err) {
+      log.warn({ err, item: key }, 'the retryable failures of an item could not be counted; it is retried next run');
+      return undefined;
     }
   }
 

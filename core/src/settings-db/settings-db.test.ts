@@ -91,6 +91,8 @@ describe('settings database on SQL Server (recording connection; no server here)
     await db.failedItems({ destination: 'd', limit: 5 });
     await db.failedItemCounts();
     await db.dropFailedItems([{ destination: 'd', item: 'i' }]);
+    await db.noteRetryable('d', 'i');
+    await db.forgetRetrying('d', 'i');
     await db.prune({ ledgerDays: 120, runHistoryDays: 365 });
     await db.holdings();
 
@@ -109,7 +111,13 @@ describe('settings database on SQL Server (recording connection; no server here)
       expect(s.sql.split('?').length - 1, s.sql).toBe(s.params.length);
       expect(() => parseTsql(mssqlMarkers(s.sql)), s.sql).not.toThrow();
     }
-    for (const must of ['SET IDENTITY_INSERT "run" ON', 'CREATE TABLE "lease"', 'sp_getapplock', 'WITH (UPDLOCK'])
+    for (const must of [
+      'SET IDENTITY_INSERT "run" ON',
+      'CREATE TABLE "lease"',
+      'CREATE TABLE "retrying"',
+      'sp_getapplock',
+      'WITH (UPDLOCK',
+    ])
       expect(
         [...statements].some((s) => s.includes(must)),
         must,

@@ -306,6 +306,7 @@ export class SettingsDb {
       if (!(await tx.run(`DELETE FROM ${table} WHERE name = ?`, [name]))) return undefined;
       let cursors = 0;
       for (const t of transfers) cursors += await tx.run(`DELETE FROM "cursor" WHERE transfer = ?`, [t]);
+      if (deliveries) await tx.run(`DELETE FROM retrying WHERE destination = ?`, [name]);
       return {
         cursors,
         delivered: deliveries ? await tx.run(`DELETE FROM delivered WHERE destination = ?`, [name]) : 0,
@@ -574,6 +575,30 @@ export class SettingsDb {
     return rows.map((r) => ({ name: r.name, holder: r.holder, expiresAt: Number(r.expires_at) }));
   }
 
+  /**
+   * Notes that `item` failed in this run with a retryable error: returns in how many runs it has so far and since
+   * when (ISO time of the first). Called once per item and run.
+   */
+  async noteRetryable(destination: string, item: string, now = Date.now()): Promise<{ runs: number; since: string }> {
+    const row = await this.#one<{ first_at: string; runs: number | string }>(
+      `SELECT first_at, runs FROM retrying WHERE destination = ? AND item = ?`,
+      [destination, item],
+    );
+    const seen = { runs: Number(row?.runs ?? 0) + 1, since: row?.first_at ?? new Date(now).toISOString() };
+    await this.#upsert('retrying', ['destination', 'item'], {
+      destination,
+      item,
+      first_at: seen.since,
+      runs: seen.runs,
+    });
+    return seen;
+  }
+
+  /** Forgets an item's retryable failures (it was given up on: a failed item now). */
+  async forgetRetrying(destination: string, item: string): Promise<void> {
+    await this.sql.run(`DELETE FROM retrying WHERE destination = ? AND item = ?`, [destination, item]);
+  }
+
   async recordFailure(
     runId: number | undefined,
     destination: string,
@@ -691,17 +716,21 @@ export class SettingsDb {
     await this.flushDelivered();
     const before = (days: number) => new Date(now - days * 86_400_000).toISOString();
     const ledgerBefore = before(o.ledgerDays);
-    return this.sql.transaction(async (tx) => ({
-      failedItems: await tx.run(
-        `DELETE FROM failed_item WHERE EXISTS (SELECT 1 FROM delivered d WHERE d.destination = failed_item.destination AND d.item = failed_item.item AND d.delivered_at < ?)`,
-        [ledgerBefore],
-      ),
-      delivered: await tx.run(`DELETE FROM delivered WHERE delivered_at < ?`, [ledgerBefore]),
-      runs: await tx.run(
-        `DELETE FROM run WHERE ended_at < ? AND id NOT IN (SELECT MAX(id) FROM run GROUP BY schedule)`,
-        [before(o.runHistoryDays)],
-      ),
-    }));
+    return this.sql.transaction(async (tx) => {
+      // An item that first failed that long ago is past the appliance's retention: no run brings it again.
+      await tx.run(`DELETE FROM retrying WHERE first_at < ?`, [ledgerBefore]);
+      return {
+        failedItems: await tx.run(
+          `DELETE FROM failed_item WHERE EXISTS (SELECT 1 FROM delivered d WHERE d.destination = failed_item.destination AND d.item = failed_item.item AND d.delivered_at < ?)`,
+          [ledgerBefore],
+        ),
+        delivered: await tx.run(`DELETE FROM delivered WHERE delivered_at < ?`, [ledgerBefore]),
+        runs: await tx.run(
+          `DELETE FROM run WHERE ended_at < ? AND id NOT IN (SELECT MAX(id) FROM run GROUP BY schedule)`,
+          [before(o.runHistoryDays)],
+        ),
+      };
+    });
   }
 
   async close(): Promise<void> {

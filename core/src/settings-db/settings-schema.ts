@@ -137,6 +137,19 @@ export const TABLES: readonly (Table & { readonly version: number })[] = [
     ],
     primaryKey: ['name'],
   },
+  {
+    // Items whose delivery failed with a retryable error, by destination: in how many runs and since when (see
+    // SettingsDb.noteRetryable). An item given up on leaves it for failed_item.
+    version: 2,
+    name: 'retrying',
+    columns: [
+      ['destination', 'name', true],
+      ['item', 'key', true],
+      ['first_at', 'name', true],
+      ['runs', 'int', true],
+    ],
+    primaryKey: ['destination', 'item'],
+  },
 ];
 
 /** Double-quoted identifier (standard SQL; SQL Server with QUOTED_IDENTIFIER ON, tedious's default). */

@@ -26,6 +26,7 @@ interface SettingsOptions extends HomeOptions {
   pluginNice?: string;
   ledgerDays?: string;
   runHistoryDays?: string;
+  giveUpHours?: string;
 }
 
 /** Refuses a log directory this user cannot create and write in (every command would log nowhere). */
@@ -73,6 +74,10 @@ export function settingsCommands(ic: Command): void {
       'forget delivered items after this many days, at least 91: the appliance keeps sessions 90 days (default 120)',
     )
     .option('--run-history-days <n>', "keep runs this many days; each schedule's latest is kept (default 365)")
+    .option(
+      '--give-up-hours <n>',
+      'an item failing with a retryable error in 3 runs over this many hours becomes a failed item, so its cursor moves on (default 24; 0: never)',
+    )
     .option('--json', 'print JSON')
     .addHelpText('after', '\nExample:\n  ic settings set --log-removal-days 30 --log-level info')
     .action(async (o: SettingsOptions, cmd: Command) => {
@@ -99,6 +104,7 @@ export function settingsCommands(ic: Command): void {
           ...(o.pluginNice !== undefined && { pluginNice: num(o.pluginNice) }),
           ...(o.ledgerDays !== undefined && { ledgerDays: num(o.ledgerDays) }),
           ...(o.runHistoryDays !== undefined && { runHistoryDays: num(o.runHistoryDays) }),
+          ...(o.giveUpHours !== undefined && { giveUpHours: num(o.giveUpHours) }),
         });
         await app.db.putApplication(next);
         if (o.json) out.json({ saved: true });

@@ -84,6 +84,8 @@ export class ApplianceSimulator {
   permissions: { reporting: boolean; backup: boolean };
   /** Indexes of sessions whose report entry is sent without its start time (an entry the client cannot use). */
   readonly invalidSessions = new Set<number>();
+  /** Lsids whose recordings the appliance answers with 500 every time (a recording it cannot read). */
+  readonly brokenRecordings = new Set<string>();
   /**
    * Seconds a session or presentation report takes to make (a real appliance can take minutes over a large
    * window), waited in real time while the clock runs on as much: the report holds what had ended when it was asked
@@ -327,6 +329,8 @@ export class ApplianceSimulator {
     const instance = Number(params[API.params.instance] ?? 0);
     const found = this.#lookup(lsid);
     const closed = found ? found.s.end <= this.now : false;
+    if (name.endsWith('Recording') && this.brokenRecordings.has(lsid))
+      return send(res, 500, 'text/plain', 'Internal Server Error (simulated: a recording it cannot read)', log);
     switch (name) {
       case R.supportSession:
       case R.supportSessionListing:

@@ -9,6 +9,10 @@ export type LogDirectory = string;
  */
 export type LogFileRemoval = number;
 /**
+ * An item whose delivery fails with a retryable error (a recording the appliance answers with a server error every time, a write its destination refuses for now) keeps its data type's cursor back, so every run tries it again. Once it has failed in 3 runs and for at least this many hours, it is recorded as failed for good (ic failed list, an error that is mailed) and the cursor moves on; `ic failed retry` delivers it later. 0: never give up. Failures of a whole appliance or destination (unreachable, full, refusing) never count.
+ */
+export type GivingUpOnAnItem = number;
+/**
  * Ledger entries of items delivered longer ago than this many days are removed (once a day). An appliance keeps sessions at most 90 days, so no run can bring such an item again; the margin over 90 covers host clocks that are off.
  */
 export type DeliveredItemsLedger = number;
@@ -54,6 +58,7 @@ export interface ApplicationSettings {
    * Each run pulls sessions that ended up to this many seconds before the appliance's now; later ones are left for the next run.
    */
   settleSeconds?: number;
+  giveUpHours?: GivingUpOnAnItem;
   ledgerDays?: DeliveredItemsLedger;
   runHistoryDays?: RunHistory;
   notification?: Notification;
@@ -164,6 +169,13 @@ export const applicationSchema = {
       "minimum": 0,
       "default": 60,
       "description": "Each run pulls sessions that ended up to this many seconds before the appliance's now; later ones are left for the next run."
+    },
+    "giveUpHours": {
+      "type": "integer",
+      "minimum": 0,
+      "default": 24,
+      "title": "Giving up on an item",
+      "description": "An item whose delivery fails with a retryable error (a recording the appliance answers with a server error every time, a write its destination refuses for now) keeps its data type's cursor back, so every run tries it again. Once it has failed in 3 runs and for at least this many hours, it is recorded as failed for good (ic failed list, an error that is mailed) and the cursor moves on; `ic failed retry` delivers it later. 0: never give up. Failures of a whole appliance or destination (unreachable, full, refusing) never count."
     },
     "ledgerDays": {
       "type": "integer",
