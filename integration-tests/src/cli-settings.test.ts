@@ -453,6 +453,25 @@ describe('ic settings commands (built binary, real settings database, simulator)
       `main->files waits: another run is moving this pair (${holder}); it goes on from where that one leaves off\n`,
     );
     expect(Date.now() - t0).toBeGreaterThan(1500);
+
+    // A destination no schedule names any more, but that a run still moves (its schedule removed meanwhile, or
+    // `ic failed retry`), is not removed under it: the run would write cursors the removal forgot.
+    const spare = ['--plugin', 'file-system', '--set', `destinationDirectory=${join(out, 'spare')}`];
+    expect((await ic(['destination', 'add', 'spare', ...spare])).code).toBe(0);
+    const db = new Database(join(home, 'settings.db'));
+    db.prepare('INSERT INTO lease (name, holder, expires_at) VALUES (?, ?, ?)').run(
+      'transfer:main->spare',
+      'elsewhere:1 ic failed retry',
+      Math.floor(Date.now() / 1000) + 60,
+    );
+    const refused = await ic(['destination', 'remove', 'spare']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(
+      /IC_ERR_CONFIG_INVALID: destination "spare" is being moved by a run now \(main->spare: elsewhere:1 ic failed retry\); try again when it has finished/,
+    );
+    db.prepare('DELETE FROM lease WHERE name = ?').run('transfer:main->spare');
+    db.close();
+    expect((await ic(['destination', 'remove', 'spare'])).code).toBe(0);
   });
 
   it('schedule run shows on a terminal what each transfer has delivered so far (not in --json or a pipe)', async () => {

@@ -66,12 +66,25 @@ export async function readableFile(option: string, file: string, hint = ''): Pro
   });
 }
 
-/** Refuses to remove a site or destination that a schedule's transfers still name. */
+/**
+ * Refuses to remove a site or destination that a schedule's transfers still name, or that a run is moving now (a
+ * schedule removed while its run goes on, `ic failed retry`): that run would write cursors and ledger entries after
+ * the removal forgot them, and a destination added again under the name would inherit them.
+ */
 export async function refuseIfScheduled(app: App, kind: 'site' | 'destination', name: string): Promise<void> {
   const used = (await app.db.schedules()).filter((s) => s.transfers.some((t) => t[kind] === name));
   if (used.length)
     throw new ConfigError(
       `${kind} ${JSON.stringify(name)} is used by schedule(s) ${used.map((s) => s.name).join(', ')}: take it out of their transfers first (\`ic schedule edit ${used[0]!.name} --transfer …\` replaces them all) or remove the schedule (\`ic schedule remove ${used[0]!.name}\`)`,
+    );
+  // Pair leases are named `transfer:<site>-><destination>` (names cannot hold `->`).
+  const moving = (await app.db.leases()).find((l) => {
+    const pair = /^transfer:(.*)->(.*)$/.exec(l.name);
+    return pair?.[kind === 'site' ? 1 : 2] === name;
+  });
+  if (moving)
+    throw new ConfigError(
+      `${kind} ${JSON.stringify(name)} is being moved by a run now (${moving.name.slice('transfer:'.length)}: ${moving.holder}); try again when it has finished (\`ic service status\`; a run that crashed lets go within 2 minutes)`,
     );
 }
 
