@@ -81,7 +81,8 @@ export class DeliveryProgress {
 }
 
 /** Says on standard error that a transfer waits for another run of its pair (ScheduleRunner's / withPair's onWaiting). */
-export function sayWaiting(transfer: string, heldBy: string): void {
+export function sayWaiting(transfer: string, heldBy?: string): void {
+  if (heldBy === undefined) return; // the wait is over: the progress line goes on
   process.stderr.write(
     `${process.stderr.isTTY ? '\r\x1b[K' : ''}${transfer} waits: another run is moving this pair (${heldBy}); it goes on from where that one leaves off\n`,
   );

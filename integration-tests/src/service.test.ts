@@ -10,6 +10,7 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SERVICE_NODE_FLAGS } from '@integration-client/core';
 import { addSimulatorSite, runIc } from './ic-helpers.js';
@@ -207,7 +208,22 @@ describe('ic service (built binary)', () => {
     // Old log files go while the service runs, not only when it starts (it runs for months): one dated 40 days
     // ago, written after the start, is gone once the run has finished.
     expect((await ic('settings', 'set', '--log-removal-days', '30')).code).toBe(0);
+    // Another host's run (a shared settings database) moves main->files for a few more seconds: the restarted
+    // service's catch-up run waits for it, and status says so.
+    const held = new Database(join(home, 'settings.db'));
+    held
+      .prepare('INSERT INTO lease (name, holder, expires_at) VALUES (?, ?, ?)')
+      .run('transfer:main->files', 'elsewhere:1 run 7', Math.floor(Date.now() / 1000) + 8);
+    held.close();
     const second = await startService(SERVICE_NODE_FLAGS); // as the unit starts it
+    await until('the run waiting for its pair', async () => {
+      const text = (await ic('service', 'status')).stdout;
+      return /^running now: hourly since .*: main->files waits for another run of its pair \(elsewhere:1 run 7\)$/m.test(
+        text,
+      )
+        ? true
+        : undefined;
+    });
     const old = join(
       home,
       'logs',

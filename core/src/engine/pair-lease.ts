@@ -38,8 +38,8 @@ export function holderGone(holder: string): boolean {
 export interface PairOptions {
   /** Stops the wait: then `work` does not start and this rejects (retryable). */
   readonly signal?: AbortSignal;
-  /** Called once if the pair is busy, with its holder, before the wait. */
-  readonly onWaiting?: (transfer: string, heldBy: string) => void;
+  /** Called once if the pair is busy, with its holder, before the wait; and with no holder when the wait is over. */
+  readonly onWaiting?: (transfer: string, heldBy?: string) => void;
 }
 
 /**
@@ -62,8 +62,9 @@ export async function withPair<T>(
   const lease = `transfer:${id}`;
   const holder = `${HOLDER} ${what}`;
   pairsHeld.add(holder);
+  let waited = false;
   try {
-    for (let waited = false; !(await db.tryLease(lease, holder, LEASE_SECONDS, holderGone)); waited = true) {
+    for (; !(await db.tryLease(lease, holder, LEASE_SECONDS, holderGone)); waited = true) {
       if (!waited) {
         const heldBy = (await db.leases()).find((l) => l.name === lease)?.holder ?? 'another run';
         log.info(
@@ -82,6 +83,8 @@ export async function withPair<T>(
   } catch (err) {
     pairsHeld.delete(holder);
     throw toIcError(err, 'IC_ERR_SETTINGS_DB_UNAVAILABLE');
+  } finally {
+    if (waited) options.onWaiting?.(id);
   }
   const renew = setInterval(
     () => void db.tryLease(lease, holder, LEASE_SECONDS).catch(() => undefined), // retried a third later

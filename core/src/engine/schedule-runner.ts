@@ -66,7 +66,7 @@ export class ScheduleRunner {
     name: string,
     signal?: AbortSignal,
     onDelivered?: DeliveryListener,
-    onWaiting?: (transfer: string, heldBy: string) => void,
+    onWaiting?: (transfer: string, heldBy?: string) => void,
   ): Promise<ScheduleRun> {
     const t0 = Date.now();
     const schedule = await this.db.schedule(name);
@@ -120,7 +120,7 @@ export class ScheduleRunner {
     t0: number,
     signal?: AbortSignal,
     onDelivered?: DeliveryListener,
-    onWaiting?: (transfer: string, heldBy: string) => void,
+    onWaiting?: (transfer: string, heldBy?: string) => void,
   ): Promise<ScheduleRun> {
     const runId = await this.db.startRun(name);
     // Every in-flight delivery listens on the run's signal.

@@ -77,13 +77,16 @@ export interface RunProgress {
   readonly startedAt: string;
   /** When the latest item was acknowledged (undefined: none yet): how an operator tells slow from stuck. */
   readonly lastDeliveryAt?: string;
-  readonly transfers: Readonly<Record<string, { readonly items: number; readonly bytes: number }>>;
+  /** Per transfer: what it delivered so far, and while it waits for another run of its pair, that run. */
+  readonly transfers: Readonly<
+    Record<string, { readonly items: number; readonly bytes: number; readonly waitingFor?: string }>
+  >;
 }
 
 interface Tracked {
   readonly startedAt: string;
   lastDeliveryMs?: number;
-  readonly transfers: Record<string, { items: number; bytes: number }>;
+  readonly transfers: Record<string, { items: number; bytes: number; waitingFor?: string }>;
 }
 
 export class Scheduler {
@@ -220,12 +223,21 @@ export class Scheduler {
     if (already || this.#stop.signal.aborted) return already ?? Promise.resolve();
     const tracked: Tracked = { startedAt: new Date().toISOString(), transfers: {} };
     const p = this.runner
-      .run(name, this.#stop.signal, (transfer, _op, bytes) => {
-        const t = (tracked.transfers[transfer] ??= { items: 0, bytes: 0 });
-        t.items++;
-        t.bytes += bytes;
-        tracked.lastDeliveryMs = Date.now();
-      })
+      .run(
+        name,
+        this.#stop.signal,
+        (transfer, _op, bytes) => {
+          const t = (tracked.transfers[transfer] ??= { items: 0, bytes: 0 });
+          t.items++;
+          t.bytes += bytes;
+          tracked.lastDeliveryMs = Date.now();
+        },
+        (transfer, heldBy) => {
+          const t = (tracked.transfers[transfer] ??= { items: 0, bytes: 0 });
+          if (heldBy === undefined) delete t.waitingFor;
+          else t.waitingFor = heldBy;
+        },
+      )
       .then((run) => {
         this.options.onRun?.(run);
         const level = run.outcome === 'succeeded' ? 'info' : 'error';

@@ -79,8 +79,10 @@ async function health(healthUrl: string): Promise<Health | undefined> {
 /** A run under way in words: `s1 since …: main->files 120 items, 4.1 MiB · main->db 200 items; last item 3 s ago`. */
 function runLine(r: RunProgress, now = Date.now()): string {
   const ago = (iso: string) => `${Math.round((now - Date.parse(iso)) / 1000)} s ago`;
-  const each = Object.entries(r.transfers).map(
-    ([t, n]) => `${t} ${n.items} item${n.items === 1 ? '' : 's'}${n.bytes ? `, ${fmtBytes(n.bytes)}` : ''}`,
+  const each = Object.entries(r.transfers).map(([t, n]) =>
+    n.waitingFor !== undefined
+      ? `${t} waits for another run of its pair (${n.waitingFor})`
+      : `${t} ${n.items} item${n.items === 1 ? '' : 's'}${n.bytes ? `, ${fmtBytes(n.bytes)}` : ''}`,
   );
   return `${r.schedule} since ${r.startedAt} (${ago(r.startedAt)}): ${each.length ? each.join(' · ') : 'nothing delivered yet'}${r.lastDeliveryAt ? `; last item ${ago(r.lastDeliveryAt)}` : ''}`;
 }
