@@ -20,7 +20,9 @@ import {
   type EngineOptions,
 } from '@integration-client/core';
 import {
+  DestinationError,
   OPERATIONS,
+  PluginError,
   type Operation,
   type RecordingItem,
   type RecordingMeta,
@@ -301,6 +303,41 @@ describe('transfer engine', () => {
     // Every other recording landed once; the broken one is the failed item.
     const flv = (await readdir(r.files)).filter((f) => f.endsWith('.flv'));
     expect(flv).toHaveLength(closed.filter((s) => s.hasRecording).length - 1);
+  });
+
+  it('an item refused retryably by its destination is given up on the same way; a plugin crash (every call in flight fails) never counts', async () => {
+    const r = await rig({ sessions: 6 }, { overlapSeconds: 3600, settleSeconds: 0 });
+    const lsids = r.sim.closedSessions().map((s) => s.lsid);
+    const [poison, crashed] = lsids;
+    const destination = probe(['session-data'], {
+      'session-data': (item: SessionDataItem) =>
+        item.lsid === poison
+          ? Promise.reject(new DestinationError('IC_ERR_DESTINATION_WRITE_FAILED', 'deadlock', { retryable: true }))
+          : item.lsid === crashed
+            ? Promise.reject(new PluginError('IC_ERR_PLUGIN_CRASHED', 'the worker exited', { retryable: true }))
+            : Promise.resolve({ status: 'written' as const }),
+    });
+    const site = await SiteClient.create({ site: await r.db.site('main'), logger: r.log.logger, retry: FAST_RETRY });
+    const run = () =>
+      new TransferEngine(r.db, r.log.logger).run(
+        { siteName: 'main', site, destination, dataTypes: ['session-data'] },
+        { settleSeconds: 0 },
+      );
+    try {
+      for (let i = 0; i < 3; i++) expect(await run()).toMatchObject({ failed: 0, retryable: 2 });
+      const settings = new Database(join(r.home, 'settings.db'));
+      settings.prepare('UPDATE retrying SET first_at = ?').run(new Date(Date.now() - 25 * 3_600_000).toISOString());
+      const counted = settings.prepare('SELECT item FROM retrying').all() as { item: string }[];
+      settings.close();
+      expect(counted.map((c) => c.item)).toEqual([`session-data|${r.sim.address.host}|${poison}`]);
+      const fourth = await run();
+      expect(fourth).toMatchObject({ failed: 1, retryable: 1, cursorsMoved: [] }); // the crashed one holds it
+      expect((await r.db.failedItems()).map((f) => [f.lsid, f.code])).toEqual([
+        [poison, 'IC_ERR_DESTINATION_WRITE_FAILED'],
+      ]);
+    } finally {
+      await site.close();
+    }
   });
 
   it('giveUpHours 0 never gives up, nor counts failures', async () => {

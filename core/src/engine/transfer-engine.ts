@@ -495,9 +495,10 @@ export class TransferEngine {
             const e = toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
             const wide = haltsTransfer(e.code);
             // An item of its own that keeps failing retryably would hold its cursor back every run until the
-            // appliance drops its session (90 days): after a while it becomes a failed item (ic failed retry).
+            // appliance drops its session (90 days): after a while it becomes a failed item (ic failed retry). Not
+            // counted: a plugin crash (it fails every call in flight; which item caused it cannot be told).
             const givenUp =
-              e.retryable && !wide && ledger && !options.signal?.aborted
+              e.retryable && !wide && e.code !== 'IC_ERR_PLUGIN_CRASHED' && ledger && !options.signal?.aborted
                 ? await this.#givesUp(spec.destination.name, key, options, log)
                 : undefined;
             const why = givenUp ? `${e.message} (${givenUp})` : e.message;
