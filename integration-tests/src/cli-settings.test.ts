@@ -11,7 +11,7 @@ import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addSqlDestination, runIc, type IcResult } from './ic-helpers.js';
+import { addSqlDestination, holdPair, runIc, type IcResult } from './ic-helpers.js';
 import { IC_BIN } from './paths.js';
 import { ApplianceSimulator } from './simulator/index.js';
 
@@ -440,12 +440,8 @@ describe('ic settings commands (built binary, real settings database, simulator)
       /IC_ERR_CONFIG_INVALID: schedule "dup" is invalid: \/transfers\/1: repeats site "main" → destination "files" of transfer 1: name all the data types of a pair in one transfer \(main:files:session-data,site-backup\)/,
     );
     // Another host's run (the settings database shared) moves main->files for 3 more seconds.
-    const settings = new Database(join(home, 'settings.db'));
     const holder = 'elsewhere:1 run 9 of schedule "x", transfer 1';
-    settings
-      .prepare('INSERT INTO lease (name, holder, expires_at) VALUES (?, ?, ?)')
-      .run('transfer:main->files', holder, Math.floor(Date.now() / 1000) + 3);
-    settings.close();
+    holdPair(home, 'main->files', holder, 3);
     const t0 = Date.now();
     const r = await ic(['schedule', 'run', 'again']);
     expect(r.code).toBe(0);
@@ -458,19 +454,13 @@ describe('ic settings commands (built binary, real settings database, simulator)
     // `ic failed retry`), is not removed under it: the run would write cursors the removal forgot.
     const spare = ['--plugin', 'file-system', '--set', `destinationDirectory=${join(out, 'spare')}`];
     expect((await ic(['destination', 'add', 'spare', ...spare])).code).toBe(0);
-    const db = new Database(join(home, 'settings.db'));
-    db.prepare('INSERT INTO lease (name, holder, expires_at) VALUES (?, ?, ?)').run(
-      'transfer:main->spare',
-      'elsewhere:1 ic failed retry',
-      Math.floor(Date.now() / 1000) + 60,
-    );
+    const release = holdPair(home, 'main->spare', 'elsewhere:1 ic failed retry', 60);
     const refused = await ic(['destination', 'remove', 'spare']);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toMatch(
       /IC_ERR_CONFIG_INVALID: destination "spare" is being moved by a run now \(main->spare: elsewhere:1 ic failed retry\); try again when it has finished/,
     );
-    db.prepare('DELETE FROM lease WHERE name = ?').run('transfer:main->spare');
-    db.close();
+    release();
     expect((await ic(['destination', 'remove', 'spare'])).code).toBe(0);
   });
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { API, SecretBox, SettingsDb } from '@integration-client/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addFilesDestination, addSimulatorSite, addSqlDestination, runIc } from './ic-helpers.js';
+import { addFilesDestination, addSimulatorSite, addSqlDestination, holdPair, runIc } from './ic-helpers.js';
 import { ApplianceSimulator } from './simulator/index.js';
 
 let home: string;
@@ -86,11 +86,7 @@ describe('ic failed (built binary)', () => {
     expect((await listed()).length).toBe(1);
 
     // A run elsewhere moves main->files for 2 more seconds: the retry waits for it, as a scheduled run would.
-    const held = new Database(join(home, 'settings.db'));
-    held
-      .prepare('INSERT INTO lease (name, holder, expires_at) VALUES (?, ?, ?)')
-      .run('transfer:main->files', 'elsewhere:1 run 3', Math.floor(Date.now() / 1000) + 2);
-    held.close();
+    holdPair(home, 'main->files', 'elsewhere:1 run 3', 2);
     const retry = await ic('failed', 'retry', '--all', '--json');
     expect(retry.code).toBe(0);
     expect(retry.stderr).toBe(

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
+import Database from 'better-sqlite3';
 import { IC_BIN } from './paths.js';
 
 /** What a run of the built `ic` printed and its exit code. */
@@ -69,4 +71,29 @@ export function addSqlDestination(home: string, name: string, connectionString: 
     `connectionString=${connectionString}`,
     ...more,
   ]);
+}
+
+/**
+ * Writes a pair lease into the SQLite settings database of `home` as another host's run would hold it (a settings
+ * database shared by two hosts) for `seconds`; returns a function that lets go of it.
+ */
+export function holdPair(home: string, pair: string, holder: string, seconds: number): () => void {
+  const db = new Database(join(home, 'settings.db'));
+  try {
+    db.prepare('INSERT INTO lease (name, holder, expires_at) VALUES (?, ?, ?)').run(
+      `transfer:${pair}`,
+      holder,
+      Math.floor(Date.now() / 1000) + seconds,
+    );
+  } finally {
+    db.close();
+  }
+  return () => {
+    const again = new Database(join(home, 'settings.db'));
+    try {
+      again.prepare('DELETE FROM lease WHERE name = ?').run(`transfer:${pair}`);
+    } finally {
+      again.close();
+    }
+  };
 }

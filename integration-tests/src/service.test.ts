@@ -10,10 +10,9 @@ import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SERVICE_NODE_FLAGS } from '@integration-client/core';
-import { addSimulatorSite, runIc } from './ic-helpers.js';
+import { addSimulatorSite, holdPair, runIc } from './ic-helpers.js';
 import { IC_BIN } from './paths.js';
 import { ApplianceSimulator } from './simulator/index.js';
 
@@ -210,11 +209,7 @@ describe('ic service (built binary)', () => {
     expect((await ic('settings', 'set', '--log-removal-days', '30')).code).toBe(0);
     // Another host's run (a shared settings database) moves main->files for a few more seconds: the restarted
     // service's catch-up run waits for it, and status says so.
-    const held = new Database(join(home, 'settings.db'));
-    held
-      .prepare('INSERT INTO lease (name, holder, expires_at) VALUES (?, ?, ?)')
-      .run('transfer:main->files', 'elsewhere:1 run 7', Math.floor(Date.now() / 1000) + 8);
-    held.close();
+    holdPair(home, 'main->files', 'elsewhere:1 run 7', 8);
     const second = await startService(SERVICE_NODE_FLAGS); // as the unit starts it
     await until('the run waiting for its pair', async () => {
       const text = (await ic('service', 'status')).stdout;
