@@ -218,6 +218,47 @@ describe('ic failed (built binary)', () => {
     expect(await listed()).toEqual([]);
   });
 
+  it('lists a recording the appliance answers with a server error every time as still retried, until it is delivered', async () => {
+    const files = join(home, 'files-500');
+    expect((await addFilesDestination(home, files, 'files500')).code).toBe(0);
+    expect(
+      (await ic('schedule', 'add', 'r500', '--every', '1h', '--transfer', 'main:files500:session-recording')).code,
+    ).toBe(0);
+    const bad = sim.closedSessions().find((s) => s.hasRecording)!;
+    sim.brokenRecordings.add(bad.lsid);
+    try {
+      expect((await ic('schedule', 'run', 'r500')).code).toBe(1);
+      expect((await ic('schedule', 'run', 'r500')).code).toBe(1);
+    } finally {
+      sim.brokenRecordings.clear();
+    }
+    const json = JSON.parse((await ic('failed', 'list', '--json', '--destination', 'files500')).stdout) as {
+      items: unknown[];
+      retrying: { item: string; operation: string; lsid: string; runs: number; since: string }[];
+    };
+    expect(json.items).toEqual([]); // not failed for good: a day has not passed
+    expect(json.retrying).toEqual([
+      {
+        destination: 'files500',
+        item: `session-recording|${sim.address.host}|${bad.lsid}`,
+        operation: 'session-recording',
+        host: sim.address.host,
+        lsid: bad.lsid,
+        runs: 2,
+        since: expect.stringMatching(/Z$/),
+      },
+    ]);
+    const text = (await ic('failed', 'list', '--destination', 'files500')).stdout;
+    expect(text).toMatch(
+      /^still retried by every run, holding their data type's cursor back \(each becomes a failed item after 3 runs and 24 h\):$/m,
+    );
+    expect(text).toMatch(new RegExp(`files500 +session-recording +\\S+ +${bad.lsid} +2$`, 'm'));
+    // Served again: the next run delivers it and the list no longer has it.
+    expect((await ic('schedule', 'run', 'r500')).code).toBe(0);
+    expect((await recordings(files)).filter((f) => f.includes(bad.lsid))).toHaveLength(1);
+    expect(JSON.parse((await ic('failed', 'list', '--json')).stdout)).toMatchObject({ retrying: [] });
+  });
+
   it('says when the appliance no longer has the session, and keeps the item until it is dismissed', async () => {
     // A failure recorded long ago for a session the appliance has since let go of (it keeps 90 days at most).
     const db = await SettingsDb.open(

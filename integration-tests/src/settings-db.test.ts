@@ -266,6 +266,14 @@ describe.each(['sqlite', 'postgres'] as const)('settings database on %s', (engin
       runs: 1,
       since: '2026-12-01T02:00:00.000Z',
     });
+    // Listed while not delivered since: an item delivered later is not (its row waits for the prune).
+    await db.noteRetryable('d', 'session-recording|h|2', t0);
+    expect((await db.retryingItems({ destination: 'd' })).map((r) => [r.item, r.runs, r.lsid])).toEqual([
+      ['session-recording|h|2', 1, '2'],
+      ['rec|h|1', 1, '1'],
+    ]);
+    db.markDelivered('d', 'session-recording|h|2');
+    expect((await db.retryingItems()).map((r) => `${r.destination} ${r.item}`)).toEqual(['other rec|h|1', 'd rec|h|1']);
     await db.prune({ ledgerDays: 120, runHistoryDays: 365 }, t0 + 121 * 86_400_000);
     expect(await db.noteRetryable('d', 'rec|h|1', t0 + 121 * 86_400_000)).toMatchObject({ runs: 1 });
     expect(await db.removeDestination('other')).toBeUndefined(); // no such destination: nothing forgotten

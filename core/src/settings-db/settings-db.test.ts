@@ -93,6 +93,8 @@ describe('settings database on SQL Server (recording connection; no server here)
     await db.dropFailedItems([{ destination: 'd', item: 'i' }]);
     await db.noteRetryable('d', 'i');
     await db.forgetRetrying('d', 'i');
+    await db.retryingItems();
+    await db.retryingItems({ destination: 'd' });
     await db.prune({ ledgerDays: 120, runHistoryDays: 365 });
     await db.holdings();
 

@@ -65,6 +65,14 @@ export interface FailedItem extends ItemKeyParts {
   readonly attempts: number;
 }
 
+/** An item failing with a retryable error now: in how many runs, since when (SettingsDb.noteRetryable). */
+export interface RetryingItem extends ItemKeyParts {
+  readonly destination: string;
+  readonly item: string;
+  readonly since: string;
+  readonly runs: number;
+}
+
 /** What an item's key names. */
 export interface ItemKeyParts {
   readonly operation: Operation;
@@ -592,6 +600,28 @@ export class SettingsDb {
       runs: seen.runs,
     });
     return seen;
+  }
+
+  /**
+   * Items failing with a retryable error now (not delivered since, not given up on yet), oldest first: what holds
+   * their data type's cursor back (`ic failed list`).
+   */
+  async retryingItems(o: { destination?: string } = {}): Promise<RetryingItem[]> {
+    await this.flushDelivered();
+    const rows = await this.sql.all<{ destination: string; item: string; first_at: string; runs: number | string }>(
+      `SELECT r.destination, r.item, r.first_at, r.runs FROM retrying r
+       WHERE NOT EXISTS (SELECT 1 FROM delivered d WHERE d.destination = r.destination AND d.item = r.item)
+       ${o.destination === undefined ? '' : 'AND r.destination = ?'}
+       ORDER BY r.first_at ${pageSql(this.sql.dialect, 1000)}`,
+      o.destination === undefined ? [] : [o.destination],
+    );
+    return rows.map((r) => ({
+      destination: r.destination,
+      item: r.item,
+      ...itemKeyParts(r.item),
+      since: r.first_at,
+      runs: Number(r.runs),
+    }));
   }
 
   /** Forgets an item's retryable failures (it was given up on: a failed item now). */

@@ -32,7 +32,8 @@ interface SelectOptions extends HomeOptions {
 const LSIDS_PER_REQUEST = 100;
 
 /** `lsid` or `lsid#instance`: what the item is of its session. */
-const sessionOf = (i: FailedItem) => `${i.lsid}${i.instance === undefined ? '' : `#${i.instance}`}`;
+const sessionOf = (i: Pick<FailedItem, 'lsid' | 'instance'>) =>
+  `${i.lsid}${i.instance === undefined ? '' : `#${i.instance}`}`;
 
 /** The open failed items `ids` name, or all of them (of `--destination`). */
 async function select(app: App, ids: readonly string[], o: SelectOptions, verb: string): Promise<FailedItem[]> {
@@ -71,7 +72,9 @@ export function failedCommands(ic: Command): void {
         throw new ConfigError(`--limit ${JSON.stringify(o.limit)}: give a whole number of items, e.g. 50`);
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
         const items = await app.db.failedItems({ destination: o.destination, limit });
-        if (o.json) out.json({ items });
+        // Not failed for good yet: retried every run, holding their cursors back until given up on.
+        const retrying = await app.db.retryingItems({ destination: o.destination });
+        if (o.json) out.json({ items, retrying });
         else if (!items.length) out.line('no failed items');
         else {
           out.line(
@@ -91,6 +94,25 @@ export function failedCommands(ic: Command): void {
           );
           out.line(
             `\n${items.length === limit ? `the newest ${limit} (more: --limit); ` : ''}deliver again once the cause is fixed: ic failed retry <id…> (or --all); give up on one: ic failed dismiss <id…>`,
+          );
+        }
+        if (!o.json && retrying.length) {
+          const hours = app.application.giveUpHours;
+          out.line(
+            `\nstill retried by every run, holding their data type's cursor back (each becomes a failed item after 3 runs and ${hours ? `${hours} h` : 'never: giveUpHours is 0'}):`,
+          );
+          out.line(
+            table([
+              ['FIRST FAILED', 'DESTINATION', 'DATA TYPE', 'SITE HOST', 'SESSION', 'RUNS'],
+              ...retrying.map((r) => [
+                r.since.replace(/\.\d+Z$/, 'Z'),
+                r.destination,
+                r.operation,
+                r.host,
+                sessionOf(r),
+                String(r.runs),
+              ]),
+            ]),
           );
         }
         return EXIT.ok;
