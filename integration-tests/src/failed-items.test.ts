@@ -253,6 +253,9 @@ describe('ic failed (built binary)', () => {
       /^still retried by every run, holding their data type's cursor back \(each becomes a failed item after 3 runs and 24 h\):$/m,
     );
     expect(text).toMatch(new RegExp(`files500 +session-recording +\\S+ +${bad.lsid} +2$`, 'm'));
+    expect((await ic('service', 'status', '--unit-dir', home)).stdout).toMatch(
+      /^items still retried, holding a cursor back: 1 \(ic failed list\)$/m,
+    );
     // Served again: the next run delivers it and the list no longer has it.
     expect((await ic('schedule', 'run', 'r500')).code).toBe(0);
     expect((await recordings(files)).filter((f) => f.includes(bad.lsid))).toHaveLength(1);

@@ -382,6 +382,7 @@ export function serviceCommands(ic: Command): void {
           }),
         );
         const failedItems = Object.values(await app.db.failedItemCounts()).reduce((a, b) => a + b, 0);
+        const retryingItems = (await app.db.retryingItems()).length;
         const status = {
           service: running ? 'running' : installed ? 'stopped' : 'not installed',
           pid: running?.pid,
@@ -391,6 +392,7 @@ export function serviceCommands(ic: Command): void {
           runningNow: answer?.runs ?? [],
           lastRun,
           failedItems,
+          retryingItems,
           schedules,
         };
         if (o.json) out.json(status);
@@ -410,6 +412,7 @@ export function serviceCommands(ic: Command): void {
           if (lastRun?.error && lastRun.outcome !== 'succeeded')
             out.line(`  ${lastRun.error} (ic schedule show ${lastRun.schedule})`);
           if (failedItems) out.line(`failed items: ${failedItems} open (ic failed list)`);
+          if (retryingItems) out.line(`items still retried, holding a cursor back: ${retryingItems} (ic failed list)`);
           if (schedules.length)
             out.line(
               table([
