@@ -295,6 +295,19 @@ describe.each(['sqlite', 'postgres'] as const)('settings database on %s', (engin
     expect(await a.tryLease('schedule:x', 'A', 60)).toBe(true);
   });
 
+  it('upgrades a database of schema 2 (the version before `retrying`) in place, keeping what it holds', async () => {
+    const connection = await fresh(engine);
+    const old = await SettingsDb.open(connection, box);
+    await fill(old);
+    await old.sql.run(`DROP TABLE retrying`);
+    await old.sql.run(`UPDATE ic_settings_meta SET "value" = '2' WHERE "key" = 'schema_version'`);
+    await old.close();
+    const db = await open(connection);
+    expect(db.schemaVersion()).toBe(3);
+    expect((await db.site('main')).clientSecret).toBe(SITE.clientSecret);
+    expect(await db.noteRetryable('archive', 'session-data|h|1')).toMatchObject({ runs: 1 });
+  });
+
   it('opens concurrently on an empty database: the migration runs once under its lock', async () => {
     const connection = await fresh(engine);
     const dbs = await Promise.all([1, 2, 3].map(() => open(connection)));
