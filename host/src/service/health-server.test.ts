@@ -92,4 +92,18 @@ describe('/metrics', () => {
     expect(value(text, 'ic_failed_items{destination="files"}')).toBe(1);
     expect(text).not.toMatch(/ic_failed_items\{destination="arch"\}/);
   });
+
+  it('counts the items still retried per destination, none once delivered', async () => {
+    const m = new ServiceMetrics();
+    expect(await metricsText(m, db)).not.toMatch(/^ic_items_retrying\{/m);
+    await db.noteRetryable('files', 'session-recording|h|r1');
+    await db.noteRetryable('files', 'session-recording|h|r1'); // a second run
+    await db.noteRetryable('files', 'session-recording|h|r2');
+    let text = await metricsText(m, db);
+    expect(text).toMatch(/^# TYPE ic_items_retrying gauge$/m);
+    expect(value(text, 'ic_items_retrying{destination="files"}')).toBe(2);
+    db.markDelivered('files', 'session-recording|h|r2');
+    text = await metricsText(m, db);
+    expect(value(text, 'ic_items_retrying{destination="files"}')).toBe(1);
+  });
 });

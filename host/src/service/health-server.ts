@@ -84,6 +84,14 @@ export async function metricsText(
     'gauge',
     new Map(Object.entries(failed).map(([destination, n]) => [labels({ destination }), n])),
   );
+  const retrying = new Map<string, number>();
+  for (const r of await db.retryingItems()) inc(retrying, labels({ destination: r.destination }));
+  family(
+    'ic_items_retrying',
+    "Items retried by every run, holding their data type's cursor back until given up on (giveUpHours), per destination.",
+    'gauge',
+    retrying,
+  );
   family(
     'ic_site_clock_offset_seconds',
     "Seconds a site's appliance clock is ahead of this host's (negative: behind), as its latest run in this service saw.",
