@@ -276,6 +276,14 @@ describe.each(['sqlite', 'postgres'] as const)('settings database on %s', (engin
     expect((await db.retryingItems()).map((r) => `${r.destination} ${r.item}`)).toEqual(['other rec|h|1', 'd rec|h|1']);
     await db.prune({ ledgerDays: 120, runHistoryDays: 365 }, t0 + 121 * 86_400_000);
     expect(await db.noteRetryable('d', 'rec|h|1', t0 + 121 * 86_400_000)).toMatchObject({ runs: 1 });
+    // A site removed: no run will try its items again (another site of the same host would).
+    await db.putSite({ ...SITE, name: 'a', host: 'h' });
+    await db.putSite({ ...SITE, name: 'b', host: 'h' });
+    await db.noteRetryable('d', 'rec|other-host|3');
+    await db.removeSite('a');
+    expect((await db.retryingItems()).map((r) => r.item).sort()).toEqual(['rec|h|1', 'rec|other-host|3']);
+    await db.removeSite('b');
+    expect((await db.retryingItems()).map((r) => r.item)).toEqual(['rec|other-host|3']);
     expect(await db.removeDestination('other')).toBeUndefined(); // no such destination: nothing forgotten
   });
 

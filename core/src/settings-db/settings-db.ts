@@ -236,16 +236,25 @@ export class SettingsDb {
   /**
    * Removes a site and the cursors of its transfers: a site added again under this name — perhaps another
    * appliance — starts from everything its appliance keeps instead of a position on the old one's clock. The
-   * ledger stays (its keys name the host, and the destinations still hold what was delivered). Undefined: no such
-   * site.
+   * ledger stays (its keys name the host, and the destinations still hold what was delivered). So do its failed
+   * items (`ic failed list` says no site has the host). The counts of its items still retried go, unless another
+   * site has the same host: no run will try them again. Undefined: no such site.
    */
   async removeSite(name: string): Promise<Forgotten | undefined> {
     const destinations = (await this.destinations()).map((d) => d.name);
-    return this.#remove(
+    const sites = await this.sites();
+    const host = sites.find((s) => s.name === name)?.host;
+    const forgotten = await this.#remove(
       'site',
       name,
       destinations.map((d) => transferId(name, d)),
     );
+    if (forgotten && host !== undefined && !sites.some((s) => s.name !== name && s.host === host))
+      for (const r of await this.sql.all<{ destination: string; item: string }>(
+        `SELECT destination, item FROM retrying`,
+      ))
+        if (itemKeyParts(r.item).host === host) await this.forgetRetrying(r.destination, r.item);
+    return forgotten;
   }
 
   // ---- destinations ----
