@@ -256,6 +256,12 @@ describe('ic failed (built binary)', () => {
     expect((await ic('service', 'status', '--unit-dir', home)).stdout).toMatch(
       /^items still retried, holding a cursor back: 1 \(ic failed list\)$/m,
     );
+    expect((await ic('schedule', 'show', 'r500')).stdout).toMatch(
+      /^still retried by main->files500: 1 item\(s\), holding a cursor back until given up on \(ic failed list --destination files500\)$/m,
+    );
+    expect(JSON.parse((await ic('schedule', 'show', 'r500', '--json')).stdout)).toMatchObject({
+      retrying: { 'main->files500': 1 },
+    });
     // Served again: the next run delivers it and the list no longer has it.
     expect((await ic('schedule', 'run', 'r500')).code).toBe(0);
     expect((await recordings(files)).filter((f) => f.includes(bad.lsid))).toHaveLength(1);

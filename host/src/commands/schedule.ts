@@ -179,7 +179,15 @@ export function scheduleCommands(ic: Command): void {
         const failedItems = Object.fromEntries(
           [...new Set(x.transfers.map((t) => t.destination))].filter((d) => counts[d]).map((d) => [d, counts[d]!]),
         );
-        if (o.json) out.json({ ...x, periodMinutes: periodMinutes(x.period), cursors, runs, failedItems });
+        // Items its transfers still retry every run (each holds its data type's cursor back until given up on).
+        const hosts = new Map((await app.db.sites()).map((site) => [site.name, site.host]));
+        const stuck = await app.db.retryingItems();
+        const retrying: Record<string, number> = {};
+        for (const t of x.transfers) {
+          const n = stuck.filter((r) => r.destination === t.destination && r.host === hosts.get(t.site)).length;
+          if (n) retrying[transferId(t.site, t.destination)] = n;
+        }
+        if (o.json) out.json({ ...x, periodMinutes: periodMinutes(x.period), cursors, runs, failedItems, retrying });
         else {
           out.line(
             `${x.name}: every ${x.period}${x.timeOfDay ? ` at ${x.timeOfDay}` : ''}${x.enabled === false ? ' (disabled)' : ''}`,
@@ -215,6 +223,10 @@ export function scheduleCommands(ic: Command): void {
           }
           for (const [d, n] of Object.entries(failedItems))
             out.line(`\nfailed items of ${d}: ${n} open (ic failed list --destination ${d})`);
+          for (const [t, n] of Object.entries(retrying))
+            out.line(
+              `\nstill retried by ${t}: ${n} item(s), holding a cursor back until given up on (ic failed list --destination ${t.slice(t.indexOf('->') + 2)})`,
+            );
         }
         return EXIT.ok;
       });
