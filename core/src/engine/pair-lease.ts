@@ -3,6 +3,7 @@
  * process on one settings database (the service, `ic schedule run`, `ic failed retry`, other hosts on a shared
  * PostgreSQL / SQL Server settings database).
  */
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { SiteAccessError, toIcError } from '@integration-client/plugin-sdk';
 import type { Logger } from 'pino';
@@ -14,6 +15,19 @@ export const HOLDER = `${hostname()}:${process.pid}`;
 export const LEASE_SECONDS = 120;
 /** How often a transfer whose pair another run is moving looks again. */
 const PAIR_POLL_MS = 1000;
+
+/** The longest lease name and holder a settings database keeps (SQL Server's NVARCHAR(200) key columns). */
+const MAX_LEASE_TEXT = 200;
+
+/**
+ * The lease of a site → destination pair: `transfer:<site->destination>`; past 200 characters (two names of up to
+ * 100 each) its start and a digest of the whole, so that it fits and stays unique.
+ */
+export function pairLease(site: string, destination: string): string {
+  const name = `transfer:${transferId(site, destination)}`;
+  if (name.length <= MAX_LEASE_TEXT) return name;
+  return `${name.slice(0, MAX_LEASE_TEXT - 41)}#${createHash('sha256').update(name).digest('hex').slice(0, 40)}`;
+}
 
 /** The pair holders of this process that hold (or wait for) their lease now. */
 const pairsHeld = new Set<string>();
@@ -59,8 +73,8 @@ export async function withPair<T>(
   work: () => Promise<T>,
 ): Promise<T> {
   const id = transferId(pair.site, pair.destination);
-  const lease = `transfer:${id}`;
-  const holder = `${HOLDER} ${what}`;
+  const lease = pairLease(pair.site, pair.destination);
+  const holder = `${HOLDER} ${what}`.slice(0, MAX_LEASE_TEXT); // it starts with this process: holderGone reads that
   pairsHeld.add(holder);
   let waited = false;
   try {

@@ -1,6 +1,6 @@
 import { access, constants, readFile } from 'node:fs/promises';
 import { ConfigError } from '@integration-client/plugin-sdk';
-import type { Forgotten } from '@integration-client/core';
+import { pairLease, transferId, type Forgotten } from '@integration-client/core';
 import { icHome, openApp, type App } from '../app.js';
 import { out } from '../output.js';
 
@@ -77,15 +77,18 @@ export async function refuseIfScheduled(app: App, kind: 'site' | 'destination', 
     throw new ConfigError(
       `${kind} ${JSON.stringify(name)} is used by schedule(s) ${used.map((s) => s.name).join(', ')}: take it out of their transfers first (\`ic schedule edit ${used[0]!.name} --transfer …\` replaces them all) or remove the schedule (\`ic schedule remove ${used[0]!.name}\`)`,
     );
-  // Pair leases are named `transfer:<site>-><destination>` (names cannot hold `->`).
-  const moving = (await app.db.leases()).find((l) => {
-    const pair = /^transfer:(.*)->(.*)$/.exec(l.name);
-    return pair?.[kind === 'site' ? 1 : 2] === name;
-  });
-  if (moving)
-    throw new ConfigError(
-      `${kind} ${JSON.stringify(name)} is being moved by a run now (${moving.name.slice('transfer:'.length)}: ${moving.holder}); try again when it has finished (\`ic service status\`; a run that crashed lets go within 2 minutes)`,
-    );
+  const pairs =
+    kind === 'site'
+      ? (await app.db.destinations()).map((d) => [name, d.name] as const)
+      : (await app.db.sites()).map((s) => [s.name, name] as const);
+  const held = new Map((await app.db.leases()).map((l) => [l.name, l.holder]));
+  for (const [site, destination] of pairs) {
+    const holder = held.get(pairLease(site, destination));
+    if (holder !== undefined)
+      throw new ConfigError(
+        `${kind} ${JSON.stringify(name)} is being moved by a run now (${transferId(site, destination)}: ${holder}); try again when it has finished (\`ic service status\`; a run that crashed lets go within 2 minutes)`,
+      );
+  }
 }
 
 /** Bytes readable: `512 B`, `81.8 MiB`, `1.2 GiB`. */
