@@ -85,8 +85,8 @@ describe('ic failed (built binary)', () => {
     expect((await ic('schedule', 'run', 'rec')).code).toBe(0);
     expect((await listed()).length).toBe(1);
 
-    // A run elsewhere moves main->files for 2 more seconds: the retry waits for it, as a scheduled run would.
-    holdPair(home, 'main->files', 'elsewhere:1 run 3', 2);
+    // A run elsewhere moves main->files for 5 more seconds: the retry waits for it, as a scheduled run would.
+    holdPair(home, 'main->files', 'elsewhere:1 run 3', 5);
     const retry = await ic('failed', 'retry', '--all', '--json');
     expect(retry.code).toBe(0);
     expect(retry.stderr).toBe(
