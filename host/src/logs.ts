@@ -4,7 +4,7 @@
  * whenever a command or the service opens the log, and by the service after every run and hourly.
  * `ic logs` prints them readably.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync } from 'node:fs';
+import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino, type DestinationStream } from 'pino';
 
@@ -30,13 +30,23 @@ export function rollingDestination(
     process.stderr.write(
       `warning: the ${kind} log in ${dir} cannot be written (${why}); ${fallback ? 'its lines go to standard error' : 'nothing more is logged'} until ic starts again: make room there or fix it, or set another directory (ic settings set --log-directory)\n`,
     );
+  const probe = join(dir, `.ic-probe-${process.pid}`);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // A line's worth written and removed: a full or read-only disk is found now, before the transport has taken
+    // (and lost) the first lines — the service's start and the armed schedules among them.
+    writeFileSync(probe, 'x'.repeat(512));
   } catch (err) {
     // A directory that cannot be made (a file in its path, no permission) must not lock every command out —
     // `ic settings set --log-directory` included, which is how it is put right.
     unusable((err as Error).message);
     return { write: (line: string) => void fallback?.write(line) };
+  } finally {
+    try {
+      rmSync(probe, { force: true });
+    } catch {
+      // not there to remove (the directory could not be made)
+    }
   }
   const transport = pino.transport({
     target: 'pino-roll',
