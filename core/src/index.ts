@@ -15,7 +15,7 @@ export * from './settings-db/settings-db.js';
 export * from './engine/transfer-engine.js';
 export * from './engine/destinations.js';
 export * from './engine/schedule-runner.js';
-export { pairLease, withPair } from './engine/pair-lease.js';
+export { pairLease, withPair, type WaitListener } from './engine/pair-lease.js';
 export * from './engine/scheduler.js';
 export * from './notify/notifier.js';
 export * from './plugin-host/plugin-catalog.js';

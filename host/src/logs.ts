@@ -14,6 +14,17 @@ export function logDirectory(home: string, configured?: string): string {
   return configured ? resolve(home, configured) : join(home, 'logs');
 }
 
+/** Makes `dir` if need be and writes and removes a probe of `bytes` bytes in it; throws what went wrong. */
+export function probeDirectory(dir: string, bytes: number): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const probe = join(dir, `.ic-probe-${process.pid}`);
+  try {
+    writeFileSync(probe, 'x'.repeat(bytes));
+  } finally {
+    rmSync(probe, { force: true });
+  }
+}
+
 /**
  * A rolling file destination for one kind of log. A log that cannot be written (its disk full, its folder gone
  * or read-only) must not end the process — pino's transport emits an 'error' nobody listened to, which killed a
@@ -30,23 +41,15 @@ export function rollingDestination(
     process.stderr.write(
       `warning: the ${kind} log in ${dir} cannot be written (${why}); ${fallback ? 'its lines go to standard error' : 'nothing more is logged'} until ic starts again: make room there or fix it, or set another directory (ic settings set --log-directory)\n`,
     );
-  const probe = join(dir, `.ic-probe-${process.pid}`);
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
     // A line's worth written and removed: a full or read-only disk is found now, before the transport has taken
     // (and lost) the first lines — the service's start and the armed schedules among them.
-    writeFileSync(probe, 'x'.repeat(512));
+    probeDirectory(dir, 512);
   } catch (err) {
     // A directory that cannot be made (a file in its path, no permission) must not lock every command out —
     // `ic settings set --log-directory` included, which is how it is put right.
     unusable((err as Error).message);
     return { write: (line: string) => void fallback?.write(line) };
-  } finally {
-    try {
-      rmSync(probe, { force: true });
-    } catch {
-      // not there to remove (the directory could not be made)
-    }
   }
   const transport = pino.transport({
     target: 'pino-roll',

@@ -1,3 +1,4 @@
+import type { WaitListener } from '@integration-client/core';
 import { fmtBytes } from './commands/common.js';
 
 /**
@@ -80,10 +81,10 @@ export class DeliveryProgress {
   }
 }
 
-/** Says on standard error that a transfer waits for another run of its pair (ScheduleRunner's / withPair's onWaiting). */
-export function sayWaiting(transfer: string, heldBy?: string): void {
+/** Says on standard error that a transfer waits for another run of its pair (a WaitListener). */
+export const sayWaiting: WaitListener = (transfer, heldBy) => {
   if (heldBy === undefined) return; // the wait is over: the progress line goes on
   process.stderr.write(
     `${process.stderr.isTTY ? '\r\x1b[K' : ''}${transfer} waits: another run is moving this pair (${heldBy}); it goes on from where that one leaves off\n`,
   );
-}
+};

@@ -49,11 +49,26 @@ export function holderGone(holder: string): boolean {
   }
 }
 
+/**
+ * Renews a lease this holder has taken every third of LEASE_SECONDS until the returned function is called (a
+ * failed renewal is retried a third later; a holder that stops renewing loses the lease when it runs out).
+ */
+export function renewing(db: SettingsDb, lease: string, holder: string): () => void {
+  const renew = setInterval(
+    () => void db.tryLease(lease, holder, LEASE_SECONDS).catch(() => undefined),
+    (LEASE_SECONDS / 3) * 1000,
+  );
+  renew.unref();
+  return () => clearInterval(renew);
+}
+
+/** Hears that a transfer waits for another run of its pair (with that run's holder), and with none when it is over. */
+export type WaitListener = (transfer: string, heldBy?: string) => void;
+
 export interface PairOptions {
   /** Stops the wait: then `work` does not start and this rejects (retryable). */
   readonly signal?: AbortSignal;
-  /** Called once if the pair is busy, with its holder, before the wait; and with no holder when the wait is over. */
-  readonly onWaiting?: (transfer: string, heldBy?: string) => void;
+  readonly onWaiting?: WaitListener;
 }
 
 /**
@@ -100,15 +115,11 @@ export async function withPair<T>(
   } finally {
     if (waited) options.onWaiting?.(id);
   }
-  const renew = setInterval(
-    () => void db.tryLease(lease, holder, LEASE_SECONDS).catch(() => undefined), // retried a third later
-    (LEASE_SECONDS / 3) * 1000,
-  );
-  renew.unref();
+  const stopRenewing = renewing(db, lease, holder);
   try {
     return await work();
   } finally {
-    clearInterval(renew);
+    stopRenewing();
     pairsHeld.delete(holder); // if the release cannot be written, this process's next run takes the pair over
     await db.releaseLease(lease, holder).catch(() => undefined);
   }

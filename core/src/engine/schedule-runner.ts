@@ -11,7 +11,7 @@ import type { SettingsDb, RunOutcome } from '../settings-db/settings-db.js';
 import { checkRouting } from '../settings/settings-validator.js';
 import { SiteClient, type SiteClientOptions } from '../site/site-client.js';
 import type { DestinationLoader } from './destinations.js';
-import { HOLDER, holderGone, LEASE_SECONDS, withPair } from './pair-lease.js';
+import { HOLDER, holderGone, LEASE_SECONDS, renewing, withPair, type WaitListener } from './pair-lease.js';
 import { Semaphore } from './semaphore.js';
 import { transferId } from '../settings-db/settings-db.js';
 import { TransferEngine, type EngineOptions, type OpenDestination, type TransferOutcome } from './transfer-engine.js';
@@ -66,7 +66,7 @@ export class ScheduleRunner {
     name: string,
     signal?: AbortSignal,
     onDelivered?: DeliveryListener,
-    onWaiting?: (transfer: string, heldBy?: string) => void,
+    onWaiting?: WaitListener,
   ): Promise<ScheduleRun> {
     const t0 = Date.now();
     const schedule = await this.db.schedule(name);
@@ -76,18 +76,14 @@ export class ScheduleRunner {
         'IC_ERR_SCHEDULE_BUSY',
         `schedule ${JSON.stringify(name)} is already running; wait for that run to finish`,
       );
-    const renew = setInterval(
-      () => void this.db.tryLease(lease, HOLDER, LEASE_SECONDS).catch(() => undefined), // retried a third later
-      (LEASE_SECONDS / 3) * 1000,
-    );
-    renew.unref();
+    const stopRenewing = renewing(this.db, lease, HOLDER);
     try {
       const abandoned = await this.db.closeAbandonedRuns(name);
       if (abandoned)
         this.log.warn({ schedule: name, abandoned }, 'earlier runs ended with their process; marked failed');
       return await this.#run(name, schedule, t0, signal, onDelivered, onWaiting);
     } finally {
-      clearInterval(renew);
+      stopRenewing();
       await this.db.releaseLease(lease, HOLDER);
     }
   }
@@ -120,7 +116,7 @@ export class ScheduleRunner {
     t0: number,
     signal?: AbortSignal,
     onDelivered?: DeliveryListener,
-    onWaiting?: (transfer: string, heldBy?: string) => void,
+    onWaiting?: WaitListener,
   ): Promise<ScheduleRun> {
     const runId = await this.db.startRun(name);
     // Every in-flight delivery listens on the run's signal.

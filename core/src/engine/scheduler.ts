@@ -222,18 +222,19 @@ export class Scheduler {
     const already = this.#running.get(name)?.done;
     if (already || this.#stop.signal.aborted) return already ?? Promise.resolve();
     const tracked: Tracked = { startedAt: new Date().toISOString(), transfers: {} };
+    const of = (transfer: string) => (tracked.transfers[transfer] ??= { items: 0, bytes: 0 });
     const p = this.runner
       .run(
         name,
         this.#stop.signal,
         (transfer, _op, bytes) => {
-          const t = (tracked.transfers[transfer] ??= { items: 0, bytes: 0 });
+          const t = of(transfer);
           t.items++;
           t.bytes += bytes;
           tracked.lastDeliveryMs = Date.now();
         },
         (transfer, heldBy) => {
-          const t = (tracked.transfers[transfer] ??= { items: 0, bytes: 0 });
+          const t = of(transfer);
           if (heldBy === undefined) delete t.waitingFor;
           else t.waitingFor = heldBy;
         },

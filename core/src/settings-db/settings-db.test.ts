@@ -95,6 +95,7 @@ describe('settings database on SQL Server (recording connection; no server here)
     await db.forgetRetrying('d', 'i');
     await db.retryingItems();
     await db.retryingItems({ destination: 'd' });
+    await db.retryingCounts();
     await db.prune({ ledgerDays: 120, runHistoryDays: 365 });
     await db.holdings();
 

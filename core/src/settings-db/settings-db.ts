@@ -703,10 +703,20 @@ export class SettingsDb {
   }
 
   /** Open failed items per destination (for /metrics). */
-  async failedItemCounts(): Promise<Record<string, number>> {
+  failedItemCounts(): Promise<Record<string, number>> {
+    return this.#undeliveredCounts('failed_item');
+  }
+
+  /** Items still retried per destination (for /metrics and `ic service status`; see retryingItems). */
+  retryingCounts(): Promise<Record<string, number>> {
+    return this.#undeliveredCounts('retrying');
+  }
+
+  /** Items of `table` the ledger does not hold (not delivered since), per destination. */
+  async #undeliveredCounts(table: 'failed_item' | 'retrying'): Promise<Record<string, number>> {
     await this.flushDelivered();
     const rows = await this.sql.all<{ destination: string; n: number | string }>(
-      `SELECT f.destination, COUNT(DISTINCT f.item) AS n FROM failed_item f
+      `SELECT f.destination, COUNT(DISTINCT f.item) AS n FROM ${table} f
        WHERE NOT EXISTS (SELECT 1 FROM delivered d WHERE d.destination = f.destination AND d.item = f.item)
        GROUP BY f.destination`,
     );

@@ -381,8 +381,9 @@ export function serviceCommands(ic: Command): void {
             };
           }),
         );
-        const failedItems = Object.values(await app.db.failedItemCounts()).reduce((a, b) => a + b, 0);
-        const retryingItems = (await app.db.retryingItems()).length;
+        const total = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+        const failedItems = total(await app.db.failedItemCounts());
+        const retryingItems = total(await app.db.retryingCounts());
         const status = {
           service: running ? 'running' : installed ? 'stopped' : 'not installed',
           pid: running?.pid,

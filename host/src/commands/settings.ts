@@ -1,9 +1,7 @@
 import { copySettings, SettingsDb, SETTINGS_DB_ENV, writeSettingsLocation } from '@integration-client/core';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { ConfigError } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
-import { logDirectory } from '../logs.js';
+import { logDirectory, probeDirectory } from '../logs.js';
 import { runningService } from '../service/state.js';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
@@ -32,10 +30,7 @@ interface SettingsOptions extends HomeOptions {
 /** Refuses a log directory this user cannot create and write in (every command would log nowhere). */
 function usableLogDirectory(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const probe = join(dir, `.ic-probe-${process.pid}`);
-    writeFileSync(probe, '');
-    rmSync(probe);
+    probeDirectory(dir, 0);
   } catch (err) {
     throw new ConfigError(
       `--log-directory ${dir} cannot be used (${(err as Error).message}); give a directory this user can create and write in`,

@@ -37,6 +37,8 @@ export class ServiceMetrics {
 /** The site of a transfer id (`site->destination`, see transferId). */
 const siteOf = (transfer: string) => transfer.slice(0, Math.max(0, transfer.indexOf('->')));
 const inc = (m: Map<string, number>, key: string, by = 1) => m.set(key, (m.get(key) ?? 0) + by);
+const perDestination = (counts: Record<string, number>) =>
+  new Map(Object.entries(counts).map(([destination, n]) => [labels({ destination }), n]));
 const esc = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 const labels = (l: Record<string, string>) =>
   Object.entries(l)
@@ -77,20 +79,17 @@ export async function metricsText(
     'gauge',
     lag,
   );
-  const failed = await db.failedItemCounts();
   family(
     'ic_failed_items',
     'Items that failed for good and are still open, per destination (ic failed list).',
     'gauge',
-    new Map(Object.entries(failed).map(([destination, n]) => [labels({ destination }), n])),
+    perDestination(await db.failedItemCounts()),
   );
-  const retrying = new Map<string, number>();
-  for (const r of await db.retryingItems()) inc(retrying, labels({ destination: r.destination }));
   family(
     'ic_items_retrying',
     "Items retried by every run, holding their data type's cursor back until given up on (giveUpHours), per destination.",
     'gauge',
-    retrying,
+    perDestination(await db.retryingCounts()),
   );
   family(
     'ic_site_clock_offset_seconds',
