@@ -305,7 +305,7 @@ describe('transfer engine', () => {
     expect(flv).toHaveLength(closed.filter((s) => s.hasRecording).length - 1);
   });
 
-  it('an item refused retryably by its destination is given up on the same way; a plugin crash (every call in flight fails) never counts', async () => {
+  it('an item refused retryably by its destination is given up on the same way; a plugin crash not pinned on one item (no inFlight of 1) never counts', async () => {
     const r = await rig({ sessions: 6 }, { overlapSeconds: 3600, settleSeconds: 0 });
     const lsids = r.sim.closedSessions().map((s) => s.lsid);
     const [poison, crashed] = lsids;
@@ -715,16 +715,17 @@ describe('isolated destinations start while the report is requested', () => {
   afterEach(async () => {
     for (const close of closers.splice(0)) await close();
   });
-  async function opened(behaviour: string, sessions = 30) {
+  async function opened(behaviour: string, sessions = 30, more: (r: Rig) => Record<string, unknown> = () => ({})) {
     const r = await rig({ sessions });
     const out = join(r.home, 'unruly.jsonl');
-    await r.db.putDestination({ name: 'u', plugin: 'unruly', config: { out, behaviour } }, []);
+    await r.db.putDestination({ name: 'u', plugin: 'unruly', config: { out, behaviour, ...more(r) } }, []);
     const loader = new DestinationLoader({
       db: r.db,
       logger: r.log.logger,
       catalog: new PluginCatalog({ bundledDirs: [UNRULY], pluginsDir: join(r.home, 'plugins'), hostVersion: '0.1.0' }),
       dataDir: join(r.home, 'data'),
       hostVersion: '0.1.0',
+      limits: { backoffMs: 50, maxBackoffMs: 200 },
     });
     const destination = await loader.open('u');
     const created = existsSync(join(r.home, 'data', 'u', 'created'));
@@ -740,6 +741,44 @@ describe('isolated destinations start while the report is requested', () => {
       );
     return { r, out, created, run };
   }
+
+  it('an item that crashes its plugin every time: the calls it took down land in the same run, one at a time; the crash is pinned on it and it is given up on like any item failing on its own', async () => {
+    let poison = '';
+    const { r, out, run } = await opened('none', 30, (rig) => {
+      poison = rig.sim.closedSessions()[12]!.lsid;
+      return { crashOn: [poison], slowMs: 20 }; // slow: other calls are in the plugin when it crashes
+    });
+    const item = `session-data|${r.sim.address.host}|${poison}`;
+    const stored = async () =>
+      (await readFile(out, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { lsid: string }).lsid);
+    const first = await run();
+    // Without the second pass the sessions in the plugin with it failed too, and waited for the next run.
+    const isolating = r.log.lines.find((l) => /^the plugin crashed with \d+ sessions in flight/.test(String(l.msg)));
+    expect(isolating?.sessions).toBeGreaterThan(1);
+    expect(first).toMatchObject({ delivered: 29, failed: 0, retryable: 1, cursorsMoved: [] });
+    expect(first.errors).toEqual([
+      expect.stringMatching(/^IC_ERR_PLUGIN_CRASHED: .*unruly: crashes on \S+ \(on this item alone\)$/),
+    ]);
+    const landed = await stored();
+    expect(new Set(landed).size).toBe(29);
+    expect(landed).toHaveLength(29);
+    expect(landed).not.toContain(poison);
+    expect((await r.db.retryingItems()).map((i) => [i.item, i.runs])).toEqual([[item, 1]]);
+    // The next runs: the others are in the ledger, so the poison is alone in the plugin from the start.
+    for (let i = 0; i < 2; i++)
+      expect(await run()).toMatchObject({ delivered: 0, skipped: 29, failed: 0, retryable: 1, cursorsMoved: [] });
+    expect((await r.db.retryingItems()).map((i) => [i.item, i.runs])).toEqual([[item, 3]]);
+    const settings = new Database(join(r.home, 'settings.db'));
+    settings.prepare('UPDATE retrying SET first_at = ?').run(new Date(Date.now() - 25 * 3_600_000).toISOString());
+    settings.close();
+    const fourth = await run();
+    expect(fourth).toMatchObject({ delivered: 0, failed: 1, retryable: 0, cursorsMoved: ['session-data'] });
+    expect((await r.db.failedItems()).map((f) => [f.item, f.code])).toEqual([[item, 'IC_ERR_PLUGIN_CRASHED']]);
+    expect(await stored()).toHaveLength(29);
+  });
 
   it('open() does not wait for the plugin to be created; the engine waits before its first delivery', async () => {
     const { r, out, created, run } = await opened('create-slowly');

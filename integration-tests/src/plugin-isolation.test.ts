@@ -124,6 +124,18 @@ describe('plugin isolation (worker threads)', () => {
     expect(await u.stored()).toEqual([{ lsid: 's-2' }, { lsid: 's-3' }]);
   });
 
+  it('a crash says how many calls it took down (details.inFlight): the engine pins it on an item only when it was alone', async () => {
+    const u = await unruly({ crashOn: ['s-1'], slowMs: 100 });
+    const all = await Promise.all(['s-1', 's-2', 's-3'].map((lsid) => rejection(u.call(session(lsid)))));
+    for (const err of all) expect(err).toMatchObject({ code: 'IC_ERR_PLUGIN_CRASHED', details: { inFlight: 3 } });
+    expect(await u.call(session('s-2'))).toMatchObject({ status: 'written' });
+    expect(await rejection(u.call(session('s-1')))).toMatchObject({
+      code: 'IC_ERR_PLUGIN_CRASHED',
+      details: { inFlight: 1 },
+      message: expect.stringContaining('unruly: crashes on s-1') as unknown,
+    });
+  });
+
   it('an answer given just before the worker died reaches the host: the item is not delivered again', async () => {
     // The plugin answers s-1 and s-2, then throws before its answers would have left in the next turn.
     const u = await unruly({ behaviour: 'crash-after-answer', times: 1 });

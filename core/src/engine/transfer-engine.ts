@@ -35,7 +35,7 @@ import type { ParsedItem } from '../report/report-parser.js';
 import { ownedCopy } from '../report/values.js';
 import { itemKey, transferId, type FailedItem, type SettingsDb } from '../settings-db/settings-db.js';
 import { downloadBackup, downloadRecording, type RecordingKind } from '../site/appliance-api.js';
-import { API } from '../site/api-names.js';
+import { API, LSIDS_PER_REQUEST } from '../site/api-names.js';
 import type { SiteClient } from '../site/site-client.js';
 import { Semaphore } from './semaphore.js';
 
@@ -158,6 +158,11 @@ const DEFAULT_DOWNLOADS = 4;
 /** See EngineOptions.giveUpHours: an item is given up on after this many hours and this many runs. */
 const DEFAULT_GIVE_UP_HOURS = 24;
 const GIVE_UP_RUNS = 3;
+/**
+ * Plugin crashes pinned on one item each (it was the only call in flight) after which a pull stops delivering its
+ * suspects one at a time (see #isolate): each restart of the plugin waits twice as long as the one before.
+ */
+const MAX_CRASHES_ALONE = 3;
 
 /**
  * The longest the report's reader runs before it lets the event loop turn. A report whose bytes are already
@@ -235,6 +240,16 @@ class Tally {
    * has them gets them taken off the list for each data type delivered now (or before).
    */
   openFailures: Map<string, FailedItem[]> | undefined;
+  /**
+   * Sessions (presentations) of the current pull whose delivery a plugin crash took down with other calls in flight,
+   * by lsid, to be delivered again one at a time (#isolate), and the first such crash. Undefined where they cannot
+   * be pulled again with the ledger on (`ic test`): there such a failure is retryable like any other.
+   */
+  suspects: Set<string> | undefined;
+  suspectCrash: (IcErrorLike & Error) | undefined;
+  /** Crashes while #isolate delivered one item at a time: pinned on that item, and not (another call was in it). */
+  crashesAlone = 0;
+  unpinnedCrash = false;
   readonly blocked = new Set<Operation>();
   readonly errors: string[] = [];
   readonly byType: Partial<Record<Operation, number>> = {};
@@ -351,6 +366,7 @@ export class TransferEngine {
     const windowEnd = () => Math.floor((spec.site.applianceNow() - (Date.now() - askedAt)) / 1000) - settle;
     const inFlight = new InFlight();
     const limit = options.concurrency ?? DEFAULT_IN_FLIGHT;
+    tally.suspects = usesLedger(options) && !options.source ? new Set() : undefined;
     let turnStarted = performance.now();
     let started = !spec.destination.ready;
     try {
@@ -405,6 +421,7 @@ export class TransferEngine {
       // sessions in flight start nothing new (see #deliverAll).
       await inFlight.drain();
     }
+    if (tally.suspects?.size) await this.#isolate(spec, types, kind, tally, options, log);
     // Stopped after the report was read but before every session was delivered: not a complete window.
     if (options.signal?.aborted) throw stopped();
     if (!started) await spec.destination.ready; // an empty window moves no cursor past a destination that cannot start
@@ -423,6 +440,7 @@ export class TransferEngine {
     tally: Tally,
     options: EngineOptions,
     log: Logger,
+    alone = false,
   ): Promise<void> {
     const host = spec.site.host;
     const site = { host, name: spec.siteName };
@@ -494,14 +512,25 @@ export class TransferEngine {
           } catch (err) {
             const e = toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
             const wide = haltsTransfer(e.code);
+            // A plugin crash fails every call in flight: with this one alone, this item crashed it; with others,
+            // which one did cannot be told — the session is delivered again on its own after the pull (#isolate).
+            const crash = e.code === 'IC_ERR_PLUGIN_CRASHED' ? (e.details?.inFlight === 1 ? 'own' : 'unpinned') : '';
+            if (crash === 'unpinned' && !alone && tally.suspects && !options.signal?.aborted) {
+              tally.suspects.add(lsid);
+              tally.suspectCrash ??= e;
+              return; // the rest of this session goes with it, alone
+            }
+            if (alone && crash === 'own') tally.crashesAlone++;
+            if (alone && crash === 'unpinned') tally.unpinnedCrash = true;
             // An item of its own that keeps failing retryably would hold its cursor back every run until the
             // appliance drops its session (90 days): after a while it becomes a failed item (ic failed retry). Not
-            // counted: a plugin crash (it fails every call in flight; which item caused it cannot be told).
+            // counted: a crash not pinned on it.
             const givenUp =
-              e.retryable && !wide && e.code !== 'IC_ERR_PLUGIN_CRASHED' && ledger && !options.signal?.aborted
+              e.retryable && !wide && crash !== 'unpinned' && ledger && !options.signal?.aborted
                 ? await this.#givesUp(spec.destination.name, key, options, log)
                 : undefined;
-            const why = givenUp ? `${e.message} (${givenUp})` : e.message;
+            const message = crash === 'own' ? `${e.message} (on this item alone)` : e.message;
+            const why = givenUp ? `${message} (${givenUp})` : message;
             if ((e.retryable && !givenUp) || wide) {
               tally.retryable++;
               tally.blocked.add(op);
@@ -517,7 +546,12 @@ export class TransferEngine {
                 `${haltedWhy(e.code)}: this transfer starts nothing more; its cursors stay and the next run retries`,
               );
             } else if (e.retryable && !givenUp)
-              log.warn({ err: e, item: key }, 'delivery failed (retryable); the cursor stays and the next run retries');
+              log.warn(
+                { err: e, item: key },
+                crash === 'own'
+                  ? 'the plugin crashed on this item alone (retryable); the cursor stays and the next run retries'
+                  : 'delivery failed (retryable); the cursor stays and the next run retries',
+              );
             else {
               tally.failed++;
               if (ledger) await this.db.recordFailure(options.runId, spec.destination.name, key, e.code, why);
@@ -543,6 +577,55 @@ export class TransferEngine {
       tally.errors.push(`${e.code}: ${e.message}`);
       log.error({ err: e, lsid }, 'a delivery failed unexpectedly; the cursor stays');
     }
+  }
+
+  /**
+   * Sessions (presentations) whose delivery a plugin crash took down with other calls in flight — which item crashed
+   * it cannot be told — are pulled again by lsid and delivered one at a time, the ledger skipping what had landed:
+   * the others land in this run, and one that crashes the plugin on its own is that item's failure, counted towards
+   * giving up on it like any retryable failure of its own. Without this, an item that crashes its plugin every time
+   * took the calls in flight down with it in every run and held its cursor back until the appliance dropped it.
+   * Stops (the rest left for the next run, cursors kept) when the run is stopped or halted, after MAX_CRASHES_ALONE
+   * crashes, or at a crash that cannot be pinned on one item (another transfer's call was in the plugin too).
+   */
+  async #isolate(
+    spec: TransferSpec,
+    types: Operation[],
+    kind: 'session' | 'presentation',
+    tally: Tally,
+    options: EngineOptions,
+    log: Logger,
+  ): Promise<void> {
+    const suspects = [...tally.suspects!];
+    const crash = tally.suspectCrash!;
+    tally.suspects = undefined;
+    tally.suspectCrash = undefined;
+    const left = new Set(suspects);
+    const stop = () =>
+      options.signal?.aborted || tally.halted || tally.unpinnedCrash || tally.crashesAlone >= MAX_CRASHES_ALONE;
+    log.warn(
+      { err: crash, [`${kind}s`]: suspects.length },
+      `the plugin crashed with ${suspects.length} ${kind}s in flight; they are delivered again one at a time, to find the item it crashes on`,
+    );
+    for (let at = 0; at < suspects.length && !stop(); at += LSIDS_PER_REQUEST) {
+      const params = { [API.params.lsids]: suspects.slice(at, at + LSIDS_PER_REQUEST).join(',') };
+      const items: AsyncIterable<ParsedItem<Session | Presentation>> =
+        kind === 'session' ? spec.site.sessions(params) : spec.site.presentations(params);
+      for await (const parsed of items) {
+        if (stop()) break;
+        if (!parsed.ok || !left.delete(parsed.model.lsid)) continue;
+        await this.#deliverAll(spec, types, kind, new Parcel(parsed.model, parsed.xml), tally, options, log, true);
+      }
+    }
+    if (!left.size) return;
+    // Not delivered again (stopped, halted, crashes, or no longer returned): retryable, the cursors stay.
+    tally.retryable += left.size;
+    for (const t of types) tally.blocked.add(t);
+    tally.errors.push(`${crash.code}: ${crash.message} (${left.size} ${kind}s in flight; the next run retries them)`);
+    log.warn(
+      { [`${kind}s`]: left.size },
+      `${left.size} ${kind}s the crash took down were not delivered again in this run; the cursor stays and the next run retries them`,
+    );
   }
 
   /**

@@ -4,8 +4,8 @@
  * - each call has a timeout (for streams: time without progress); past it the call fails IC_ERR_PLUGIN_TIMEOUT
  *   and the worker is pinged — one that does not answer is terminated;
  * - a worker that throws uncaught, exits or runs out of heap (`memoryLimitMb`) fails every call in flight with
- *   IC_ERR_PLUGIN_CRASHED (retryable: the cursor stays, the items come again) and is restarted for the next call
- *   after a backoff that doubles with each consecutive crash;
+ *   IC_ERR_PLUGIN_CRASHED (retryable; `details.inFlight`: how many calls it took down) and is restarted for the next
+ *   call after a backoff that doubles with each consecutive crash;
  * - recordings and backups cross as streams (stream-bridge.ts), never as buffers.
  */
 import { existsSync } from 'node:fs';
@@ -281,7 +281,8 @@ export class WorkerDestination implements Destination {
         resolve();
       };
       const grace = setTimeout(() => {
-        if (this.#worker === worker) this.#crashed(worker, 'stopped answering (hung past the call timeout)');
+        // The call that timed out (failed already) was in it too: the calls failed here are not alone.
+        if (this.#worker === worker) this.#crashed(worker, 'stopped answering (hung past the call timeout)', 1);
         done();
       }, this.o.pingGraceMs ?? 5000);
       const onPong = (batch: FromWorker[]) => {
@@ -359,7 +360,6 @@ export class WorkerDestination implements Destination {
     }
   }
 
-  /** Fails what is in flight, logs (and so notifies), and arms the restart backoff. */
   /** Queues a message to `worker` (batched per event-loop turn); messages to a replaced worker are dropped. */
   #send(worker: Worker, message: ToWorker, transfer?: readonly TransferListItem[]): void {
     let outbox = this.#outboxes.get(worker);
@@ -370,7 +370,11 @@ export class WorkerDestination implements Destination {
     outbox.send(message, transfer);
   }
 
-  #crashed(worker: Worker, reason: string): void {
+  /**
+   * Fails what is in flight, logs (and so notifies), and arms the restart backoff. `failedBefore`: calls it had when
+   * it broke that have failed already (the timed-out call of a hang).
+   */
+  #crashed(worker: Worker, reason: string, failedBefore = 0): void {
     if (this.#worker !== worker) return;
     this.#worker = undefined;
     this.#crashes++;
@@ -378,8 +382,11 @@ export class WorkerDestination implements Destination {
     this.#restartAt = Date.now() + delay;
     const message = reason.startsWith(this.#where) ? reason : `${this.#where}: ${reason}`;
     const inFlight = [...this.#pending.keys()];
+    // How many calls it took down: with one, that call's item crashed it (the engine counts it against that item);
+    // with more, which one did cannot be told (the engine delivers them again one at a time).
+    const details = { inFlight: inFlight.length + failedBefore };
     for (const id of inFlight)
-      this.#settle(id)?.reject(new PluginError('IC_ERR_PLUGIN_CRASHED', message, { retryable: true }));
+      this.#settle(id)?.reject(new PluginError('IC_ERR_PLUGIN_CRASHED', message, { retryable: true, details }));
     this.log.error(
       { code: 'IC_ERR_PLUGIN_CRASHED', plugin: this.init.pluginId, inFlight: inFlight.length, restartInMs: delay },
       `${message}; restarting it in ${delay} ms`,

@@ -36,3 +36,6 @@ export const API = {
     backupPassword: 'password',
   },
 } as const;
+
+/** Sessions asked for by lsid in one report request (`ic failed retry`, the engine's redelivery after a plugin crash). */
+export const LSIDS_PER_REQUEST = 100;

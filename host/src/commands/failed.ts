@@ -7,6 +7,7 @@
 import {
   API,
   haltedWhy,
+  LSIDS_PER_REQUEST,
   SiteClient,
   TransferEngine,
   withPair,
@@ -27,9 +28,6 @@ interface SelectOptions extends HomeOptions {
   destination?: string;
   all?: boolean;
 }
-
-/** Sessions asked for in one report request of a retry. */
-const LSIDS_PER_REQUEST = 100;
 
 /** `lsid` or `lsid#instance`: what the item is of its session. */
 const sessionOf = (i: Pick<FailedItem, 'lsid' | 'instance'>) =>
