@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addFilesDestination, addSimulatorSite, addSqlDestination, runIc } from './ic-helpers.js';
+import { addFilesDestination, addSimulatorSite, addSqlDestination, holdPair, runIc } from './ic-helpers.js';
 import { IC_BIN } from './paths.js';
 import { ApplianceSimulator } from './simulator/index.js';
 import { isRoot, tmpfs } from './tmpfs.js';
@@ -69,6 +69,21 @@ describe('ic test (built binary)', () => {
     const settings = join(home, 'settings.db');
     expect(count(settings, 'SELECT COUNT(*) AS n FROM cursor')).toBe(0);
     expect(count(settings, 'SELECT COUNT(*) AS n FROM delivered')).toBe(0);
+  });
+
+  it('waits while another run moves the same site → destination pair, and says so', async () => {
+    const one = sim.session(4);
+    const held = Date.now();
+    holdPair(home, 'main->db2', 'elsewhere:1 run 7', 3);
+    const r = await ic('test', '--site', 'main', '--lsid', one.lsid, '--destination', 'db2', '--json');
+    expect(r.code).toBe(0);
+    expect(Date.now() - held).toBeGreaterThanOrEqual(2000); // the lease ran out (3 s, whole seconds) before it went on
+    expect(r.stderr).toBe(
+      'main->db2 waits: another run is moving this pair (elsewhere:1 run 7); it goes on from where that one leaves off\n',
+    );
+    expect(JSON.parse(r.stdout)).toMatchObject({ ok: true, transfers: [{ delivered: 1 }] });
+    expect(count(join(home, 'db2.sqlite'), `SELECT COUNT(*) AS n FROM session WHERE lsid = '${one.lsid}'`)).toBe(1);
+    expect(count(join(home, 'settings.db'), 'SELECT COUNT(*) AS n FROM lease')).toBe(0); // its own released
   });
 
   it('parses previously downloaded XML files into a destination', async () => {

@@ -1,7 +1,7 @@
 /**
  * `ic test` — the seed's API Tester: pull a window or some sessions from one or more sites into one or more
  * destinations now, or parse previously downloaded XML files into them. It never moves a schedule's cursor and
- * does not touch the delivered-items ledger.
+ * does not touch the delivered-items ledger; it holds a configured site's pair while it moves it, as a run does.
  */
 import { createReadStream, type ReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -11,6 +11,7 @@ import {
   parseReport,
   SiteClient,
   TransferEngine,
+  withPair,
   type OpenDestination,
   type TransferOutcome,
 } from '@integration-client/core';
@@ -25,7 +26,7 @@ import {
 import type { Command } from 'commander';
 import { EXIT } from '../exit-codes.js';
 import { out } from '../output.js';
-import { ProgressBar } from '../progress.js';
+import { ProgressBar, sayWaiting } from '../progress.js';
 import { collect, fmtBytes, readableFile, table, withApp, type HomeOptions } from './common.js';
 import { opts } from './site.js';
 
@@ -136,11 +137,25 @@ export function testCommand(ic: Command): void {
               passLabel = `${siteName ?? o.host!} -> ${destination.name}`;
               draw(true);
               const source = o.xml?.length ? xmlSessions(o.xml, client.host, xmlRead) : undefined;
-              outcomes.push(
-                await engine.run(
+              const deliver = () =>
+                engine.run(
                   { siteName: siteName ?? o.host!, site: client, destination, dataTypes },
                   { query, source, onDelivered },
-                ),
+                );
+              // A configured site's pair is held, as a scheduled run holds it: moving cursors or not, two runs
+              // writing the same sessions into one SQL destination at once race each other (a retryable error in
+              // the scheduled one).
+              outcomes.push(
+                siteName
+                  ? await withPair(
+                      app.db,
+                      app.log,
+                      { site: siteName, destination: destination.name },
+                      'ic test',
+                      { onWaiting: sayWaiting },
+                      deliver,
+                    )
+                  : await deliver(),
               );
               pass++;
               xmlRead.total = 0; // the next pass reads the files again
