@@ -766,7 +766,10 @@ describe('isolated destinations start while the report is requested', () => {
     expect(new Set(landed).size).toBe(29);
     expect(landed).toHaveLength(29);
     expect(landed).not.toContain(poison);
-    expect((await r.db.retryingItems()).map((i) => [i.item, i.runs])).toEqual([[item, 1]]);
+    expect((await r.db.retryingItems()).map((i) => [i.item, i.runs, i.code])).toEqual([
+      [item, 1, 'IC_ERR_PLUGIN_CRASHED'],
+    ]);
+    expect((await r.db.retryingItems())[0]!.message).toMatch(/crashes on \S+ \(on this item alone\)$/);
     // The next runs: the others are in the ledger, so the poison is alone in the plugin from the start.
     for (let i = 0; i < 2; i++)
       expect(await run()).toMatchObject({ delivered: 0, skipped: 29, failed: 0, retryable: 1, cursorsMoved: [] });

@@ -234,7 +234,7 @@ describe('ic failed (built binary)', () => {
     }
     const json = JSON.parse((await ic('failed', 'list', '--json', '--destination', 'files500')).stdout) as {
       items: unknown[];
-      retrying: { item: string; operation: string; lsid: string; runs: number; since: string }[];
+      retrying: { item: string; operation: string; lsid: string; runs: number; since: string; code: string }[];
     };
     expect(json.items).toEqual([]); // not failed for good: a day has not passed
     expect(json.retrying).toEqual([
@@ -246,13 +246,17 @@ describe('ic failed (built binary)', () => {
         lsid: bad.lsid,
         runs: 2,
         since: expect.stringMatching(/Z$/),
+        code: 'IC_ERR_SITE_UNAVAILABLE',
+        message: expect.stringMatching(/HTTP 500$/),
       },
     ]);
     const text = (await ic('failed', 'list', '--destination', 'files500')).stdout;
     expect(text).toMatch(
       /^still retried by every run, holding their data type's cursor back \(each becomes a failed item after 3 runs and 24 h\):$/m,
     );
-    expect(text).toMatch(new RegExp(`files500 +session-recording +\\S+ +${bad.lsid} +2$`, 'm'));
+    expect(text).toMatch(
+      new RegExp(`files500 +session-recording +\\S+ +${bad.lsid} +2 +IC_ERR_SITE_UNAVAILABLE: .*HTTP 500$`, 'm'),
+    );
     expect((await ic('service', 'status', '--unit-dir', home)).stdout).toMatch(
       /^items still retried, holding a cursor back: 1 \(ic failed list\)$/m,
     );

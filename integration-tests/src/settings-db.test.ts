@@ -255,19 +255,25 @@ describe.each(['sqlite', 'postgres'] as const)('settings database on %s', (engin
   it("counts an item's retryable failures per run from the first, forgets them when given up, prunes them past ledgerDays", async () => {
     const db = await open(await fresh(engine));
     const t0 = Date.parse('2026-12-01T00:00:00Z');
-    expect(await db.noteRetryable('d', 'rec|h|1', t0)).toEqual({ runs: 1, since: '2026-12-01T00:00:00.000Z' });
-    expect(await db.noteRetryable('d', 'rec|h|1', t0 + 3_600_000)).toEqual({
+    const http500 = { code: 'IC_ERR_SITE_UNAVAILABLE', message: 'HTTP 500' };
+    expect(await db.noteRetryable('d', 'rec|h|1', http500, t0)).toEqual({ runs: 1, since: '2026-12-01T00:00:00.000Z' });
+    expect(await db.noteRetryable('d', 'rec|h|1', { ...http500, message: 'HTTP 503' }, t0 + 3_600_000)).toEqual({
       runs: 2,
       since: '2026-12-01T00:00:00.000Z',
     });
-    expect(await db.noteRetryable('other', 'rec|h|1', t0)).toMatchObject({ runs: 1 }); // per destination
+    expect(await db.noteRetryable('other', 'rec|h|1', undefined, t0)).toMatchObject({ runs: 1 }); // per destination
+    // The latest error is kept (ic failed list shows it); a count without one has none.
+    expect((await db.retryingItems()).map((r) => [r.destination, r.code, r.message]).sort()).toEqual([
+      ['d', 'IC_ERR_SITE_UNAVAILABLE', 'HTTP 503'],
+      ['other', undefined, undefined],
+    ]);
     await db.forgetRetrying('d', 'rec|h|1');
-    expect(await db.noteRetryable('d', 'rec|h|1', t0 + 7_200_000)).toEqual({
+    expect(await db.noteRetryable('d', 'rec|h|1', http500, t0 + 7_200_000)).toEqual({
       runs: 1,
       since: '2026-12-01T02:00:00.000Z',
     });
     // Listed while not delivered since: an item delivered later is not (its row waits for the prune).
-    await db.noteRetryable('d', 'session-recording|h|2', t0);
+    await db.noteRetryable('d', 'session-recording|h|2', http500, t0);
     expect((await db.retryingItems({ destination: 'd' })).map((r) => [r.item, r.runs, r.lsid])).toEqual([
       ['session-recording|h|2', 1, '2'],
       ['rec|h|1', 1, '1'],
@@ -275,7 +281,7 @@ describe.each(['sqlite', 'postgres'] as const)('settings database on %s', (engin
     db.markDelivered('d', 'session-recording|h|2');
     expect((await db.retryingItems()).map((r) => `${r.destination} ${r.item}`)).toEqual(['other rec|h|1', 'd rec|h|1']);
     await db.prune({ ledgerDays: 120, runHistoryDays: 365 }, t0 + 121 * 86_400_000);
-    expect(await db.noteRetryable('d', 'rec|h|1', t0 + 121 * 86_400_000)).toMatchObject({ runs: 1 });
+    expect(await db.noteRetryable('d', 'rec|h|1', http500, t0 + 121 * 86_400_000)).toMatchObject({ runs: 1 });
     // A site removed: no run will try its items again (another site of the same host would).
     await db.putSite({ ...SITE, name: 'a', host: 'h' });
     await db.putSite({ ...SITE, name: 'b', host: 'h' });
@@ -311,15 +317,34 @@ describe.each(['sqlite', 'postgres'] as const)('settings database on %s', (engin
     await old.sql.run(`UPDATE ic_settings_meta SET "value" = '2' WHERE "key" = 'schema_version'`);
     await old.close();
     const db = await open(connection);
-    expect(db.schemaVersion()).toBe(3);
+    expect(db.schemaVersion()).toBe(4);
     expect((await db.site('main')).clientSecret).toBe(SITE.clientSecret);
     expect(await db.noteRetryable('archive', 'session-data|h|1')).toMatchObject({ runs: 1 });
+  });
+
+  it('upgrades a database of schema 3 (before the latest error of a retried item) in place, keeping its counts', async () => {
+    const connection = await fresh(engine);
+    const old = await SettingsDb.open(connection, box);
+    await fill(old);
+    await old.noteRetryable('archive', 'session-recording|h|1');
+    await old.noteRetryable('archive', 'session-recording|h|1');
+    await old.sql.run(`ALTER TABLE retrying DROP COLUMN code`);
+    await old.sql.run(`ALTER TABLE retrying DROP COLUMN message`);
+    await old.sql.run(`UPDATE ic_settings_meta SET "value" = '3' WHERE "key" = 'schema_version'`);
+    await old.close();
+    const db = await open(connection);
+    expect(db.schemaVersion()).toBe(4);
+    expect(await db.retryingItems()).toEqual([expect.objectContaining({ item: 'session-recording|h|1', runs: 2 })]);
+    expect((await db.retryingItems())[0]).not.toHaveProperty('code');
+    const http500 = { code: 'IC_ERR_SITE_UNAVAILABLE', message: 'HTTP 500' };
+    expect(await db.noteRetryable('archive', 'session-recording|h|1', http500)).toMatchObject({ runs: 3 });
+    expect(await db.retryingItems()).toEqual([expect.objectContaining({ ...http500, runs: 3 })]);
   });
 
   it('opens concurrently on an empty database: the migration runs once under its lock', async () => {
     const connection = await fresh(engine);
     const dbs = await Promise.all([1, 2, 3].map(() => open(connection)));
-    for (const db of dbs) expect(db.schemaVersion()).toBe(3);
+    for (const db of dbs) expect(db.schemaVersion()).toBe(4);
     await dbs[0]!.putSite(SITE);
     expect((await dbs[2]!.sites()).map((s) => s.name)).toEqual(['main']);
   });

@@ -525,11 +525,11 @@ export class TransferEngine {
             // An item of its own that keeps failing retryably would hold its cursor back every run until the
             // appliance drops its session (90 days): after a while it becomes a failed item (ic failed retry). Not
             // counted: a crash not pinned on it.
+            const message = crash === 'own' ? `${e.message} (on this item alone)` : e.message;
             const givenUp =
               e.retryable && !wide && crash !== 'unpinned' && ledger && !options.signal?.aborted
-                ? await this.#givesUp(spec.destination.name, key, options, log)
+                ? await this.#givesUp(spec.destination.name, key, { code: e.code, message }, options, log)
                 : undefined;
-            const message = crash === 'own' ? `${e.message} (on this item alone)` : e.message;
             const why = givenUp ? `${message} (${givenUp})` : message;
             if ((e.retryable && !givenUp) || wide) {
               tally.retryable++;
@@ -633,11 +633,17 @@ export class TransferEngine {
    * runs, the first at least `giveUpHours` ago. Returns the reason in words, or undefined to retry it next run (also
    * when the settings database cannot say: then nothing is given up).
    */
-  async #givesUp(destination: string, key: string, options: EngineOptions, log: Logger): Promise<string | undefined> {
+  async #givesUp(
+    destination: string,
+    key: string,
+    error: { readonly code: string; readonly message: string },
+    options: EngineOptions,
+    log: Logger,
+  ): Promise<string | undefined> {
     const hours = options.giveUpHours ?? DEFAULT_GIVE_UP_HOURS;
     if (hours <= 0) return undefined;
     try {
-      const { runs, since } = await this.db.noteRetryable(destination, key);
+      const { runs, since } = await this.db.noteRetryable(destination, key, error);
       if (runs < GIVE_UP_RUNS || Date.now() - Date.parse(since) < hours * 3_600_000) return undefined;
       await this.db.forgetRetrying(destination, key);
       return `failed in ${runs} runs since ${since}: given up after ${hours} h (setting giveUpHours), so its cursor can move on`;

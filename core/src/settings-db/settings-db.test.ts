@@ -118,6 +118,7 @@ describe('settings database on SQL Server (recording connection; no server here)
       'SET IDENTITY_INSERT "run" ON',
       'CREATE TABLE "lease"',
       'CREATE TABLE "retrying"',
+      'ALTER TABLE "retrying" ADD "code" NVARCHAR(200)',
       'sp_getapplock',
       'WITH (UPDLOCK',
     ])

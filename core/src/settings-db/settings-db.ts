@@ -71,6 +71,9 @@ export interface RetryingItem extends ItemKeyParts {
   readonly item: string;
   readonly since: string;
   readonly runs: number;
+  /** The latest retryable error (none for a count kept before settings schema 4). */
+  readonly code?: string;
+  readonly message?: string;
 }
 
 /** What an item's key names. */
@@ -593,10 +596,15 @@ export class SettingsDb {
   }
 
   /**
-   * Notes that `item` failed in this run with a retryable error: returns in how many runs it has so far and since
-   * when (ISO time of the first). Called once per item and run.
+   * Notes that `item` failed in this run with a retryable error (kept as its latest): returns in how many runs it
+   * has so far and since when (ISO time of the first). Called once per item and run.
    */
-  async noteRetryable(destination: string, item: string, now = Date.now()): Promise<{ runs: number; since: string }> {
+  async noteRetryable(
+    destination: string,
+    item: string,
+    error?: { readonly code: string; readonly message: string },
+    now = Date.now(),
+  ): Promise<{ runs: number; since: string }> {
     const row = await this.#one<{ first_at: string; runs: number | string }>(
       `SELECT first_at, runs FROM retrying WHERE destination = ? AND item = ?`,
       [destination, item],
@@ -607,6 +615,8 @@ export class SettingsDb {
       item,
       first_at: seen.since,
       runs: seen.runs,
+      code: error?.code ?? null,
+      message: error?.message ?? null,
     });
     return seen;
   }
@@ -617,8 +627,15 @@ export class SettingsDb {
    */
   async retryingItems(o: { destination?: string } = {}): Promise<RetryingItem[]> {
     await this.flushDelivered();
-    const rows = await this.sql.all<{ destination: string; item: string; first_at: string; runs: number | string }>(
-      `SELECT r.destination, r.item, r.first_at, r.runs FROM retrying r
+    const rows = await this.sql.all<{
+      destination: string;
+      item: string;
+      first_at: string;
+      runs: number | string;
+      code: string | null;
+      message: string | null;
+    }>(
+      `SELECT r.destination, r.item, r.first_at, r.runs, r.code, r.message FROM retrying r
        WHERE NOT EXISTS (SELECT 1 FROM delivered d WHERE d.destination = r.destination AND d.item = r.item)
        ${o.destination === undefined ? '' : 'AND r.destination = ?'}
        ORDER BY r.first_at ${pageSql(this.sql.dialect, 1000)}`,
@@ -630,6 +647,8 @@ export class SettingsDb {
       ...itemKeyParts(r.item),
       since: r.first_at,
       runs: Number(r.runs),
+      ...(r.code !== null && { code: r.code }),
+      ...(r.message !== null && { message: r.message }),
     }));
   }
 

@@ -34,8 +34,11 @@ const TYPES: Record<SettingsDialect, Record<Kind, string>> = {
 
 interface Table {
   readonly name: string;
-  /** [column, kind, NOT NULL] */
-  readonly columns: readonly (readonly [string, Kind, boolean])[];
+  /**
+   * [column, kind, NOT NULL, version]: `version`, for a column added after its table was created, is the migration
+   * that adds it (ALTER TABLE; such a column must allow NULL).
+   */
+  readonly columns: readonly (readonly [string, Kind, boolean, number?])[];
   readonly primaryKey?: readonly string[];
 }
 
@@ -138,8 +141,8 @@ export const TABLES: readonly (Table & { readonly version: number })[] = [
     primaryKey: ['name'],
   },
   {
-    // Items whose delivery failed with a retryable error, by destination: in how many runs and since when (see
-    // SettingsDb.noteRetryable). An item given up on leaves it for failed_item.
+    // Items whose delivery failed with a retryable error, by destination: in how many runs, since when, and the
+    // latest error (see SettingsDb.noteRetryable). An item given up on leaves it for failed_item.
     version: 2,
     name: 'retrying',
     columns: [
@@ -147,6 +150,8 @@ export const TABLES: readonly (Table & { readonly version: number })[] = [
       ['item', 'key', true],
       ['first_at', 'name', true],
       ['runs', 'int', true],
+      ['code', 'name', false, 3],
+      ['message', 'text', false, 3],
     ],
     primaryKey: ['destination', 'item'],
   },
@@ -155,20 +160,28 @@ export const TABLES: readonly (Table & { readonly version: number })[] = [
 /** Double-quoted identifier (standard SQL; SQL Server with QUOTED_IDENTIFIER ON, tedious's default). */
 export const q = (name: string) => `"${name}"`;
 
-export function createTable(d: SettingsDialect, t: Table): string {
-  const cols = t.columns.map(
-    ([name, kind, notNull]) => `${q(name)} ${TYPES[d][kind]}${notNull && kind !== 'serial' ? ' NOT NULL' : ''}`,
-  );
+/** The table as its own migration creates it: without the columns later migrations add. */
+export function createTable(d: SettingsDialect, t: Table & { readonly version: number }): string {
+  const cols = t.columns
+    .filter(([, , , added]) => added === undefined || added <= t.version)
+    .map(([name, kind, notNull]) => `${q(name)} ${TYPES[d][kind]}${notNull && kind !== 'serial' ? ' NOT NULL' : ''}`);
   if (t.primaryKey) cols.push(`PRIMARY KEY${d === 'mssql' ? ' NONCLUSTERED' : ''} (${t.primaryKey.map(q).join(', ')})`);
   return `CREATE TABLE ${q(t.name)} (${cols.join(', ')})`;
 }
 
 /** The statements of each migration for `d`. */
 export function migrations(d: SettingsDialect): string[][] {
-  const versions = Math.max(...TABLES.map((t) => t.version)) + 1;
+  const added = TABLES.flatMap((t) =>
+    t.columns.flatMap(([name, kind, , v]) => (v !== undefined && v > t.version ? [{ table: t.name, name, kind, v }] : [])),
+  );
+  const versions = Math.max(...TABLES.map((t) => t.version), ...added.map((c) => c.v)) + 1;
   return Array.from({ length: versions }, (_, v) => [
     ...TABLES.filter((t) => t.version === v).map((t) => createTable(d, t)),
     ...(v === 0 ? [`CREATE INDEX ix_run_schedule ON ${q('run')} (${q('schedule')}, ${q('id')})`] : []),
+    // T-SQL has no COLUMN keyword here; a column added so allows NULL on every engine.
+    ...added
+      .filter((c) => c.v === v)
+      .map((c) => `ALTER TABLE ${q(c.table)} ADD ${d === 'mssql' ? '' : 'COLUMN '}${q(c.name)} ${TYPES[d][c.kind]}`),
   ]);
 }
 

@@ -29,6 +29,10 @@ interface SelectOptions extends HomeOptions {
   all?: boolean;
 }
 
+/** An error in a table cell: its code and message, cut at 100 characters. */
+const errorCell = (e: { code: string; message: string }) =>
+  `${e.code}: ${e.message.length > 100 ? `${e.message.slice(0, 99)}…` : e.message}`;
+
 /** `lsid` or `lsid#instance`: what the item is of its session. */
 const sessionOf = (i: Pick<FailedItem, 'lsid' | 'instance'>) =>
   `${i.lsid}${i.instance === undefined ? '' : `#${i.instance}`}`;
@@ -86,7 +90,7 @@ export function failedCommands(ic: Command): void {
                 i.host,
                 sessionOf(i),
                 String(i.attempts),
-                `${i.code}: ${i.message.length > 100 ? `${i.message.slice(0, 99)}…` : i.message}`,
+                errorCell(i),
               ]),
             ]),
           );
@@ -101,7 +105,7 @@ export function failedCommands(ic: Command): void {
           );
           out.line(
             table([
-              ['FIRST FAILED', 'DESTINATION', 'DATA TYPE', 'SITE HOST', 'SESSION', 'RUNS'],
+              ['FIRST FAILED', 'DESTINATION', 'DATA TYPE', 'SITE HOST', 'SESSION', 'RUNS', 'LAST ERROR'],
               ...retrying.map((r) => [
                 r.since.replace(/\.\d+Z$/, 'Z'),
                 r.destination,
@@ -109,6 +113,7 @@ export function failedCommands(ic: Command): void {
                 r.host,
                 sessionOf(r),
                 String(r.runs),
+                r.code ? errorCell({ code: r.code, message: r.message ?? '' }) : '-',
               ]),
             ]),
           );
