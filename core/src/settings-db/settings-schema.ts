@@ -172,7 +172,9 @@ export function createTable(d: SettingsDialect, t: Table & { readonly version: n
 /** The statements of each migration for `d`. */
 export function migrations(d: SettingsDialect): string[][] {
   const added = TABLES.flatMap((t) =>
-    t.columns.flatMap(([name, kind, , v]) => (v !== undefined && v > t.version ? [{ table: t.name, name, kind, v }] : [])),
+    t.columns.flatMap(([name, kind, , v]) =>
+      v !== undefined && v > t.version ? [{ table: t.name, name, kind, v }] : [],
+    ),
   );
   const versions = Math.max(...TABLES.map((t) => t.version), ...added.map((c) => c.v)) + 1;
   return Array.from({ length: versions }, (_, v) => [
