@@ -340,6 +340,64 @@ describe('transfer engine', () => {
     }
   });
 
+  it('presentations a crash took down are pulled again by lsid and delivered one at a time, as sessions are', async () => {
+    const r = await rig({ sessions: 200 }, { overlapSeconds: 3600, settleSeconds: 0 }); // 20 presentations
+    // A stand-in for a plugin in its worker: calls take 10 ms; the third presentation kills it 2 ms after it
+    // arrives, failing every call in flight the way the worker host does (details.inFlight).
+    const pending = new Set<(err: Error) => void>();
+    const landed: string[] = [];
+    let calls = 0;
+    let poison = '';
+    const destination = probe(['presentation-data'], {
+      'presentation-data': (item: { lsid: string }) =>
+        new Promise((resolve, reject) => {
+          if (++calls === 3) poison = item.lsid;
+          const fail = (err: Error) => reject(err);
+          pending.add(fail);
+          if (item.lsid === poison)
+            setTimeout(() => {
+              const err = new PluginError('IC_ERR_PLUGIN_CRASHED', `the probe crashed on ${poison}`, {
+                retryable: true,
+                details: { inFlight: pending.size },
+              });
+              for (const f of pending) f(err);
+              pending.clear();
+            }, 2);
+          else
+            setTimeout(() => {
+              if (!pending.delete(fail)) return; // crashed meanwhile
+              landed.push(item.lsid);
+              resolve({ status: 'written' });
+            }, 10);
+        }),
+    });
+    const site = await SiteClient.create({ site: await r.db.site('main'), logger: r.log.logger, retry: FAST_RETRY });
+    try {
+      const outcome = await new TransferEngine(r.db, r.log.logger).run(
+        { siteName: 'main', site, destination, dataTypes: ['presentation-data'] },
+        { settleSeconds: 0 },
+      );
+      const isolating = r.log.lines.find((l) =>
+        /^the plugin crashed with \d+ presentations in flight/.test(String(l.msg)),
+      );
+      expect(isolating?.presentations).toBeGreaterThan(1);
+      expect(outcome).toMatchObject({ delivered: 19, failed: 0, retryable: 1, cursorsMoved: [] });
+      expect(outcome.errors).toEqual([`IC_ERR_PLUGIN_CRASHED: the probe crashed on ${poison} (on this item alone)`]);
+      expect(landed).toHaveLength(19);
+      expect(new Set(landed).size).toBe(19);
+      expect(landed).not.toContain(poison);
+      // The report asked again for just the sessions the crash took down.
+      const again = r.sim.requests.filter((q) => q.params.lsids !== undefined);
+      expect(again).toHaveLength(1);
+      expect(again[0]!.params.lsids!.split(',')).toContain(poison);
+      expect((await r.db.retryingItems()).map((i) => i.item)).toEqual([
+        `presentation-data|${r.sim.address.host}|${poison}`,
+      ]);
+    } finally {
+      await site.close();
+    }
+  });
+
   it('giveUpHours 0 never gives up, nor counts failures', async () => {
     const r = await rig({ sessions: 10 }, { overlapSeconds: 3600, settleSeconds: 0, giveUpHours: 0 });
     const bad = r.sim.closedSessions().find((s) => s.hasRecording)!;
