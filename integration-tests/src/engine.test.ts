@@ -18,6 +18,7 @@ import {
   TransferEngine,
   transferId,
   type EngineOptions,
+  type IsolationOptions,
 } from '@integration-client/core';
 import {
   DestinationError,
@@ -773,7 +774,12 @@ describe('isolated destinations start while the report is requested', () => {
   afterEach(async () => {
     for (const close of closers.splice(0)) await close();
   });
-  async function opened(behaviour: string, sessions = 30, more: (r: Rig) => Record<string, unknown> = () => ({})) {
+  async function opened(
+    behaviour: string,
+    sessions = 30,
+    more: (r: Rig) => Record<string, unknown> = () => ({}),
+    limits: Partial<IsolationOptions> = {},
+  ) {
     const r = await rig({ sessions });
     const out = join(r.home, 'unruly.jsonl');
     await r.db.putDestination({ name: 'u', plugin: 'unruly', config: { out, behaviour, ...more(r) } }, []);
@@ -783,7 +789,7 @@ describe('isolated destinations start while the report is requested', () => {
       catalog: new PluginCatalog({ bundledDirs: [UNRULY], pluginsDir: join(r.home, 'plugins'), hostVersion: '0.1.0' }),
       dataDir: join(r.home, 'data'),
       hostVersion: '0.1.0',
-      limits: { backoffMs: 50, maxBackoffMs: 200 },
+      limits: { backoffMs: 50, maxBackoffMs: 200, ...limits },
     });
     const destination = await loader.open('u');
     const created = existsSync(join(r.home, 'data', 'u', 'created'));
@@ -839,6 +845,31 @@ describe('isolated destinations start while the report is requested', () => {
     expect(fourth).toMatchObject({ delivered: 0, failed: 1, retryable: 0, cursorsMoved: ['session-data'] });
     expect((await r.db.failedItems()).map((f) => [f.item, f.code])).toEqual([[item, 'IC_ERR_PLUGIN_CRASHED']]);
     expect(await stored()).toHaveLength(29);
+  });
+
+  it('an item its plugin spins on for ever: the calls stuck behind it are not counted against their items, they land in the same run; the hang is pinned on it', async () => {
+    let poison = '';
+    const { r, out, run } = await opened(
+      'none',
+      30,
+      (rig) => {
+        poison = rig.sim.closedSessions()[12]!.lsid;
+        return { hangOn: [poison], slowMs: 20 };
+      },
+      { callTimeoutMs: 1000, pingGraceMs: 300 },
+    );
+    const first = await run();
+    const isolating = r.log.lines.find((l) => /^the plugin hung with \d+ sessions in flight/.test(String(l.msg)));
+    expect(isolating?.sessions).toBeGreaterThan(1);
+    expect(first).toMatchObject({ delivered: 29, failed: 0, retryable: 1, cursorsMoved: [] });
+    expect(first.errors).toEqual([
+      expect.stringMatching(/^IC_ERR_PLUGIN_TIMEOUT: .*ran 1000 ms without progress.* \(on this item alone\)$/),
+    ]);
+    const landed = (await readFile(out, 'utf8')).trim().split('\n');
+    expect(new Set(landed).size).toBe(29);
+    expect(landed.join()).not.toContain(poison);
+    // Only the item that hangs is counted towards giving up; the 28 held behind it are not.
+    expect((await r.db.retryingItems()).map((i) => [i.lsid, i.code])).toEqual([[poison, 'IC_ERR_PLUGIN_TIMEOUT']]);
   });
 
   it('open() does not wait for the plugin to be created; the engine waits before its first delivery', async () => {

@@ -512,9 +512,10 @@ export class TransferEngine {
           } catch (err) {
             const e = toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED');
             const wide = haltsTransfer(e.code);
-            // A plugin crash fails every call in flight: with this one alone, this item crashed it; with others,
-            // which one did cannot be told — the session is delivered again on its own after the pull (#isolate).
-            const crash = e.code === 'IC_ERR_PLUGIN_CRASHED' ? (e.details?.inFlight === 1 ? 'own' : 'unpinned') : '';
+            // A plugin crash fails every call in flight, and a plugin spinning on one item times out every call
+            // behind it: with this one alone in the plugin, this item did it; with others, which one did cannot be
+            // told — the session is delivered again on its own after the pull (#isolate).
+            const crash = pluginBreak(e);
             if (crash === 'unpinned' && !alone && tally.suspects && !options.signal?.aborted) {
               tally.suspects.add(lsid);
               tally.suspectCrash ??= e;
@@ -549,7 +550,7 @@ export class TransferEngine {
               log.warn(
                 { err: e, item: key },
                 crash === 'own'
-                  ? 'the plugin crashed on this item alone (retryable); the cursor stays and the next run retries'
+                  ? `the plugin ${e.code === 'IC_ERR_PLUGIN_TIMEOUT' ? 'timed out' : 'crashed'} on this item alone (retryable); the cursor stays and the next run retries`
                   : 'delivery failed (retryable); the cursor stays and the next run retries',
               );
             else {
@@ -605,7 +606,7 @@ export class TransferEngine {
       options.signal?.aborted || tally.halted || tally.unpinnedCrash || tally.crashesAlone >= MAX_CRASHES_ALONE;
     log.warn(
       { err: crash, [`${kind}s`]: suspects.length },
-      `the plugin crashed with ${suspects.length} ${kind}s in flight; they are delivered again one at a time, to find the item it crashes on`,
+      `the plugin ${crash.code === 'IC_ERR_PLUGIN_TIMEOUT' ? 'hung' : 'crashed'} with ${suspects.length} ${kind}s in flight; they are delivered again one at a time, to find the item it ${crash.code === 'IC_ERR_PLUGIN_TIMEOUT' ? 'hangs' : 'crashes'} on`,
     );
     for (let at = 0; at < suspects.length && !stop(); at += LSIDS_PER_REQUEST) {
       const params = { [API.params.lsids]: suspects.slice(at, at + LSIDS_PER_REQUEST).join(',') };
@@ -761,6 +762,17 @@ export class TransferEngine {
       return Promise.reject(toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED')).catch(failed);
     }
   }
+}
+
+/**
+ * Whether a failure broke the plugin (a crash, or a timeout the worker host counted calls for) with this call alone
+ * in it (`own`), or with others (`unpinned`); '' for any other failure.
+ */
+function pluginBreak(e: IcErrorLike): 'own' | 'unpinned' | '' {
+  const inFlight = (e as { details?: { inFlight?: unknown } }).details?.inFlight;
+  if (e.code === 'IC_ERR_PLUGIN_CRASHED' || (e.code === 'IC_ERR_PLUGIN_TIMEOUT' && inFlight !== undefined))
+    return inFlight === 1 ? 'own' : 'unpinned';
+  return '';
 }
 
 const throwAsPluginError = (err: unknown): never => {

@@ -5,7 +5,7 @@
  *   and the worker is pinged — one that does not answer is terminated;
  * - a worker that throws uncaught, exits or runs out of heap (`memoryLimitMb`) fails every call in flight with
  *   IC_ERR_PLUGIN_CRASHED (retryable; `details.inFlight`: how many calls it took down) and is restarted for the next
- *   call after a backoff that doubles with each consecutive crash;
+ *   call after a backoff that doubles with each consecutive crash (a timeout carries `details.inFlight` too);
  * - recordings and backups cross as streams (stream-bridge.ts), never as buffers.
  */
 import { existsSync } from 'node:fs';
@@ -199,12 +199,17 @@ export class WorkerDestination implements Destination {
    */
   #expire(): void {
     const now = Date.now();
+    // The calls in the plugin when these timed out (as for a crash: with one, that call's item made it hang; with
+    // more, which one did cannot be told — a plugin spinning on one item holds every other call behind it). While a
+    // ping asks whether it hangs, the call that timed out before is counted too.
+    const details = { inFlight: this.#pending.size + (this.#probing ? 1 : 0) };
     for (const [id, p] of this.#pending) {
       if (p.deadline > now) continue;
       this.#settle(id)?.reject(
         new PluginError(
           'IC_ERR_PLUGIN_TIMEOUT',
           `${this.#where}: the call ran ${this.o.callTimeoutMs} ms without progress; raise pluginCallTimeoutSeconds if the destination is just slow`,
+          { details },
         ),
       );
       this.#send(p.worker, { t: 'abort', id });
