@@ -206,12 +206,12 @@ export const ERROR_CODES = {
   IC_ERR_PLUGIN_CRASHED: code(
     'plugin',
     true,
-    "The plugin's worker threw an uncaught error, exited or ran out of memory; the call is retried and the plugin restarted with backoff.",
+    "The plugin's worker threw an uncaught error, exited or ran out of memory; the call is retried and the plugin restarted with backoff. details.inFlight: the calls it took down (several are delivered again one at a time; one alone counts against its item).",
   ),
   IC_ERR_PLUGIN_TIMEOUT: code(
     'plugin',
     true,
-    'A plugin call ran past its timeout (pluginCallTimeoutSeconds); a plugin that stops answering is restarted.',
+    'A plugin call ran past its timeout (pluginCallTimeoutSeconds); a plugin that stops answering is restarted. details.inFlight: the calls in the plugin then, as for a crash.',
   ),
   IC_ERR_PLUGIN_ID_TAKEN: code(
     'plugin',
