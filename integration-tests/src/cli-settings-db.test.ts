@@ -78,7 +78,7 @@ describe('settings database in PostgreSQL (built binary)', () => {
     const r = await ic(['init', '--settings', withPassword(pg.connectionString), '--json']);
     expect(r.code).toBe(0);
     const info = json(r);
-    expect(info).toMatchObject({ created: true, settingsFrom: 'file', schemaVersion: 3 });
+    expect(info).toMatchObject({ created: true, settingsFrom: 'file', schemaVersion: 4 });
     expect(info.settings).toMatch(/^postgres:\/\/127.0.0.1:5432\/ic_sql_test_/);
     expect(await readdir(home)).not.toContain('settings.db');
     const tables = (await pg.sql(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`)).map(

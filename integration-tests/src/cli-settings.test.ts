@@ -40,7 +40,7 @@ describe('ic settings commands (built binary, real settings database, simulator)
     expect(before.stderr).toMatch(/IC_ERR_CONFIG_INVALID: no settings database .* run `ic init`/);
     const r = await ic(['init', '--json']);
     expect(r.code).toBe(0);
-    expect(json(r)).toMatchObject({ home, created: true, schemaVersion: 3 });
+    expect(json(r)).toMatchObject({ home, created: true, schemaVersion: 4 });
     const again = await ic(['init', '--json']);
     expect(json(again)).toMatchObject({ created: false });
     // A lost key file is not silently replaced: a new key could not read what the old one sealed.
