@@ -798,10 +798,10 @@ describe('isolated destinations start while the report is requested', () => {
       await destination.instance.close();
       await site.close();
     });
-    const run = (dataTypes: Operation[] = ['session-data']) =>
+    const run = (dataTypes: Operation[] = ['session-data'], signal?: AbortSignal) =>
       new TransferEngine(r.db, r.log.logger).run(
         { siteName: 'main', site, destination, dataTypes },
-        { settleSeconds: 0 },
+        { settleSeconds: 0, signal },
       );
     return { r, out, created, run };
   }
@@ -870,6 +870,36 @@ describe('isolated destinations start while the report is requested', () => {
     expect(landed.join()).not.toContain(poison);
     // Only the item that hangs is counted towards giving up; the 28 held behind it are not.
     expect((await r.db.retryingItems()).map((i) => [i.lsid, i.code])).toEqual([[poison, 'IC_ERR_PLUGIN_TIMEOUT']]);
+  });
+
+  it('stopped while the sessions a crash took down are delivered one at a time: the rest is left retryable, the cursor kept, nothing twice; the next run completes', async () => {
+    let poison = '';
+    const { r, out, run } = await opened('none', 30, (rig) => {
+      poison = rig.sim.closedSessions()[12]!.lsid;
+      return { crashOn: [poison], slowMs: 100 }; // 100 ms each, one at a time: the second pass takes seconds
+    });
+    const stop = new AbortController();
+    const stopping = (async () => {
+      while (!r.log.lines.some((l) => /^the plugin crashed with \d+ sessions in flight/.test(String(l.msg))))
+        await new Promise((t) => setTimeout(t, 10));
+      await new Promise((t) => setTimeout(t, 250)); // a few delivered alone
+      stop.abort();
+    })();
+    const first = await run(['session-data'], stop.signal);
+    await stopping;
+    expect(first).toMatchObject({ cursorsMoved: [] });
+    expect(first.delivered).toBeLessThan(29);
+    expect(first.errors.at(-1)).toMatch(/the run was stopped before the window was complete/);
+    expect(await r.db.cursor(transferId('main', 'u'), 'session-data')).toBeUndefined();
+    const lines = async () => (await readFile(out, 'utf8')).trim().split('\n');
+    const before = await lines();
+    expect(new Set(before).size).toBe(before.length);
+    // Run again without the poison's crash counting yet: the others land, each once.
+    const second = await run();
+    expect(second.delivered).toBe(29 - first.delivered);
+    const after = await lines();
+    expect(after).toHaveLength(29);
+    expect(new Set(after).size).toBe(29);
   });
 
   it('open() does not wait for the plugin to be created; the engine waits before its first delivery', async () => {
