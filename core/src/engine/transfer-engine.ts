@@ -247,9 +247,6 @@ class Tally {
    */
   suspects: Set<string> | undefined;
   suspectCrash: (IcErrorLike & Error) | undefined;
-  /** Crashes while #isolate delivered one item at a time: pinned on that item, and not (another call was in it). */
-  crashesAlone = 0;
-  unpinnedCrash = false;
   readonly blocked = new Set<Operation>();
   readonly errors: string[] = [];
   readonly byType: Partial<Record<Operation, number>> = {};
@@ -440,7 +437,8 @@ export class TransferEngine {
     tally: Tally,
     options: EngineOptions,
     log: Logger,
-    alone = false,
+    /** Set by #isolate, which delivers one session at a time: the plugin breaks it saw, pinned and not. */
+    alone?: { pinned: number; unpinned: boolean },
   ): Promise<void> {
     const host = spec.site.host;
     const site = { host, name: spec.siteName };
@@ -521,8 +519,8 @@ export class TransferEngine {
               tally.suspectCrash ??= e;
               return; // the rest of this session goes with it, alone
             }
-            if (alone && crash === 'own') tally.crashesAlone++;
-            if (alone && crash === 'unpinned') tally.unpinnedCrash = true;
+            if (alone && crash === 'own') alone.pinned++;
+            if (alone && crash === 'unpinned') alone.unpinned = true;
             // An item of its own that keeps failing retryably would hold its cursor back every run until the
             // appliance drops its session (90 days): after a while it becomes a failed item (ic failed retry). Not
             // counted: a crash not pinned on it.
@@ -602,8 +600,8 @@ export class TransferEngine {
     tally.suspects = undefined;
     tally.suspectCrash = undefined;
     const left = new Set(suspects);
-    const stop = () =>
-      options.signal?.aborted || tally.halted || tally.unpinnedCrash || tally.crashesAlone >= MAX_CRASHES_ALONE;
+    const alone = { pinned: 0, unpinned: false };
+    const stop = () => options.signal?.aborted || tally.halted || alone.unpinned || alone.pinned >= MAX_CRASHES_ALONE;
     log.warn(
       { err: crash, [`${kind}s`]: suspects.length },
       `the plugin ${crash.code === 'IC_ERR_PLUGIN_TIMEOUT' ? 'hung' : 'crashed'} with ${suspects.length} ${kind}s in flight; they are delivered again one at a time, to find the item it ${crash.code === 'IC_ERR_PLUGIN_TIMEOUT' ? 'hangs' : 'crashes'} on`,
@@ -615,7 +613,7 @@ export class TransferEngine {
       for await (const parsed of items) {
         if (stop()) break;
         if (!parsed.ok || !left.delete(parsed.model.lsid)) continue;
-        await this.#deliverAll(spec, types, kind, new Parcel(parsed.model, parsed.xml), tally, options, log, true);
+        await this.#deliverAll(spec, types, kind, new Parcel(parsed.model, parsed.xml), tally, options, log, alone);
       }
     }
     if (!left.size) return;
@@ -769,7 +767,7 @@ export class TransferEngine {
  * in it (`own`), or with others (`unpinned`); '' for any other failure.
  */
 function pluginBreak(e: IcErrorLike): 'own' | 'unpinned' | '' {
-  const inFlight = (e as { details?: { inFlight?: unknown } }).details?.inFlight;
+  const inFlight = e.details?.inFlight;
   if (e.code === 'IC_ERR_PLUGIN_CRASHED' || (e.code === 'IC_ERR_PLUGIN_TIMEOUT' && inFlight !== undefined))
     return inFlight === 1 ? 'own' : 'unpinned';
   return '';

@@ -252,11 +252,9 @@ export class SettingsDb {
       name,
       destinations.map((d) => transferId(name, d)),
     );
+    // Item keys are `operation|host|lsid[#instance]` (itemKey): the host between the first two bars.
     if (forgotten && host !== undefined && !sites.some((s) => s.name !== name && s.host === host))
-      for (const r of await this.sql.all<{ destination: string; item: string }>(
-        `SELECT destination, item FROM retrying`,
-      ))
-        if (itemKeyParts(r.item).host === host) await this.forgetRetrying(r.destination, r.item);
+      await this.sql.run(`DELETE FROM retrying WHERE item LIKE ? ESCAPE '!'`, [`%|${host.replace(/[!%_]/g, '!$&')}|%`]);
     return forgotten;
   }
 

@@ -223,10 +223,12 @@ export function scheduleCommands(ic: Command): void {
           }
           for (const [d, n] of Object.entries(failedItems))
             out.line(`\nfailed items of ${d}: ${n} open (ic failed list --destination ${d})`);
-          for (const [t, n] of Object.entries(retrying))
+          for (const [id, n] of Object.entries(retrying)) {
+            const { destination } = x.transfers.find((t) => transferId(t.site, t.destination) === id)!;
             out.line(
-              `\nstill retried by ${t}: ${n} item(s), holding a cursor back until given up on (ic failed list --destination ${t.slice(t.indexOf('->') + 2)})`,
+              `\nstill retried by ${id}: ${n} item(s), holding a cursor back until given up on (ic failed list --destination ${destination})`,
             );
+          }
         }
         return EXIT.ok;
       });
