@@ -166,8 +166,19 @@ function teams(list: XmlNode, primaryId: number | undefined): Session['teams'] {
   });
 }
 
-/** A copy without undefined properties (copying, not `delete`, keeps V8's fast object shapes). */
+/**
+ * `o` without undefined properties: `o` itself when it has none (the common case), else a copy (copying, not
+ * `delete`, keeps V8's fast object shapes). A copy made by keyed stores of more than ~16 properties is a
+ * dictionary-mode object, slower to read and to serialise, so the session itself avoids undefined properties.
+ */
 function stripUndefined<T extends object>(o: T): T {
+  let complete = true;
+  for (const k in o)
+    if (o[k] === undefined) {
+      complete = false;
+      break;
+    }
+  if (complete) return o;
   const out = {} as Record<string, unknown>;
   for (const k in o) if (o[k] !== undefined) out[k] = o[k];
   return out as T;
@@ -195,7 +206,10 @@ const SESSION_FIELDS: Record<string, SessionField> = {
     const t = toIsoTime(c.attrs.timestamp, c.text);
     if (t) s.endTime = t;
   },
-  duration: (s, c) => (s.duration = toDurationSeconds(c.text)),
+  duration: (s, c) => {
+    const d = toDurationSeconds(c.text);
+    if (d !== undefined) s.duration = d;
+  },
   public_site: (s, c) => (s.publicSite = stripUndefined({ id: attrInt(c, 'id'), name: c.text.trim() || undefined })),
   external_key: (s, c) => {
     if (c.text.trim()) s.externalKey = c.text.trim();
