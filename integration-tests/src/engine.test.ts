@@ -153,6 +153,7 @@ describe('transfer engine', () => {
     const first = await r.runner.run('nightly');
     expect(first.error).toBeUndefined();
     expect(first.outcome).toBe('succeeded');
+    expect(first.pluginRestarts).toEqual({});
     const [toFiles, toSql] = first.transfers;
     expect(toFiles!.byType['session-data']).toBe(closed.length);
     expect(toFiles!.byType['session-recording']).toBe(closed.filter((s) => s.hasRecording).length);
@@ -803,12 +804,12 @@ describe('isolated destinations start while the report is requested', () => {
         { siteName: 'main', site, destination, dataTypes },
         { settleSeconds: 0, signal },
       );
-    return { r, out, created, run };
+    return { r, out, created, run, loader, destination };
   }
 
   it('an item that crashes its plugin every time: the calls it took down land in the same run, one at a time; the crash is pinned on it and it is given up on like any item failing on its own', async () => {
     let poison = '';
-    const { r, out, run } = await opened('none', 30, (rig) => {
+    const { r, out, run, destination } = await opened('none', 30, (rig) => {
       poison = rig.sim.closedSessions()[12]!.lsid;
       return { crashOn: [poison], slowMs: 20 }; // slow: other calls are in the plugin when it crashes
     });
@@ -826,6 +827,8 @@ describe('isolated destinations start while the report is requested', () => {
     expect(first.errors).toEqual([
       expect.stringMatching(/^IC_ERR_PLUGIN_CRASHED: .*unruly: crashes on \S+ \(on this item alone\)$/),
     ]);
+    // Replaced twice: once among the others, once on its own.
+    expect(destination.restarts?.()).toBe(2);
     const landed = await stored();
     expect(new Set(landed).size).toBe(29);
     expect(landed).toHaveLength(29);
@@ -849,7 +852,7 @@ describe('isolated destinations start while the report is requested', () => {
 
   it('an item its plugin spins on for ever: the calls stuck behind it are not counted against their items, they land in the same run; the hang is pinned on it', async () => {
     let poison = '';
-    const { r, out, run } = await opened(
+    const { r, out, run, destination } = await opened(
       'none',
       30,
       (rig) => {
@@ -870,6 +873,26 @@ describe('isolated destinations start while the report is requested', () => {
     expect(landed.join()).not.toContain(poison);
     // Only the item that hangs is counted towards giving up; the 28 held behind it are not.
     expect((await r.db.retryingItems()).map((i) => [i.lsid, i.code])).toEqual([[poison, 'IC_ERR_PLUGIN_TIMEOUT']]);
+    expect(destination.restarts?.()).toBe(2); // hung among the others, then on its own: terminated both times
+  });
+
+  it("a schedule run says how many times each destination's plugin worker was replaced (for /metrics)", async () => {
+    let poison = '';
+    const { r, loader } = await opened('none', 10, (rig) => {
+      poison = rig.sim.closedSessions()[4]!.lsid;
+      return { crashOn: [poison], slowMs: 20 };
+    });
+    await r.db.putSchedule({
+      name: 'unruly',
+      period: '1d',
+      enabled: true,
+      transfers: [{ site: 'main', destination: 'u', dataTypes: ['session-data'] }],
+    });
+    const runner = new ScheduleRunner(r.db, loader, r.log.logger, { settleSeconds: 0 }, { retry: FAST_RETRY });
+    const run = await runner.run('unruly');
+    // Replaced twice: once among the others, once on its own (as in the test above).
+    expect(run).toMatchObject({ outcome: 'partly-failed', pluginRestarts: { u: 2 } });
+    expect(run.transfers[0]).toMatchObject({ delivered: 9, retryable: 1 });
   });
 
   it('stopped while the sessions a crash took down are delivered one at a time: the rest is left retryable, the cursor kept, nothing twice; the next run completes', async () => {

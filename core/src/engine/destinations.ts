@@ -52,6 +52,7 @@ export class DestinationLoader {
     const operations = pkg.manifest.operations;
     let instance: Destination;
     let ready: Promise<void> | undefined;
+    let restarts: (() => number) | undefined;
     if (this.o.isolation === 'in-process') {
       const loaded = await importPluginEntry(pkg); // the catalog ran the no-code checks
       instance = await loaded.plugin.create({
@@ -81,8 +82,9 @@ export class DestinationLoader {
       );
       instance = worker;
       ready = worker.ready;
+      restarts = () => worker.restarts;
     }
-    return { name, plugin: stored.plugin, operations, instance, ready };
+    return { name, plugin: stored.plugin, operations, instance, ready, restarts };
   }
 
   /** Aborts every in-process instance's context signal. */

@@ -23,6 +23,8 @@ export interface ScheduleRun {
   readonly transfers: readonly TransferOutcome[];
   readonly seconds: number;
   readonly error?: string;
+  /** Per destination whose plugin worker crashed or hung during the run: how many times it was replaced. */
+  readonly pluginRestarts: Readonly<Record<string, number>>;
 }
 
 /** Limits on transfers running at once in this process (application settings). */
@@ -194,6 +196,8 @@ export class ScheduleRunner {
           : 'succeeded';
     error ??= transfers.flatMap((t) => t.errors)[0];
     await this.db.finishRun(runId, outcome, counts, error);
-    return { runId, schedule: name, outcome, transfers, seconds: (Date.now() - t0) / 1000, error };
+    const pluginRestarts: Record<string, number> = {};
+    for (const [dest, d] of opened) if (d.restarts?.()) pluginRestarts[dest] = d.restarts();
+    return { runId, schedule: name, outcome, transfers, seconds: (Date.now() - t0) / 1000, error, pluginRestarts };
   }
 }

@@ -51,6 +51,8 @@ export interface OpenDestination {
    * after the report has been requested, so the two overlap — and before it moves a cursor or sends a backup.
    */
   readonly ready?: Promise<void>;
+  /** For an isolated instance: how many times its worker crashed or hung and was replaced so far. */
+  readonly restarts?: () => number;
 }
 
 export interface TransferSpec {

@@ -87,6 +87,7 @@ export class WorkerDestination implements Destination {
   #nextId = 1;
   readonly #pending = new Map<number, Pending>();
   #crashes = 0;
+  #restarts = 0;
   #restartAt = 0;
   #closed = false;
   #closing = false;
@@ -112,6 +113,11 @@ export class WorkerDestination implements Destination {
    * made before then wait for it (and fail with that code).
    */
   readonly ready: Promise<void>;
+
+  /** Times the worker crashed or hung and was replaced (or will be, at the next call), since this instance opened. */
+  get restarts(): number {
+    return this.#restarts;
+  }
 
   /**
    * Starts the worker and returns at once, while the worker boots, imports the plugin and creates the instance
@@ -383,6 +389,7 @@ export class WorkerDestination implements Destination {
     if (this.#worker !== worker) return;
     this.#worker = undefined;
     this.#crashes++;
+    this.#restarts++;
     const delay = Math.min((this.o.backoffMs ?? 1000) * 2 ** (this.#crashes - 1), this.o.maxBackoffMs ?? 60_000);
     this.#restartAt = Date.now() + delay;
     const message = reason.startsWith(this.#where) ? reason : `${this.#where}: ${reason}`;

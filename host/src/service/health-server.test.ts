@@ -7,7 +7,7 @@ import { metricsText, ServiceMetrics } from './health-server.js';
 
 const YEARS_BEHIND = -63_000_000; // the simulator's clock stands in 2024
 
-function run(transfer: string, offset?: number): ScheduleRun {
+function run(transfer: string, offset?: number, pluginRestarts: Record<string, number> = {}): ScheduleRun {
   const t: TransferOutcome = {
     transfer,
     delivered: 3,
@@ -21,7 +21,7 @@ function run(transfer: string, offset?: number): ScheduleRun {
     byType: {},
     ...(offset !== undefined && { applianceClockOffsetSeconds: offset }),
   };
-  return { runId: 1, schedule: 'nightly', outcome: 'partly-failed', transfers: [t], seconds: 1 };
+  return { runId: 1, schedule: 'nightly', outcome: 'partly-failed', transfers: [t], seconds: 1, pluginRestarts };
 }
 
 const value = (text: string, series: string) => {
@@ -91,6 +91,18 @@ describe('/metrics', () => {
     text = await metricsText(m, db);
     expect(value(text, 'ic_failed_items{destination="files"}')).toBe(1);
     expect(text).not.toMatch(/ic_failed_items\{destination="arch"\}/);
+  });
+
+  it("adds up the restarts of each destination's plugin worker over runs", async () => {
+    const m = new ServiceMetrics();
+    expect(await metricsText(m, db)).not.toMatch(/^ic_plugin_restarts_total\{/m);
+    m.record(run('main->files', undefined, { files: 2 }));
+    m.record(run('main->files', undefined, { files: 1, arch: 1 }));
+    m.record(run('main->files'));
+    const text = await metricsText(m, db);
+    expect(text).toMatch(/^# TYPE ic_plugin_restarts_total counter$/m);
+    expect(value(text, 'ic_plugin_restarts_total{destination="files"}')).toBe(3);
+    expect(value(text, 'ic_plugin_restarts_total{destination="arch"}')).toBe(1);
   });
 
   it('counts the items still retried per destination, none once delivered', async () => {

@@ -18,6 +18,7 @@ export class ServiceMetrics {
   readonly items = new Map<string, number>();
   readonly bytes = new Map<string, number>();
   readonly failures = new Map<string, number>();
+  readonly pluginRestarts = new Map<string, number>();
   /** Per site name: seconds its appliance's clock was ahead of this host's (negative: behind) in its latest run. */
   readonly clockOffsets = new Map<string, number>();
 
@@ -31,6 +32,8 @@ export class ServiceMetrics {
       inc(this.failures, l, t.failed + t.retryable);
       if (t.applianceClockOffsetSeconds !== undefined) this.clockOffsets.set(site, t.applianceClockOffsetSeconds);
     }
+    for (const [destination, n] of Object.entries(run.pluginRestarts))
+      inc(this.pluginRestarts, labels({ destination }), n);
   }
 }
 
@@ -61,6 +64,12 @@ export async function metricsText(
   family('ic_items_delivered_total', 'Items acknowledged by destinations.', 'counter', m.items);
   family('ic_bytes_delivered_total', 'Bytes of recordings and backups acknowledged.', 'counter', m.bytes);
   family('ic_item_failures_total', 'Items that failed (retryable or not).', 'counter', m.failures);
+  family(
+    'ic_plugin_restarts_total',
+    "Times a destination's plugin worker crashed or stopped answering and was replaced (IC_ERR_PLUGIN_CRASHED).",
+    'counter',
+    m.pluginRestarts,
+  );
   // Cursors are positions on the appliance's clock, so lag is measured on it too: this host's now plus the offset
   // the site's latest run in this service saw. Before one has run (after a restart), from when the cursor moved:
   // it was then the appliance's now less the settle time, whatever either clock said.
