@@ -876,6 +876,49 @@ describe('isolated destinations start while the report is requested', () => {
     expect(destination.restarts?.()).toBe(2); // hung among the others, then on its own: terminated both times
   });
 
+  it('two sites into one destination: while one delivers the sessions a crash took down one at a time, the other waits, so the crash is pinned on its item', async () => {
+    let poison = '';
+    const { r, out, loader } = await opened('none', 30, (rig) => {
+      poison = rig.sim.closedSessions()[12]!.lsid;
+      return { crashOn: [poison], slowMs: 20 };
+    });
+    // A second appliance (another seed: other lsids) whose sessions keep the plugin busy all the while.
+    const other = new ApplianceSimulator({ sessions: 300, seed: 9, recordingBytes: 2048, backupBytes: 4096 });
+    const b = await other.start();
+    closers.push(() => other.stop());
+    await r.db.putSite({
+      name: 'second',
+      host: b.host,
+      clientId: b.clientId,
+      clientSecret: b.clientSecret,
+      caFile: ApplianceSimulator.caFile,
+    });
+    await r.db.putSchedule({
+      name: 'both',
+      period: '1d',
+      enabled: true,
+      transfers: [
+        { site: 'main', destination: 'u', dataTypes: ['session-data'] },
+        { site: 'second', destination: 'u', dataTypes: ['session-data'] },
+      ],
+    });
+    const runner = new ScheduleRunner(r.db, loader, r.log.logger, { settleSeconds: 0 }, { retry: FAST_RETRY });
+    const run = await runner.run('both');
+    const [main, second] = run.transfers;
+    // Without the gate, the second site's calls were in the plugin when the poison crashed it on its own: the crash
+    // could not be pinned, the second pass stopped, and the item was never counted (nor ever given up on).
+    expect(main).toMatchObject({ delivered: 29, retryable: 1, failed: 0 });
+    expect(main!.errors).toEqual([expect.stringMatching(/crashes on \S+ \(on this item alone\)$/)]);
+    expect((await r.db.retryingItems()).map((i) => [i.lsid, i.code])).toEqual([[poison, 'IC_ERR_PLUGIN_CRASHED']]);
+    // The second site's sessions the first crash took down land in the same run, once each.
+    const closedB = other.closedSessions().length;
+    expect(second!.delivered + second!.skipped).toBe(closedB);
+    expect(second).toMatchObject({ failed: 0, retryable: 0 });
+    const landed = (await readFile(out, 'utf8')).trim().split('\n');
+    expect(landed).toHaveLength(29 + closedB);
+    expect(new Set(landed).size).toBe(landed.length);
+  });
+
   it("a schedule run says how many times each destination's plugin worker was replaced (for /metrics)", async () => {
     let poison = '';
     const { r, loader } = await opened('none', 10, (rig) => {

@@ -37,6 +37,7 @@ import { itemKey, transferId, type FailedItem, type SettingsDb } from '../settin
 import { downloadBackup, downloadRecording, type RecordingKind } from '../site/appliance-api.js';
 import { API, LSIDS_PER_REQUEST } from '../site/api-names.js';
 import type { SiteClient } from '../site/site-client.js';
+import { DestinationGate } from './destination-gate.js';
 import { Semaphore } from './semaphore.js';
 
 /** A live destination instance and what its plugin declares. */
@@ -260,6 +261,16 @@ export class TransferEngine {
     private readonly log: Logger,
   ) {}
 
+  /** Per destination instance (shared by the transfers of a run that name it): see DestinationGate, #isolate. */
+  readonly #gates = new WeakMap<Destination, DestinationGate<TransferSpec>>();
+
+  #gate(spec: TransferSpec): DestinationGate<TransferSpec> {
+    const instance = spec.destination.instance;
+    let gate = this.#gates.get(instance);
+    if (!gate) this.#gates.set(instance, (gate = new DestinationGate()));
+    return gate;
+  }
+
   async run(spec: TransferSpec, options: EngineOptions = {}): Promise<TransferOutcome> {
     // A run nobody can stop still hands its calls a signal: one for the run, not a controller per call.
     if (!options.signal) {
@@ -459,6 +470,10 @@ export class TransferEngine {
         if (i > lastData) parcel.release(); // also when the last data item was skipped (delivered before, stopping)
         for (let u = 0; u < opUnits.length; u++) {
           const unit = opUnits[u]!;
+          // Another transfer has the destination to itself for a while (#isolate): wait before a recording's
+          // download is started, not with its stream open.
+          const held = this.#gate(spec).waitFor(spec);
+          if (held) await held;
           // Stopping (SIGTERM), or the destination cannot take anything: what has not started is left for the next
           // run, whose cursor has not passed it.
           if (options.signal?.aborted || tally.halted) {
@@ -498,7 +513,7 @@ export class TransferEngine {
                     ? Promise.resolve(undefined)
                     : this.#deliverRecording(spec, op, unit, lsid, meta, site, options),
                 )
-              : await this.#call(spec.destination, parcel.item(op, site, i === lastData), options);
+              : await this.#call(spec, parcel.item(op, site, i === lastData), options);
             if (!ack) {
               tally.blocked.add(op);
               continue;
@@ -587,7 +602,8 @@ export class TransferEngine {
    * giving up on it like any retryable failure of its own. Without this, an item that crashes its plugin every time
    * took the calls in flight down with it in every run and held its cursor back until the appliance dropped it.
    * Stops (the rest left for the next run, cursors kept) when the run is stopped or halted, after MAX_CRASHES_ALONE
-   * crashes, or at a crash that cannot be pinned on one item (another transfer's call was in the plugin too).
+   * crashes, or at a crash that cannot be pinned on one item. Other transfers of the run that share the destination
+   * instance (two sites into one archive) wait while this runs (DestinationGate), so their calls are not in it.
    */
   async #isolate(
     spec: TransferSpec,
@@ -608,16 +624,19 @@ export class TransferEngine {
       { err: crash, [`${kind}s`]: suspects.length },
       `the plugin ${crash.code === 'IC_ERR_PLUGIN_TIMEOUT' ? 'hung' : 'crashed'} with ${suspects.length} ${kind}s in flight; they are delivered again one at a time, to find the item it ${crash.code === 'IC_ERR_PLUGIN_TIMEOUT' ? 'hangs' : 'crashes'} on`,
     );
-    for (let at = 0; at < suspects.length && !stop(); at += LSIDS_PER_REQUEST) {
-      const params = { [API.params.lsids]: suspects.slice(at, at + LSIDS_PER_REQUEST).join(',') };
-      const items: AsyncIterable<ParsedItem<Session | Presentation>> =
-        kind === 'session' ? spec.site.sessions(params) : spec.site.presentations(params);
-      for await (const parsed of items) {
-        if (stop()) break;
-        if (!parsed.ok || !left.delete(parsed.model.lsid)) continue;
-        await this.#deliverAll(spec, types, kind, new Parcel(parsed.model, parsed.xml), tally, options, log, alone);
+    // Other transfers of the run to this destination wait meanwhile, so that a crash is pinned on the one item in it.
+    await this.#gate(spec).alone(spec, async () => {
+      for (let at = 0; at < suspects.length && !stop(); at += LSIDS_PER_REQUEST) {
+        const params = { [API.params.lsids]: suspects.slice(at, at + LSIDS_PER_REQUEST).join(',') };
+        const items: AsyncIterable<ParsedItem<Session | Presentation>> =
+          kind === 'session' ? spec.site.sessions(params) : spec.site.presentations(params);
+        for await (const parsed of items) {
+          if (stop()) break;
+          if (!parsed.ok || !left.delete(parsed.model.lsid)) continue;
+          await this.#deliverAll(spec, types, kind, new Parcel(parsed.model, parsed.xml), tally, options, log, alone);
+        }
       }
-    }
+    });
     if (!left.size) return;
     // Not delivered again (stopped, halted, crashes, or no longer returned): retryable, the cursors stay.
     tally.retryable += left.size;
@@ -699,7 +718,7 @@ export class TransferEngine {
       },
       stream: d.stream,
     };
-    return this.#call(spec.destination, item, options);
+    return this.#call(spec, item, options);
   }
 
   async #backup(spec: TransferSpec, tally: Tally, options: EngineOptions, log: Logger): Promise<void> {
@@ -707,7 +726,7 @@ export class TransferEngine {
       await spec.destination.ready;
       const d = await downloadBackup(spec.site, spec.backupPassword);
       const ack = await this.#call(
-        spec.destination,
+        spec,
         {
           operation: 'site-backup',
           site: { host: spec.site.host, name: spec.siteName },
@@ -738,7 +757,15 @@ export class TransferEngine {
    * Calls a handler; a stream the plugin left unread is drained so the connection is freed. Not async: nothing
    * here holds the item while the destination works on it (see Parcel).
    */
-  #call(dest: OpenDestination, item: Item, options: EngineOptions): Promise<Ack> {
+  #call(spec: TransferSpec, item: Item, options: EngineOptions): Promise<Ack> {
+    const gate = this.#gate(spec);
+    const held = gate.waitFor(spec);
+    if (held) return held.then(() => this.#call(spec, item, options));
+    gate.entered();
+    return this.#handOver(spec.destination, item, options).finally(gate.left);
+  }
+
+  #handOver(dest: OpenDestination, item: Item, options: EngineOptions): Promise<Ack> {
     const handler = dest.instance.handlers[item.operation] as
       ((i: Item, o: { signal: AbortSignal }) => Promise<Ack>) | undefined;
     const stream = 'stream' in item ? item.stream : undefined;
