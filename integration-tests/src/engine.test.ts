@@ -19,9 +19,11 @@ import {
   transferId,
   type EngineOptions,
   type IsolationOptions,
+  type OpenDestination,
 } from '@integration-client/core';
 import {
   DestinationError,
+  MODEL_JSON,
   OPERATIONS,
   PluginError,
   type Operation,
@@ -502,6 +504,49 @@ describe('transfer engine', () => {
         expect(m).toMatchObject({ siteHost: settings.host, lseq: sim.lseq, externalKey: sim.externalKey || undefined });
         expect(m.sessionType).toBeTruthy();
       }
+    } finally {
+      await site.close();
+    }
+  });
+
+  it('hands a destination that takes the model as text (an isolated one) the text made at parse time, once per session', async () => {
+    const r = await rig({ sessions: 12 });
+    const site = await SiteClient.create({ site: await r.db.site('main'), logger: r.log.logger, retry: FAST_RETRY });
+    const seen: { op: string; lsid: string; text: unknown; model: string }[] = [];
+    const record = (item: SessionDataItem) => {
+      const text = (item as SessionDataItem & { [MODEL_JSON]?: unknown })[MODEL_JSON];
+      seen.push({ op: item.operation, lsid: item.lsid, text, model: JSON.stringify(item.session) });
+      return Promise.resolve({ status: 'written' as const });
+    };
+    const operations = ['session-data', 'system-information'] as const;
+    const handlers = { 'session-data': record, 'system-information': record };
+    try {
+      const engine = new TransferEngine(r.db, r.log.logger);
+      await engine.run(
+        {
+          siteName: 'main',
+          site,
+          destination: { ...(probe(operations, handlers) as OpenDestination), modelAsText: true },
+          dataTypes: [...operations],
+        },
+        { settleSeconds: 0 },
+      );
+      const closed = r.sim.closedSessions().length;
+      expect(seen).toHaveLength(2 * closed);
+      for (const s of seen) expect(s.text).toBe(s.model); // both data types: the same text, exactly the model's
+      // Without modelAsText (an in-process destination) there is none: the plugin's own modelJson makes it if asked.
+      seen.length = 0;
+      await engine.run(
+        {
+          siteName: 'main',
+          site,
+          destination: { ...(probe(operations, handlers) as OpenDestination), name: 'other' },
+          dataTypes: [...operations],
+        },
+        { settleSeconds: 0 },
+      );
+      expect(seen).toHaveLength(2 * closed);
+      expect(seen.every((s) => s.text === undefined)).toBe(true);
     } finally {
       await site.close();
     }

@@ -255,6 +255,15 @@ describe('plugin isolation (worker threads)', () => {
     expect(modelJson({ ...item, [MODEL_JSON]: '{"lsid":"x"}' } as SessionDataItem)).toBe('{"lsid":"x"}');
   });
 
+  it('a model text the engine made at parse time is the one that crosses (not serialised again)', async () => {
+    const u = await unruly({ behaviour: 'describe-item' });
+    const item = session('made-1') as SessionDataItem;
+    // A text that is not the object's serialisation shows which one crossed.
+    const text = JSON.stringify({ ...item.session, lsid: 'from-the-text' });
+    const ack = await u.call({ ...item, [MODEL_JSON]: text } as SessionDataItem);
+    expect(JSON.parse(ack.location!)).toMatchObject({ lsid: 'made-1', modelLsid: 'from-the-text', text });
+  });
+
   it('items arrive in the worker with one hidden class, whether or not their model was read', async () => {
     // The lazy model's accessors are shared by every item. A getter closure per item gave each item hidden classes
     // of its own, made in V8's old generation: ~180 MB per 10,000 sessions there, a full collection every ~800.

@@ -84,7 +84,9 @@ export class DestinationLoader {
       ready = worker.ready;
       restarts = () => worker.restarts;
     }
-    return { name, plugin: stored.plugin, operations, instance, ready, restarts };
+    // An isolated instance is handed the model as JSON text (see OpenDestination.modelAsText).
+    const modelAsText = restarts !== undefined;
+    return { name, plugin: stored.plugin, operations, instance, ready, restarts, modelAsText };
   }
 
   /** Aborts every in-process instance's context signal. */

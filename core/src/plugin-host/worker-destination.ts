@@ -16,6 +16,7 @@ import {
   checkAck,
   checkCheckResult,
   deserializeIcError,
+  MODEL_JSON,
   PluginError,
   type Ack,
   type CallOptions,
@@ -501,9 +502,13 @@ export async function probePluginCode(packageDir: string, hostVersion: string, t
 }
 
 /** The item without its model, and the model as JSON text (see ModelText); items without one as they are. */
-function asModelText(item: Record<string, unknown>): { item: Record<string, unknown>; model?: ModelText } {
+function asModelText(item: Record<string | symbol, unknown>): {
+  item: Record<string, unknown>;
+  model?: ModelText;
+} {
   const key = MODEL_KEYS.find((k) => k in item);
   if (!key) return { item };
-  const { [key]: model, ...rest } = item;
-  return { item: rest, model: { key, json: JSON.stringify(model) } };
+  // The engine may have made the text already, when the item was parsed (OpenDestination.modelAsText).
+  const { [key]: model, [MODEL_JSON]: text, ...rest } = item;
+  return { item: rest, model: { key, json: typeof text === 'string' ? text : JSON.stringify(model) } };
 }
