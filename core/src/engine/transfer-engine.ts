@@ -732,6 +732,7 @@ export class TransferEngine {
   async #backup(spec: TransferSpec, tally: Tally, options: EngineOptions, log: Logger): Promise<void> {
     try {
       await spec.destination.ready;
+      await this.#gate(spec).waitFor(spec); // not with the backup's stream open (see #deliverAll)
       const d = await downloadBackup(spec.site, spec.backupPassword);
       const ack = await this.#call(
         spec,
