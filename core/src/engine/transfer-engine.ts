@@ -422,7 +422,7 @@ export class TransferEngine {
         }
         inFlight.count++;
         // #deliverAll records its own failures and does not reject; if it ever did, the count still comes down.
-        void this.#deliverAll(spec, types, kind, parcel(spec, types, parsed), tally, options, log).then(
+        void this.#deliverAll(spec, types, kind, parcelOf(spec, types, parsed), tally, options, log).then(
           inFlight.done,
           inFlight.done,
         );
@@ -641,7 +641,7 @@ export class TransferEngine {
         for await (const parsed of items) {
           if (stop()) break;
           if (!parsed.ok || !left.delete(parsed.model.lsid)) continue;
-          await this.#deliverAll(spec, types, kind, parcel(spec, types, parsed), tally, options, log, alone);
+          await this.#deliverAll(spec, types, kind, parcelOf(spec, types, parsed), tally, options, log, alone);
         }
       }
     });
@@ -858,7 +858,7 @@ class Parcel {
 }
 
 /** A parsed item's parcel; with its model's JSON text when the destination takes that and a data type carries it. */
-function parcel(
+function parcelOf(
   spec: TransferSpec,
   types: readonly Operation[],
   parsed: { readonly model: Session | Presentation; readonly xml: string },
