@@ -292,6 +292,10 @@ export function scheduleCommands(ic: Command): void {
             `${run.transfers.length ? '\n' : ''}run ${run.runId} ${run.outcome} in ${run.seconds.toFixed(1)} s${run.error ? `: ${run.error}` : ''}`,
           );
           if (run.outcome !== 'succeeded') out.line(`details: ic logs (${app.logDir})`);
+          for (const [destination, n] of Object.entries(run.pluginRestarts))
+            out.line(
+              `destination ${destination}: its plugin crashed or stopped answering ${n === 1 ? 'once' : `${n} times`} and was restarted; what it had in hand is delivered again (the error is in ic logs)`,
+            );
           const failed = run.transfers.reduce((n, t) => n + t.failed, 0);
           if (failed)
             out.line(
