@@ -26,6 +26,7 @@ import {
   MODEL_JSON,
   OPERATIONS,
   PluginError,
+  type PresentationDataItem,
   type Operation,
   type RecordingItem,
   type RecordingMeta,
@@ -513,13 +514,14 @@ describe('transfer engine', () => {
     const r = await rig({ sessions: 12 });
     const site = await SiteClient.create({ site: await r.db.site('main'), logger: r.log.logger, retry: FAST_RETRY });
     const seen: { op: string; lsid: string; text: unknown; model: string }[] = [];
-    const record = (item: SessionDataItem) => {
-      const text = (item as SessionDataItem & { [MODEL_JSON]?: unknown })[MODEL_JSON];
-      seen.push({ op: item.operation, lsid: item.lsid, text, model: JSON.stringify(item.session) });
+    const record = (item: SessionDataItem | PresentationDataItem) => {
+      const text = (item as typeof item & { [MODEL_JSON]?: unknown })[MODEL_JSON];
+      const model = JSON.stringify('session' in item ? item.session : item.presentation);
+      seen.push({ op: item.operation, lsid: item.lsid, text, model });
       return Promise.resolve({ status: 'written' as const });
     };
-    const operations = ['session-data', 'system-information'] as const;
-    const handlers = { 'session-data': record, 'system-information': record };
+    const operations = ['session-data', 'system-information', 'presentation-data'] as const;
+    const handlers = { 'session-data': record, 'system-information': record, 'presentation-data': record };
     try {
       const engine = new TransferEngine(r.db, r.log.logger);
       await engine.run(
@@ -532,8 +534,10 @@ describe('transfer engine', () => {
         { settleSeconds: 0 },
       );
       const closed = r.sim.closedSessions().length;
-      expect(seen).toHaveLength(2 * closed);
-      for (const s of seen) expect(s.text).toBe(s.model); // both data types: the same text, exactly the model's
+      const presentations = seen.filter((x) => x.op === 'presentation-data').length;
+      expect(presentations).toBeGreaterThan(0);
+      expect(seen).toHaveLength(2 * closed + presentations);
+      for (const s of seen) expect(s.text).toBe(s.model); // every data type: exactly the model's text
       // Without modelAsText (an in-process destination) there is none: the plugin's own modelJson makes it if asked.
       seen.length = 0;
       await engine.run(
@@ -545,7 +549,7 @@ describe('transfer engine', () => {
         },
         { settleSeconds: 0 },
       );
-      expect(seen).toHaveLength(2 * closed);
+      expect(seen).toHaveLength(2 * closed + presentations);
       expect(seen.every((s) => s.text === undefined)).toBe(true);
     } finally {
       await site.close();
