@@ -1,3 +1,5 @@
+import { Semaphore } from './semaphore.js';
+
 /**
  * A destination instance is shared by the transfers of one run that name it (two sites into one archive). After a
  * plugin crash with several items in it, a transfer delivers its suspects one at a time to find the one that crashes
@@ -10,7 +12,7 @@ export class DestinationGate<Holder extends object> {
   #holder: Holder | undefined;
   #opened: Promise<void> = Promise.resolve();
   #drained: (() => void) | undefined;
-  #turns: Promise<void> = Promise.resolve();
+  readonly #turns = new Semaphore(1);
 
   /** Undefined when `who` may call now (the hot path: nothing allocated); else when to ask again. */
   waitFor(who: Holder): Promise<void> | undefined {
@@ -27,23 +29,20 @@ export class DestinationGate<Holder extends object> {
   };
 
   /** Runs `work` with the instance to `who` alone: after the calls in it have finished, the others' held back. */
-  async alone<T>(who: Holder, work: () => Promise<T>): Promise<T> {
-    const before = this.#turns;
-    let done!: () => void;
-    this.#turns = new Promise<void>((resolve) => (done = resolve));
-    await before;
-    let open!: () => void;
-    this.#opened = new Promise<void>((resolve) => (open = resolve));
-    this.#holder = who;
-    try {
-      // Calls settle (answer, fail, time out or are aborted with their run), so this ends.
-      if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
-      this.#drained = undefined;
-      return await work();
-    } finally {
-      this.#holder = undefined;
-      open();
-      done();
-    }
+  alone<T>(who: Holder, work: () => Promise<T>): Promise<T> {
+    return this.#turns.use(async () => {
+      let open!: () => void;
+      this.#opened = new Promise<void>((resolve) => (open = resolve));
+      this.#holder = who;
+      try {
+        // Calls settle (answer, fail, time out or are aborted with their run), so this ends.
+        if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#drained = resolve));
+        this.#drained = undefined;
+        return await work();
+      } finally {
+        this.#holder = undefined;
+        open();
+      }
+    });
   }
 }

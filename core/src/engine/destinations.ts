@@ -53,6 +53,7 @@ export class DestinationLoader {
     let instance: Destination;
     let ready: Promise<void> | undefined;
     let restarts: (() => number) | undefined;
+    let modelAsText = false;
     if (this.o.isolation === 'in-process') {
       const loaded = await importPluginEntry(pkg); // the catalog ran the no-code checks
       instance = await loaded.plugin.create({
@@ -83,9 +84,8 @@ export class DestinationLoader {
       instance = worker;
       ready = worker.ready;
       restarts = () => worker.restarts;
+      modelAsText = true; // the model crosses to the worker as JSON text (see OpenDestination.modelAsText)
     }
-    // An isolated instance is handed the model as JSON text (see OpenDestination.modelAsText).
-    const modelAsText = restarts !== undefined;
     return { name, plugin: stored.plugin, operations, instance, ready, restarts, modelAsText };
   }
 

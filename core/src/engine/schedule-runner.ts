@@ -197,7 +197,10 @@ export class ScheduleRunner {
     error ??= transfers.flatMap((t) => t.errors)[0];
     await this.db.finishRun(runId, outcome, counts, error);
     const pluginRestarts: Record<string, number> = {};
-    for (const [dest, d] of opened) if (d.restarts?.()) pluginRestarts[dest] = d.restarts();
+    for (const [dest, d] of opened) {
+      const n = d.restarts?.() ?? 0;
+      if (n) pluginRestarts[dest] = n;
+    }
     return { runId, schedule: name, outcome, transfers, seconds: (Date.now() - t0) / 1000, error, pluginRestarts };
   }
 }
