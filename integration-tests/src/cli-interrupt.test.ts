@@ -4,7 +4,7 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readdir } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -40,13 +40,15 @@ afterAll(async () => {
 });
 
 describe('ic schedule run, interrupted', () => {
-  it('Ctrl-C says it is stopping, finishes what is under way, exits 1; the next run lands the rest once', async () => {
+  it('Ctrl-C says it is stopping, finishes what is under way, exits 1 with the run "stopped" and no error logged (errors are mailed); the next run lands the rest once', async () => {
     const child = spawn(process.execPath, [IC_BIN, 'schedule', 'run', 'now'], {
       env: { ...process.env, IC_HOME: home },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stderr = '';
+    let stdout = '';
     child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
     const end = Date.now() + 60_000;
     while ((await readdir(files).catch(() => [])).length < 5 && Date.now() < end)
       await new Promise((r) => setTimeout(r, 50));
@@ -56,6 +58,17 @@ describe('ic schedule run, interrupted', () => {
     expect(stderr).toMatch(
       /SIGINT: stopping: the deliveries under way finish and each cursor stays before what was not delivered; Ctrl-C again ends it at once/,
     );
+    expect(stdout).toMatch(
+      /^run \d+ stopped in [\d.]+ s: IC_ERR_RUN_STOPPED: the run was stopped before the window was complete\nnothing is lost: the next run goes on from where this one stopped \(ic schedule run now\)$/m,
+    );
+    const logs = join(home, 'logs');
+    const lines = (await Promise.all((await readdir(logs)).map((f) => readFile(join(logs, f), 'utf8'))))
+      .join('')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { level: number; msg: string });
+    expect(lines.filter((l) => l.level >= 50)).toEqual([]);
+    expect(lines.some((l) => l.level === 40 && /^stopped before the window was complete/.test(l.msg))).toBe(true);
     const closed = sim.closedSessions();
     const recordings = closed.reduce((n, s) => n + (s.hasRecording ? 1 : 0) + s.shellInstances, 0);
     const flv = async () => (await readdir(files)).filter((f) => f.endsWith('.flv')).length;

@@ -255,11 +255,42 @@ describe('transfer engine', () => {
     const files = run.transfers.find((t) => t.transfer === transferId('main', 'files'))!;
     expect(files).toMatchObject({ delivered: 0, retryable: 1, cursorsMoved: [] });
     expect(files.errors[0]).toMatch(
-      /^IC_ERR_SITE_UNAVAILABLE: main->files did not start: stopped while it waited for another run of its pair$/,
+      /^IC_ERR_RUN_STOPPED: main->files did not start: stopped while it waited for another run of its pair$/,
     );
     expect(await r.db.cursor(transferId('main', 'files'), 'session-data')).toBeUndefined();
     expect(r.sim.requests.filter((q) => q.path === API.backupPath)).toEqual([]);
     expect((await r.db.leases()).map((l) => l.holder)).toEqual(['elsewhere:1 run 9']);
+  });
+
+  it('stopped mid-run: what was handed over finishes and is acknowledged, nothing new starts; the run is "stopped", said in warnings, not mailed errors; the next run lands the rest once', async () => {
+    const r = await rig({ sessions: 60 });
+    const closed = r.sim.closedSessions();
+    const stop = new AbortController();
+    // Stopped at the 10th acknowledgement: dozens of sessions are in the plugins then, being written or waiting for
+    // their batch (SQL) — before, the stop cancelled them there (retryable "aborted" failures, logged one by one).
+    let acks = 0;
+    const run = await r.runner.run('nightly', stop.signal, () => void (++acks === 10 && stop.abort()));
+    expect(run.outcome).toBe('stopped');
+    expect(run.error).toMatch(/^IC_ERR_RUN_STOPPED: /);
+    for (const t of run.transfers) {
+      expect(t.errors.length).toBeGreaterThan(0);
+      for (const e of t.errors) expect(e).toMatch(/^IC_ERR_RUN_STOPPED: /);
+      expect(t.retryable).toBe(t.errors.length);
+      expect(t.cursorsMoved).toEqual([]);
+    }
+    const files = run.transfers.find((t) => t.transfer === transferId('main', 'files'))!;
+    expect(files.delivered + run.transfers[1]!.delivered).toBeGreaterThan(10); // what was in hand landed too
+    expect(r.log.lines.filter((l) => Number(l.level) >= 50)).toEqual([]); // an error line is mailed
+    expect(r.log.lines.some((l) => /^stopped before the window was complete/.test(String(l.msg)))).toBe(true);
+
+    const second = await r.runner.run('nightly');
+    expect(second.outcome).toBe('succeeded');
+    const names = await readdir(r.files);
+    expect(names.filter((n) => n.endsWith('.xml') && n.includes('-support-'))).toHaveLength(closed.length);
+    expect(names.filter((n) => /\.\d+\.(xml|flv)$/.test(n))).toEqual([]); // nothing twice
+    const db = new Database(r.sqlFile, { readonly: true });
+    expect(db.prepare('SELECT COUNT(*) AS n FROM session').get()).toEqual({ n: closed.length });
+    db.close();
   });
 
   it('a recording the appliance never serves holds its cursor back until it has failed in 3 runs over giveUpHours; then it is a failed item and the cursor moves on', async () => {

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
-import { SiteAccessError, toIcError } from '@integration-client/plugin-sdk';
+import { IcError, toIcError } from '@integration-client/plugin-sdk';
 import type { Logger } from 'pino';
 import { transferId, type SettingsDb } from '../settings-db/settings-db.js';
 
@@ -103,10 +103,9 @@ export async function withPair<T>(
         options.onWaiting?.(id, heldBy);
       }
       if (options.signal?.aborted || (await abortableDelay(PAIR_POLL_MS, options.signal)))
-        throw new SiteAccessError(
-          'IC_ERR_SITE_UNAVAILABLE',
+        throw new IcError(
+          'IC_ERR_RUN_STOPPED',
           `${id} did not start: stopped while it waited for another run of its pair`,
-          { retryable: true, details: { reason: 'stopped' } },
         );
     }
   } catch (err) {

@@ -94,7 +94,7 @@ export class ScheduleRunner {
   #notStarted(id: string, err: unknown): TransferOutcome {
     const e = toIcError(err, 'IC_ERR_INTERNAL');
     // Stopped (SIGTERM) while it waited is what was asked for: a warning, not a mailed error.
-    this.log[e.details?.reason === 'stopped' ? 'warn' : 'error'](
+    this.log[e.code === 'IC_ERR_RUN_STOPPED' ? 'warn' : 'error'](
       { err: e, transfer: id },
       'the transfer did not start; its cursors stay and the next run retries',
     );
@@ -188,12 +188,17 @@ export class ScheduleRunner {
       retryable: sum('retryable'),
     };
     const problems = counts.failed + counts.retryable;
+    // Stopped (SIGTERM, Ctrl-C) before it was done: what was asked for, not a failure of the site or destination.
     const outcome: RunOutcome =
-      error !== undefined || (problems > 0 && counts.delivered === 0)
+      error !== undefined
         ? 'failed'
-        : problems > 0
-          ? 'partly-failed'
-          : 'succeeded';
+        : problems > 0 && signal?.aborted
+          ? 'stopped'
+          : problems > 0 && counts.delivered === 0
+            ? 'failed'
+            : problems > 0
+              ? 'partly-failed'
+              : 'succeeded';
     error ??= transfers.flatMap((t) => t.errors)[0];
     await this.db.finishRun(runId, outcome, counts, error);
     const pluginRestarts: Record<string, number> = {};

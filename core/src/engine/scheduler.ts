@@ -241,7 +241,8 @@ export class Scheduler {
       )
       .then((run) => {
         this.options.onRun?.(run);
-        const level = run.outcome === 'succeeded' ? 'info' : 'error';
+        // A stopped run's own errors were logged as they happened; the stop itself is no news for the mail.
+        const level = run.outcome === 'succeeded' ? 'info' : run.outcome === 'stopped' ? 'warn' : 'error';
         this.log[level](
           { schedule: name, runId: run.runId, outcome: run.outcome, error: run.error },
           'schedule run finished',

@@ -15,10 +15,10 @@
  */
 import {
   DESTINATION_WIDE_CODES,
+  IcError,
   SITE_WIDE_CODES,
   isIcError,
   MODEL_JSON,
-  SiteAccessError,
   toIcError,
   type Ack,
   type Destination,
@@ -145,12 +145,17 @@ export interface TransferOutcome {
   readonly applianceClockOffsetSeconds?: number;
 }
 
+/**
+ * The signal every handler call gets from the engine: it never aborts. A run that is asked to stop starts nothing new,
+ * but what it has handed over finishes and is acknowledged (the service's unit allows 120 s for that; a second
+ * Ctrl-C, or SIGKILL, ends it at once — safe too). A call that hangs is the destination's to end (WorkerDestination's
+ * call timeout).
+ */
+const HANDED_OVER = new AbortController().signal;
+setMaxListeners(0, HANDED_OVER); // a destination handle watches each signal its calls carry
+
 /** The run was asked to stop (SIGTERM/SIGINT); retryable: the next run goes on from the kept cursor. */
-const stopped = () =>
-  new SiteAccessError('IC_ERR_SITE_UNAVAILABLE', 'the run was stopped before the window was complete', {
-    retryable: true,
-    details: { reason: 'stopped' },
-  });
+const stopped = () => new IcError('IC_ERR_RUN_STOPPED', 'the run was stopped before the window was complete');
 
 const SESSION_TYPES: readonly Operation[] = [
   'session-data',
@@ -280,12 +285,6 @@ export class TransferEngine {
   }
 
   async run(spec: TransferSpec, options: EngineOptions = {}): Promise<TransferOutcome> {
-    // A run nobody can stop still hands its calls a signal: one for the run, not a controller per call.
-    if (!options.signal) {
-      const unstoppable = new AbortController().signal;
-      setMaxListeners(0, unstoppable);
-      options = { ...options, signal: unstoppable };
-    }
     const id = transferId(spec.siteName, spec.destination.name);
     const log = this.log.child({ transfer: id });
     const tally = new Tally(options.downloads ?? DEFAULT_DOWNLOADS);
@@ -316,10 +315,17 @@ export class TransferEngine {
         // trusted) would fail the presentations and the backup the same way: the transfer stops here, said once.
         // Not for a refused permission: the Backup API has its own.
         if (haltsTransfer(e.code) && e.code !== 'IC_ERR_SITE_FORBIDDEN') tally.halted ??= e;
-        log.error(
-          { err: e, kind },
-          `pulling the report or recording its progress failed; ${tally.halted === e ? 'this transfer starts nothing more, ' : ''}the cursor stays and the next run catches up`,
-        );
+        // Stopped (SIGTERM, Ctrl-C) is what was asked for: a warning, not a mailed error.
+        if (e.code === 'IC_ERR_RUN_STOPPED')
+          log.warn(
+            { kind },
+            'stopped before the window was complete: its cursor stays and the next run goes on from it',
+          );
+        else
+          log.error(
+            { err: e, kind },
+            `pulling the report or recording its progress failed; ${tally.halted === e ? 'this transfer starts nothing more, ' : ''}the cursor stays and the next run catches up`,
+          );
       }
     }
     if (spec.dataTypes.includes('site-backup') && !options.signal?.aborted && !tally.halted)
@@ -519,9 +525,9 @@ export class TransferEngine {
               ? await tally.downloads.use(() =>
                   options.signal?.aborted || tally.halted
                     ? Promise.resolve(undefined)
-                    : this.#deliverRecording(spec, op, unit, lsid, meta, site, options),
+                    : this.#deliverRecording(spec, op, unit, lsid, meta, site),
                 )
-              : await this.#call(spec, parcel.item(op, site, i === lastData), options);
+              : await this.#call(spec, parcel.item(op, site, i === lastData));
             if (!ack) {
               tally.blocked.add(op);
               continue;
@@ -709,7 +715,6 @@ export class TransferEngine {
     lsid: string,
     meta: RecordingFacts,
     site: { host: string; name: string },
-    options: EngineOptions,
   ): Promise<Ack> {
     const d = await downloadRecording(spec.site, unit.recording!, lsid, unit.instance);
     const item = {
@@ -726,7 +731,7 @@ export class TransferEngine {
       },
       stream: d.stream,
     };
-    return this.#call(spec, item, options);
+    return this.#call(spec, item);
   }
 
   async #backup(spec: TransferSpec, tally: Tally, options: EngineOptions, log: Logger): Promise<void> {
@@ -734,21 +739,17 @@ export class TransferEngine {
       await spec.destination.ready;
       await this.#gate(spec).waitFor(spec); // not with the backup's stream open (see #deliverAll)
       const d = await downloadBackup(spec.site, spec.backupPassword);
-      const ack = await this.#call(
-        spec,
-        {
-          operation: 'site-backup',
-          site: { host: spec.site.host, name: spec.siteName },
-          meta: {
-            siteHost: spec.site.host,
-            takenAt: new Date(spec.site.applianceNow()).toISOString(),
-            extension: 'nsb',
-            byteLength: d.byteLength,
-          },
-          stream: d.stream,
+      const ack = await this.#call(spec, {
+        operation: 'site-backup',
+        site: { host: spec.site.host, name: spec.siteName },
+        meta: {
+          siteHost: spec.site.host,
+          takenAt: new Date(spec.site.applianceNow()).toISOString(),
+          extension: 'nsb',
+          byteLength: d.byteLength,
         },
-        options,
-      );
+        stream: d.stream,
+      });
       tally.delivered++;
       tally.bytes += ack.bytes ?? 0;
       tally.byType['site-backup'] = 1;
@@ -766,15 +767,15 @@ export class TransferEngine {
    * Calls a handler; a stream the plugin left unread is drained so the connection is freed. Not async: nothing
    * here holds the item while the destination works on it (see Parcel).
    */
-  #call(spec: TransferSpec, item: Item, options: EngineOptions): Promise<Ack> {
+  #call(spec: TransferSpec, item: Item): Promise<Ack> {
     const gate = this.#gate(spec);
     const held = gate.waitFor(spec);
-    if (held) return held.then(() => this.#call(spec, item, options));
+    if (held) return held.then(() => this.#call(spec, item));
     gate.entered();
-    return this.#handOver(spec.destination, item, options).finally(gate.left);
+    return this.#handOver(spec.destination, item).finally(gate.left);
   }
 
-  #handOver(dest: OpenDestination, item: Item, options: EngineOptions): Promise<Ack> {
+  #handOver(dest: OpenDestination, item: Item): Promise<Ack> {
     const handler = dest.instance.handlers[item.operation] as
       ((i: Item, o: { signal: AbortSignal }) => Promise<Ack>) | undefined;
     const stream = 'stream' in item ? item.stream : undefined;
@@ -793,7 +794,7 @@ export class TransferEngine {
         ),
       );
     try {
-      return handler(item, { signal: options.signal ?? new AbortController().signal }).catch(failed);
+      return handler(item, { signal: HANDED_OVER }).catch(failed);
     } catch (err) {
       return Promise.reject(toIcError(err, 'IC_ERR_PLUGIN_ERROR_UNCODED')).catch(failed);
     }

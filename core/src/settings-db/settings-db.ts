@@ -36,7 +36,8 @@ export interface StoredDestination extends DestinationSettings {
   readonly secretFields: readonly string[];
 }
 
-export type RunOutcome = 'succeeded' | 'partly-failed' | 'failed';
+/** `stopped`: asked to stop (SIGTERM, Ctrl-C) before it was done; the next run goes on from its cursors. */
+export type RunOutcome = 'succeeded' | 'partly-failed' | 'failed' | 'stopped';
 
 export interface RunRecord {
   readonly id: number;

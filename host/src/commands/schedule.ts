@@ -249,7 +249,10 @@ export function scheduleCommands(ic: Command): void {
   s.command('run <name>')
     .description('run a schedule now, once (cursors move as on a scheduled run)')
     .option('--json', 'print the outcome as JSON')
-    .addHelpText('after', '\nExample:\n  ic schedule run nightly\nExit code: 0 succeeded, 1 partly failed or failed.')
+    .addHelpText(
+      'after',
+      '\nExample:\n  ic schedule run nightly\nExit code: 0 succeeded, 1 partly failed, failed or stopped (Ctrl-C).',
+    )
     .action(async (name: string, o: HomeOptions, cmd: Command) => {
       process.exitCode = await withApp(opts(cmd, o), async (app) => {
         const ac = new AbortController();
@@ -291,7 +294,9 @@ export function scheduleCommands(ic: Command): void {
           out.line(
             `${run.transfers.length ? '\n' : ''}run ${run.runId} ${run.outcome} in ${run.seconds.toFixed(1)} s${run.error ? `: ${run.error}` : ''}`,
           );
-          if (run.outcome !== 'succeeded') out.line(`details: ic logs (${app.logDir})`);
+          if (run.outcome === 'stopped')
+            out.line(`nothing is lost: the next run goes on from where this one stopped (ic schedule run ${name})`);
+          else if (run.outcome !== 'succeeded') out.line(`details: ic logs (${app.logDir})`);
           for (const [destination, n] of Object.entries(run.pluginRestarts))
             out.line(
               `destination ${destination}: its plugin crashed or stopped answering ${n === 1 ? 'once' : `${n} times`} and was restarted; what it had in hand is delivered again (the error is in ic logs)`,

@@ -3,7 +3,15 @@
  * whether a failure with it is worth retrying. `docs/errors.md` mirrors this table; a test fails when they drift.
  * Codes are never reused for another meaning.
  */
-export const ERROR_FAMILIES = ['config', 'not-found', 'site-access', 'destination', 'plugin', 'internal'] as const;
+export const ERROR_FAMILIES = [
+  'config',
+  'not-found',
+  'site-access',
+  'destination',
+  'plugin',
+  'stopped',
+  'internal',
+] as const;
 /** A family groups codes that callers handle alike. */
 export type ErrorFamily = (typeof ERROR_FAMILIES)[number];
 
@@ -222,6 +230,11 @@ export const ERROR_CODES = {
     'plugin',
     false,
     'npm could not fetch or install the package (name, version, registry, network); see the npm output in the message.',
+  ),
+  IC_ERR_RUN_STOPPED: code(
+    'stopped',
+    true,
+    'The run was asked to stop (SIGTERM, SIGINT, Ctrl-C) before its window was complete; what was under way finished, the cursors stay before what was not delivered and the next run goes on from there. Logged as a warning, not mailed.',
   ),
   IC_ERR_SETTINGS_DB_UNAVAILABLE: code(
     'internal',
