@@ -252,6 +252,7 @@ describe('transfer engine', () => {
     const stop = new AbortController();
     setTimeout(() => stop.abort(), 300);
     const run = await r.runner.run('nightly', stop.signal);
+    expect(run.outcome).toBe('stopped');
     const files = run.transfers.find((t) => t.transfer === transferId('main', 'files'))!;
     expect(files).toMatchObject({ delivered: 0, retryable: 1, cursorsMoved: [] });
     expect(files.errors[0]).toMatch(
