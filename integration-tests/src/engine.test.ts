@@ -281,6 +281,10 @@ describe('transfer engine', () => {
     }
     const files = run.transfers.find((t) => t.transfer === transferId('main', 'files'))!;
     expect(files.delivered + run.transfers[1]!.delivered).toBeGreaterThan(10); // what was in hand landed too
+    // Nothing new was asked of the appliance after the stop: not the presentations, not the backup.
+    const asked = (q: (typeof r.sim.requests)[number]) =>
+      q.path === API.backupPath || q.params[API.params.report] === API.reports.presentationSession;
+    expect(r.sim.requests.filter(asked)).toEqual([]);
     expect(r.log.lines.filter((l) => Number(l.level) >= 50)).toEqual([]); // an error line is mailed
     expect(r.log.lines.some((l) => /^stopped before the window was complete/.test(String(l.msg)))).toBe(true);
 

@@ -92,6 +92,7 @@ export interface EngineOptions {
   /** Recordings (streams from the appliance) downloaded and delivered at once per transfer (default 4). */
   readonly downloads?: number;
   readonly runId?: number;
+  /** Stops the run: nothing new starts; what was handed to the destination finishes (see HANDED_OVER). */
   readonly signal?: AbortSignal;
   /**
    * The API tester's mode (`ic test`): pull exactly these report parameters (a window or lsids), deliver every
@@ -301,6 +302,7 @@ export class TransferEngine {
       if (!wanted.length) continue;
       try {
         if (tally.halted) continue; // presentations after sessions: not pulled, their cursors stay
+        if (options.signal?.aborted) throw stopped(); // nor asked for once the run is stopping
         window = await this.#pull(spec, id, wanted, kind, tally, options, log);
         for (const t of wanted)
           if (!options.query && !tally.blocked.has(t) && !tally.halted) {
