@@ -5,6 +5,7 @@ import { Cron } from 'croner';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SecretBox } from '../secrets/secret-box.js';
+import { eventFromLog } from '../notify/notifier.js';
 import { SettingsDb } from '../settings-db/settings-db.js';
 import type { ScheduleRunner } from './schedule-runner.js';
 import { cronFor, nextFire, Scheduler } from './scheduler.js';
@@ -165,6 +166,53 @@ describe('Scheduler: one timer for every schedule', () => {
     const after = started.slice(before);
     expect(after.filter((x) => x.name === 'a')).toHaveLength(10); // every minute now
     expect(after.filter((x) => x.name === 'b').length).toBeLessThanOrEqual(1); // hourly now
+    await scheduler.stop();
+    await db.close();
+  });
+});
+
+describe('Scheduler: what a finished run logs (an error line is mailed)', () => {
+  it('a run that did not succeed is an error line carrying its first error, so its mail says what went wrong; a stopped one a warning', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ic-sched-'));
+    const db = await SettingsDb.open(`sqlite:${join(dir, 's.db')}`, SecretBox.withKey(Buffer.alloc(32, 1)));
+    const outcomes: Record<string, { outcome: string; error?: string }> = {
+      down: { outcome: 'failed', error: 'IC_ERR_SITE_UNREACHABLE: main: cannot connect (ECONNREFUSED)' },
+      halted: { outcome: 'stopped', error: 'IC_ERR_RUN_STOPPED: the run was stopped before the window was complete' },
+      fine: { outcome: 'succeeded' },
+    };
+    for (const name of Object.keys(outcomes))
+      await db.putSchedule({ name, period: '1h', enabled: true, transfers: [] });
+    const runner = {
+      run: (name: string) =>
+        Promise.resolve({ runId: 1, schedule: name, transfers: [], seconds: 0, ...outcomes[name] }),
+    } as unknown as ScheduleRunner;
+    const lines: { level: number; msg: string; obj: Record<string, unknown> }[] = [];
+    const log = pino(
+      {
+        level: 'info',
+        hooks: {
+          logMethod(args, method, level) {
+            if (args[1] === 'schedule run finished')
+              lines.push({ level, msg: args[1], obj: args[0] as unknown as Record<string, unknown> });
+            method.apply(this, args);
+          },
+        },
+      },
+      { write: () => undefined },
+    );
+    const scheduler = new Scheduler(db, runner, log, { reloadMs: 3_600_000 });
+    for (const name of Object.keys(outcomes)) await scheduler.runNow(name);
+    expect(lines.map((l) => [l.obj.schedule, l.level])).toEqual([
+      ['down', 50],
+      ['halted', 40],
+      ['fine', 30],
+    ]);
+    const mail = eventFromLog({}, lines[0]!.obj, lines[0]!.msg);
+    expect(mail.kind).toBe('IC_ERR_SITE_UNREACHABLE down'); // grouped with the same failure of later runs
+    expect(mail.subject).toBe('IC_ERR_SITE_UNREACHABLE (down): schedule run finished');
+    expect(mail.text).toMatch(
+      /^schedule run finished: failed\n\nmain: cannot connect \(ECONNREFUSED\)\n\nWhere: down\n/,
+    );
     await scheduler.stop();
     await db.close();
   });

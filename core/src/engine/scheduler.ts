@@ -244,7 +244,7 @@ export class Scheduler {
         // A stopped run's own errors were logged as they happened; the stop itself is no news for the mail.
         const level = run.outcome === 'succeeded' ? 'info' : run.outcome === 'stopped' ? 'warn' : 'error';
         this.log[level](
-          { schedule: name, runId: run.runId, outcome: run.outcome, error: run.error },
+          { schedule: name, runId: run.runId, outcome: run.outcome, error: run.error, err: codedError(run.error) },
           'schedule run finished',
         );
       })
@@ -284,4 +284,13 @@ export class Scheduler {
     this.#stop.abort(new Error('the service is stopping'));
     await Promise.allSettled([...this.#running.values()].map((r) => r.done));
   }
+}
+
+/**
+ * A run's first error (`CODE: message`, as runs store it) as a coded error for the log line, so that its mail says
+ * what went wrong and is grouped with the same failure of other runs.
+ */
+function codedError(error: string | undefined): { code: string; message: string } | undefined {
+  const m = error === undefined ? null : /^(IC_ERR_[A-Z0-9_]+): ([\s\S]*)$/.exec(error);
+  return m ? { code: m[1]!, message: m[2]! } : error === undefined ? undefined : { code: 'ERROR', message: error };
 }

@@ -178,6 +178,6 @@ export function eventFromLog(bindings: Record<string, unknown>, obj: unknown, ms
   return {
     kind: `${code} ${where.join(' ')}`,
     subject: `${code}${where.length ? ` (${where.join(', ')})` : ''}: ${msg ?? err?.message ?? 'error'}`.slice(0, 200),
-    text: `${msg ?? ''}\n\n${err?.message ?? ''}${hint}\n\nWhere: ${where.join(', ') || '-'}\nWhen: ${new Date().toISOString()}`,
+    text: `${msg ?? ''}${typeof o.outcome === 'string' ? `: ${o.outcome}` : ''}\n\n${err?.message ?? ''}${hint}\n\nWhere: ${where.join(', ') || '-'}\nWhen: ${new Date().toISOString()}`,
   };
 }
