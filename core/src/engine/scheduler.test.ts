@@ -193,7 +193,7 @@ describe('Scheduler: what a finished run logs (an error line is mailed)', () => 
         hooks: {
           logMethod(args, method, level) {
             if (args[1] === 'schedule run finished')
-              lines.push({ level, msg: args[1], obj: args[0] as unknown as Record<string, unknown> });
+              lines.push({ level, msg: args[1], obj: args[0] as Record<string, unknown> });
             method.apply(this, args);
           },
         },
