@@ -244,7 +244,7 @@ export class Scheduler {
         // A stopped run's own errors were logged as they happened; the stop itself is no news for the mail.
         const level = run.outcome === 'succeeded' ? 'info' : run.outcome === 'stopped' ? 'warn' : 'error';
         this.log[level](
-          { schedule: name, runId: run.runId, outcome: run.outcome, error: run.error, err: codedError(run.error) },
+          { schedule: name, runId: run.runId, outcome: run.outcome, err: codedError(run.error) },
           'schedule run finished',
         );
       })
