@@ -79,6 +79,34 @@ describe('notifications', () => {
     expect(mails.at(-1)!.to).toEqual(['ops@example.com']);
   });
 
+  it("a run's summary is left out when its cause was mailed in the window, and mailed when its problems were only warnings", async () => {
+    const before = mails.length;
+    const n = new Notifier({ ...settings(), groupWindowMinutes: 60 });
+    n.notify({ kind: 'IC_ERR_SITE_UNREACHABLE main->files', subject: 'appliance unreachable', text: 'down' });
+    n.notify({
+      kind: 'IC_ERR_SITE_UNREACHABLE m',
+      subject: 'run m failed',
+      text: 'down',
+      covers: 'IC_ERR_SITE_UNREACHABLE',
+    });
+    n.notify({
+      kind: 'IC_ERR_DESTINATION_WRITE_FAILED n',
+      subject: 'run n partly failed',
+      text: 'retried items',
+      covers: 'IC_ERR_DESTINATION_WRITE_FAILED',
+    });
+    await waitFor(() => mails.length >= before + 2);
+    await n.flush();
+    n.close();
+    expect(mails.slice(before).map((m) => m.subject)).toEqual(
+      expect.arrayContaining([
+        '[Integration Client] appliance unreachable',
+        '[Integration Client] run n partly failed',
+      ]),
+    );
+    expect(mails.slice(before)).toHaveLength(2);
+  });
+
   it('a mail the SMTP server does not take is tried again and marked as sent late; one given up is said in the next', async () => {
     // A port nothing listens on yet.
     const free = createServer();

@@ -209,6 +209,7 @@ describe('Scheduler: what a finished run logs (an error line is mailed)', () => 
     ]);
     const mail = eventFromLog({}, lines[0]!.obj, lines[0]!.msg);
     expect(mail.kind).toBe('IC_ERR_SITE_UNREACHABLE down'); // grouped with the same failure of later runs
+    expect(mail.covers).toBe('IC_ERR_SITE_UNREACHABLE'); // left out when its cause was mailed (Notifier)
     expect(mail.subject).toBe('IC_ERR_SITE_UNREACHABLE (down): schedule run finished');
     expect(mail.text).toMatch(
       /^schedule run finished: failed\n\nmain: cannot connect \(ECONNREFUSED\)\n\nWhere: down\n/,

@@ -14,6 +14,12 @@ export interface NotifyEvent {
   readonly kind: string;
   readonly subject: string;
   readonly text: string;
+  /**
+   * The code of the error this event sums up (a run that did not succeed, by its first error): left out when an error
+   * with that code is already in an open group — its cause was mailed; a run whose problems were only warnings (items
+   * retried) is mailed.
+   */
+  readonly covers?: string;
 }
 
 /** Delays before a mail that could not be sent is tried again; after the last, it is given up. */
@@ -79,6 +85,7 @@ export class Notifier {
   /** Records an error event: mailed at once when it opens a group, counted otherwise. */
   notify(e: NotifyEvent): void {
     if (this.settings.enabled === false) return;
+    if (e.covers !== undefined && [...this.#groups.keys()].some((k) => k.startsWith(`${e.covers} `))) return;
     const group = this.#groups.get(e.kind);
     if (group) {
       group.count++;
@@ -165,7 +172,10 @@ export class Notifier {
   }
 }
 
-/** A notify event from an error log line: grouped by error code and the site/destination/transfer it concerns. */
+/**
+ * A notify event from an error log line: grouped by error code and the site/destination/transfer it concerns. A run's
+ * summary (the line with its `outcome`) covers its first error's code.
+ */
 export function eventFromLog(bindings: Record<string, unknown>, obj: unknown, msg: string | undefined): NotifyEvent {
   const o = (typeof obj === 'object' && obj !== null ? obj : {}) as Record<string, unknown>;
   const err = o.err as { code?: string; message?: string } | undefined;
@@ -176,6 +186,7 @@ export function eventFromLog(bindings: Record<string, unknown>, obj: unknown, ms
       ? '\n\nThe appliance refused the API account. If its password or client secret was reset or regenerated, update the site: ic site edit <name> --client-secret …'
       : '';
   return {
+    ...(typeof o.outcome === 'string' && err?.code && { covers: err.code }),
     kind: `${code} ${where.join(' ')}`,
     subject: `${code}${where.length ? ` (${where.join(', ')})` : ''}: ${msg ?? err?.message ?? 'error'}`.slice(0, 200),
     text: `${msg ?? ''}${typeof o.outcome === 'string' ? `: ${o.outcome}` : ''}\n\n${err?.message ?? ''}${hint}\n\nWhere: ${where.join(', ') || '-'}\nWhen: ${new Date().toISOString()}`,
