@@ -4,9 +4,10 @@
  * whenever a command or the service opens the log, and by the service after every run and hourly.
  * `ic logs` prints them readably.
  */
-import { closeSync, fstatSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readdirSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pino, type DestinationStream } from 'pino';
+import { makeDirectory } from '@integration-client/plugin-sdk';
 
 export type LogKind = 'client' | 'service';
 
@@ -16,7 +17,7 @@ export function logDirectory(home: string, configured?: string): string {
 
 /** Makes `dir` if need be and writes and removes a probe of `bytes` bytes in it; throws what went wrong. */
 export function probeDirectory(dir: string, bytes: number): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirectory(dir, 0o700);
   const probe = join(dir, `.ic-probe-${process.pid}`);
   try {
     writeFileSync(probe, 'x'.repeat(bytes));

@@ -4,10 +4,10 @@
  * the handler bodies with their destination's code (the TODOs say where).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { checkoutSdkDir } from '@integration-client/core';
-import { ConfigError, SDK_API_VERSION } from '@integration-client/plugin-sdk';
+import { ConfigError, makeDirectory, SDK_API_VERSION } from '@integration-client/plugin-sdk';
 import { HOST_VERSION } from './host-version.js';
 
 export interface ScaffoldOptions {
@@ -66,9 +66,9 @@ export function scaffoldFiles(o: ScaffoldOptions): Record<string, string> {
 // ${displayName}. The host validates the config against config.schema.json before create() sees it, runs this
 // module in a worker thread of its own, and calls one handler per item of the operations the manifest
 // (package.json "integrationClient") declares. See docs/writing-a-plugin.md of the integration client.
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkResult, defineDestination, DestinationError, modelJson } from '@integration-client/plugin-sdk';
+import { checkResult, defineDestination, DestinationError, makeDirectory, modelJson } from '@integration-client/plugin-sdk';
 
 /** @typedef {{ directory: string }} Config */
 
@@ -77,7 +77,7 @@ export default defineDestination(
     id: ${JSON.stringify(o.id)},
     async create(ctx) {
       const { directory } = ctx.config;
-      await mkdir(directory, { recursive: true });
+      makeDirectory(directory); // not mkdir's { recursive: true }: it can loop for ever (see the SDK)
       return {
         // Tell the user, in words, whether the destination can be written to: write a probe file and remove it.
         async check() {
@@ -213,7 +213,7 @@ export async function scaffoldPlugin(
   if (existsSync(join(dir, 'package.json')))
     throw new ConfigError(`${dir} already holds a package.json; choose another --dir`);
   for (const [file, text] of Object.entries(files)) {
-    await mkdir(join(dir, file, '..'), { recursive: true });
+    makeDirectory(join(dir, file, '..'));
     await writeFile(join(dir, file), text);
   }
   return { dir, files: Object.keys(files), install: sdkInstallCommand() };

@@ -6,6 +6,7 @@ import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rename } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
@@ -173,6 +174,44 @@ describe('ic settings commands (built binary, real settings database, simulator)
     expect(unreachable.code).toBe(1);
     expect(unreachable.stdout).toMatch(/FAIL connect: .*cannot be reached/);
     expect(unreachable.stdout + unreachable.stderr).not.toContain('u:pw');
+    // A directory the file system will not create (procfs answers ENOENT): Node's mkdir { recursive: true } looped
+    // there for ever at 100 % of a core, and `destination add` never came back (here: killed after 60 s, failing).
+    if (existsSync('/proc/self')) {
+      const proc = await runIc(
+        home,
+        ['destination', 'add', 'p', '--plugin', 'file-system', '--set', 'destinationDirectory=/proc/ic-no-such-dir'],
+        {},
+        60_000,
+      );
+      expect(proc.code).toBe(1);
+      expect(proc.stdout).toMatch(/^FAIL directory: .*\/proc\/ic-no-such-dir.*ENOENT/m);
+      expect(proc.stderr).toContain('destination "p" was NOT saved');
+    }
+    // Tested before it is saved: a check interrupted (Ctrl-C while it waits for a database that does not answer)
+    // leaves nothing saved. It was saved first and taken back after a failed check, which Ctrl-C never reached.
+    const silent = createServer(() => undefined); // accepts, never answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const connected = once(silent, 'connection');
+    const port = (silent.address() as AddressInfo).port;
+    const child = spawn(
+      process.execPath,
+      [
+        IC_BIN,
+        'destination',
+        'add',
+        'mute',
+        '--plugin',
+        'sql',
+        '--set',
+        `connectionString=postgres://u@127.0.0.1:${port}/x`,
+      ],
+      { env: { ...process.env, IC_HOME: home }, stdio: 'ignore' },
+    );
+    await connected;
+    child.kill('SIGINT');
+    await once(child, 'exit');
+    silent.close();
+    expect((await ic(['destination', 'show', 'mute'])).stderr).toMatch(/IC_ERR_NOT_FOUND: no destination named "mute"/);
     const db = join(out, 'sessions.db');
     const sqlAdded = await addSqlDestination(home, 'db', `sqlite:${db}`);
     expect(sqlAdded.code).toBe(0);

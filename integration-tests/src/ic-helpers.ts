@@ -16,10 +16,13 @@ export async function runIc(
   home: string,
   args: readonly string[],
   env: Record<string, string> = {},
+  /** Killed after this long (its code is then null): for a command that must not hang. */
+  timeoutMs = 0,
 ): Promise<IcResult> {
   try {
     const { stdout, stderr } = await promisify(execFile)(process.execPath, [IC_BIN, ...args], {
       env: { ...process.env, IC_HOME: home, ...env },
+      timeout: timeoutMs,
     });
     return { code: 0, stdout, stderr };
   } catch (err) {

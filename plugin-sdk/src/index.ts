@@ -17,3 +17,4 @@ export * from './version.js';
 export type { Session, Presentation, SessionEvent } from '@integration-client/schemas';
 export * from './plugin-package.js';
 export * from './connection-string.js';
+export * from './make-directory.js';

@@ -4,14 +4,15 @@
  * against the plugin's schema, and the instance is created in its own worker thread (ADR 009) with a private
  * data directory. `isolation: 'in-process'` creates it in this thread instead (benchmarks, `ic plugin check`).
  */
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   entryFacts,
   importPluginEntry,
   type Destination,
   type InspectedPluginPackage,
+  makeDirectory,
 } from '@integration-client/plugin-sdk';
+import type { DestinationSettings } from '@integration-client/schemas';
 import type { Logger } from 'pino';
 import type { PluginCatalog } from '../plugin-host/plugin-catalog.js';
 import { WorkerDestination, type IsolationOptions } from '../plugin-host/worker-destination.js';
@@ -41,13 +42,16 @@ export class DestinationLoader {
     return this.o.catalog.get(id);
   }
 
-  /** Creates a live instance of a stored destination. */
-  async open(name: string): Promise<OpenDestination> {
-    const stored = await this.o.db.destination(name);
+  /**
+   * Creates a live instance of a stored destination — or of `settings` not stored (yet): `ic destination add` tests a
+   * destination before it saves it.
+   */
+  async open(name: string, settings?: DestinationSettings): Promise<OpenDestination> {
+    const stored = settings ?? (await this.o.db.destination(name));
     const pkg = await this.plugin(stored.plugin);
     const config = pkg.configSchema.validate(stored.config, `destination ${JSON.stringify(name)}`);
     const dataDir = join(this.o.dataDir, safeDirName(name));
-    await mkdir(dataDir, { recursive: true });
+    makeDirectory(dataDir);
     const logger = this.o.logger.child({ destination: name, plugin: stored.plugin, pluginVersion: pkg.version });
     const operations = pkg.manifest.operations;
     let instance: Destination;

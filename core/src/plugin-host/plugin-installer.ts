@@ -21,6 +21,7 @@ import {
   NotFoundError,
   PluginError,
   type Operation,
+  makeDirectory,
 } from '@integration-client/plugin-sdk';
 import { installedPackageNames, type PluginCatalog } from './plugin-catalog.js';
 import { probePluginCode } from './worker-destination.js';
@@ -52,7 +53,7 @@ const PROJECT = {
 };
 
 async function ensureProject(pluginsDir: string): Promise<void> {
-  await mkdir(pluginsDir, { recursive: true });
+  makeDirectory(pluginsDir);
   const pkg = join(pluginsDir, 'package.json');
   if (!existsSync(pkg)) await writeFile(pkg, JSON.stringify({ ...PROJECT, dependencies: {} }, null, 2) + '\n');
 }
@@ -179,7 +180,7 @@ export async function installPlugin(spec: string, catalog: PluginCatalog, o: Ins
     const previousVersion = await installedVersion(pluginsDir, inspected.name);
     let depSpec = `${inspected.name}@${inspected.version}`;
     if (local) {
-      await mkdir(join(pluginsDir, 'packages'), { recursive: true });
+      makeDirectory(join(pluginsDir, 'packages'));
       await copyFile(tarball, join(pluginsDir, 'packages', basename(tarball)));
       depSpec = `${inspected.name}@file:packages/${basename(tarball)}`;
     }

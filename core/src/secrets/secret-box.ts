@@ -4,9 +4,9 @@
  * `enc:v1:<iv>:<tag>:<ciphertext>` (base64 parts), so sealed and plain values can be told apart.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmod, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { ConfigError } from '@integration-client/plugin-sdk';
+import { ConfigError, makeDirectory } from '@integration-client/plugin-sdk';
 
 const PREFIX = 'enc:v1:';
 export const SECRET_KEY_ENV = 'IC_SECRET_KEY';
@@ -39,7 +39,7 @@ export class SecretBox {
         `the secret key file ${keyFile} is missing, but this data directory holds settings whose secrets were encrypted with it: restore the file from a backup (mode 0600) or set ${SECRET_KEY_ENV}; a new key could not read them`,
       );
     const key = randomBytes(32);
-    await mkdir(dirname(keyFile), { recursive: true, mode: 0o700 });
+    makeDirectory(dirname(keyFile), 0o700);
     await writeFile(keyFile, `${key.toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
     return new SecretBox(key);
   }

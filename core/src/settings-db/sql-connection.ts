@@ -7,7 +7,7 @@
  * SQL Server: NOT RUN AGAINST A LIVE SERVER (none can run here); its statements are parsed by a T-SQL grammar
  * in tests and the repository above is the one tested live on SQLite and PostgreSQL.
  */
-import { mkdirSync, statfsSync } from 'node:fs';
+import { statfsSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import type { PoolClient } from 'pg';
 import { dirname } from 'node:path';
@@ -18,6 +18,7 @@ import {
   parseConnectionString,
   pgTransaction,
   type ParsedConnection,
+  makeDirectory,
 } from '@integration-client/plugin-sdk';
 
 export type SettingsDialect = 'sqlite' | 'postgres' | 'mssql';
@@ -154,7 +155,7 @@ export function sqliteTrouble(file: string, err: unknown): unknown {
 
 async function openSqlite(file: string): Promise<SqlConnection> {
   const { default: Database } = await import('better-sqlite3');
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  makeDirectory(dirname(file), 0o700);
   let db: BetterSqlite3.Database | undefined;
   try {
     db = new Database(file);

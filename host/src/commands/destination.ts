@@ -1,5 +1,6 @@
 import { checkRouting, capabilitiesOf } from '@integration-client/core';
 import { ConfigError, isIcError, type CheckResult } from '@integration-client/plugin-sdk';
+import type { DestinationSettings } from '@integration-client/schemas';
 import type { Command } from 'commander';
 import type { App } from '../app.js';
 import { EXIT } from '../exit-codes.js';
@@ -37,8 +38,9 @@ const shown = (d: { name: string; plugin: string; config: Record<string, unknown
 const canonical = (config: Record<string, unknown>) =>
   JSON.stringify(Object.fromEntries(Object.entries(config).sort(([a], [b]) => (a < b ? -1 : 1))));
 
-async function check(app: App, name: string): Promise<CheckResult> {
-  const d = await app.destinations.open(name);
+/** Opens a destination (stored, or `settings` not saved yet), runs its check and closes it. */
+async function check(app: App, name: string, settings?: DestinationSettings): Promise<CheckResult> {
+  const d = await app.destinations.open(name, settings);
   try {
     return await d.instance.check();
   } finally {
@@ -82,9 +84,9 @@ async function save(
   }
   const settings = app.validator.destination({ name, plugin: pluginId, config: { ...config } });
   const previous = base ? await app.db.destination(name) : undefined;
-  await app.db.putDestination(settings, pkg.configSchema.secretFields);
+  // Tested before it is saved: a check that fails, hangs or is interrupted (Ctrl-C) leaves the stored one as it was.
   if (o.test !== false) {
-    const r = await check(app, name).catch((err: unknown) => ({
+    const r = await check(app, name, settings).catch((err: unknown) => ({
       ok: false,
       steps: [
         {
@@ -95,14 +97,13 @@ async function save(
       ],
     }));
     if (!r.ok) {
-      if (previous) await app.db.putDestination(previous, previous.secretFields);
-      else await app.db.removeDestination(name);
       printCheck(name, r, o.json);
       process.stderr.write(`destination ${JSON.stringify(name)} was NOT saved; fix the problem or pass --no-test\n`);
       return EXIT.failed;
     }
     if (!o.json) printCheck(name, r);
   }
+  await app.db.putDestination(settings, pkg.configSchema.secretFields);
   // An edited destination goes on from its cursors: said when it has been given something, in case it now writes
   // somewhere new (remove and add again gives it everything; ic test a past window).
   const delivered =

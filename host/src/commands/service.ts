@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
@@ -12,7 +12,7 @@ import {
   SERVICE_NODE_FLAGS,
   type RunProgress,
 } from '@integration-client/core';
-import { ConfigError, IcError } from '@integration-client/plugin-sdk';
+import { ConfigError, IcError, makeDirectory } from '@integration-client/plugin-sdk';
 import type { Command } from 'commander';
 import { icHome, openApp, scheduleRunner } from '../app.js';
 import { EXIT } from '../exit-codes.js';
@@ -329,7 +329,7 @@ export function serviceCommands(ic: Command): void {
         );
       if (o.dryRun) out.line(text);
       else {
-        await mkdir(o.unitDir, { recursive: true });
+        makeDirectory(o.unitDir);
         await writeFile(join(o.unitDir, UNIT), text, { mode: 0o644 });
         out.line(
           `wrote ${join(o.unitDir, UNIT)}; now: systemctl daemon-reload && systemctl enable --now integration-client`,

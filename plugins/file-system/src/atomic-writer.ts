@@ -13,10 +13,10 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { once } from 'node:events';
 import { Writable, type Readable } from 'node:stream';
-import { link, mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { link, open, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { DestinationError, type AckStatus } from '@integration-client/plugin-sdk';
+import { DestinationError, makeDirectory, type AckStatus } from '@integration-client/plugin-sdk';
 import { toDestinationError } from './fs-errors.js';
 import { tempName } from './temp-files.js';
 
@@ -125,7 +125,7 @@ export class AtomicWriter {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
       if (!this.createDirectory) throw missingDirectory(this.dir);
-      await mkdir(this.dir, { recursive: true });
+      makeDirectory(this.dir);
       return attempt();
     }
   }

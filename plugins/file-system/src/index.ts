@@ -2,7 +2,7 @@
  * The File System destination: session and presentation data as `.xml`, recordings as video files, site backups
  * as `.nsb`, in one directory, named by the File Name Format, written atomically (see atomic-writer.ts).
  */
-import { mkdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { rm, stat, statfs, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import {
@@ -14,6 +14,7 @@ import {
   type Destination,
   type Item,
   type PluginContext,
+  makeDirectory,
 } from '@integration-client/plugin-sdk';
 import { AtomicWriter, missingDirectory, type Placed } from './atomic-writer.js';
 import { BackupRetention } from './backup-retention.js';
@@ -66,7 +67,11 @@ class FileSystemDestination implements Destination {
   async #prepare(): Promise<void> {
     const dir = this.ctx.config.destinationDirectory;
     if (this.ctx.config.createDirectory)
-      await mkdir(dir, { recursive: true }).catch((err: unknown) => Promise.reject(toDestinationError(err, dir)));
+      try {
+        makeDirectory(dir);
+      } catch (err) {
+        throw toDestinationError(err, dir);
+      }
     else {
       const s = await stat(dir).catch(() => undefined);
       if (!s?.isDirectory()) throw missingDirectory(dir);
