@@ -4,11 +4,11 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addFilesDestination, addSimulatorSite, runIc } from './ic-helpers.js';
+import { addFilesDestination, addSimulatorSite, logLines, runIc } from './ic-helpers.js';
 import { IC_BIN } from './paths.js';
 import { ApplianceSimulator } from './simulator/index.js';
 
@@ -61,12 +61,7 @@ describe('ic schedule run, interrupted', () => {
     expect(stdout).toMatch(
       /^run \d+ stopped in [\d.]+ s: IC_ERR_RUN_STOPPED: the run was stopped before the window was complete\nnothing is lost: the next run goes on from where this one stopped \(ic schedule run now\)$/m,
     );
-    const logs = join(home, 'logs');
-    const lines = (await Promise.all((await readdir(logs)).map((f) => readFile(join(logs, f), 'utf8'))))
-      .join('')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as { level: number; msg: string });
+    const lines = await logLines(home);
     expect(lines.filter((l) => l.level >= 50)).toEqual([]);
     expect(lines.some((l) => l.level === 40 && /^stopped before the window was complete/.test(l.msg))).toBe(true);
     const closed = sim.closedSessions();

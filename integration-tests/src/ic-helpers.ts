@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Database from 'better-sqlite3';
@@ -9,6 +10,24 @@ export interface IcResult {
   readonly code: number;
   readonly stdout: string;
   readonly stderr: string;
+}
+
+/** One line of a log file in $IC_HOME/logs (pino JSON). */
+export interface LogLine {
+  readonly level: number;
+  readonly msg: string;
+  readonly [field: string]: unknown;
+}
+
+/** Every line of the client's (`client`) or the service's (`service`) log files in `home`, or of both. */
+export async function logLines(home: string, which: 'client' | 'service' | '' = ''): Promise<LogLine[]> {
+  const dir = join(home, 'logs');
+  const files = (await readdir(dir)).filter((f) => f.startsWith(which));
+  const texts = await Promise.all(files.map((f) => readFile(join(dir, f), 'utf8')));
+  return texts
+    .flatMap((t) => t.split('\n'))
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as LogLine);
 }
 
 /** Runs the built `ic` binary as a user would, with IC_HOME set; never throws on a non-zero exit. */

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SERVICE_NODE_FLAGS } from '@integration-client/core';
-import { addSimulatorSite, holdPair, runIc } from './ic-helpers.js';
+import { addSimulatorSite, holdPair, logLines, runIc } from './ic-helpers.js';
 import { IC_BIN } from './paths.js';
 import { ApplianceSimulator } from './simulator/index.js';
 
@@ -199,18 +199,7 @@ describe('ic service (built binary)', () => {
     const interrupted = (await status()).lastRun!;
     expect(interrupted.outcome).toBe('stopped');
     // The stop was asked for: warnings, no error line (every error line is mailed).
-    const serviceLog = async () =>
-      (
-        await Promise.all(
-          (await readdir(join(home, 'logs')))
-            .filter((f) => f.startsWith('service'))
-            .map((f) => readFile(join(home, 'logs', f), 'utf8')),
-        )
-      )
-        .flatMap((t) => t.split('\n'))
-        .filter(Boolean)
-        .map((l) => JSON.parse(l) as { level: number; msg: string; outcome?: string });
-    const stoppedLog = await serviceLog();
+    const stoppedLog = await logLines(home, 'service');
     expect(stoppedLog.filter((l) => l.level >= 50)).toEqual([]);
     expect(stoppedLog.find((l) => l.msg === 'schedule run finished')).toMatchObject({ level: 40, outcome: 'stopped' });
     // Session data lands fast (up to 1000 sessions in flight); recordings come 4 at a time from a slow appliance, so
@@ -309,7 +298,7 @@ describe('ic service (built binary)', () => {
         /ERROR the service could not start \[IC_ERR_SERVICE_RUNNING: the health port/,
       ); // in its log (and so mailed), not only on stderr
       // The first start, without the unit's node flags, said so in its log; the second, with them, did not.
-      const lines = (await serviceLog()) as { msg: string; missing?: string[] }[];
+      const lines = await logLines(home, 'service');
       expect(lines.filter((l) => l.msg === 'service started')).toHaveLength(2);
       expect(lines.filter((l) => l.msg.startsWith('node was started without')).map((l) => l.missing)).toEqual([
         ['--initial-old-space-size=128'],

@@ -192,13 +192,13 @@ export class ScheduleRunner {
     const outcome: RunOutcome =
       error !== undefined
         ? 'failed'
-        : problems > 0 && signal?.aborted
-          ? 'stopped'
-          : problems > 0 && counts.delivered === 0
-            ? 'failed'
-            : problems > 0
-              ? 'partly-failed'
-              : 'succeeded';
+        : problems === 0
+          ? 'succeeded'
+          : signal?.aborted
+            ? 'stopped'
+            : counts.delivered === 0
+              ? 'failed'
+              : 'partly-failed';
     error ??= transfers.flatMap((t) => t.errors)[0];
     await this.db.finishRun(runId, outcome, counts, error);
     const pluginRestarts: Record<string, number> = {};

@@ -291,6 +291,7 @@ export class Scheduler {
  * what went wrong and is grouped with the same failure of other runs.
  */
 function codedError(error: string | undefined): { code: string; message: string } | undefined {
-  const m = error === undefined ? null : /^(IC_ERR_[A-Z0-9_]+): ([\s\S]*)$/.exec(error);
-  return m ? { code: m[1]!, message: m[2]! } : error === undefined ? undefined : { code: 'ERROR', message: error };
+  if (error === undefined) return undefined;
+  const m = /^(IC_ERR_[A-Z0-9_]+): ([\s\S]*)$/.exec(error);
+  return m ? { code: m[1]!, message: m[2]! } : { code: 'ERROR', message: error };
 }
